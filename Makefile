@@ -1,0 +1,40 @@
+# partnercast task vocabulary, for people and CI alike. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --locked --no-sync
+DEMO := data/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run demo-data validate test lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: ## create .venv (if missing) and install the locked dependencies
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --locked --quiet
+
+$(DEMO)/partners.csv:
+	$(RUN) partnercast demo-data --out $(DEMO)
+
+demo-data: venv $(DEMO)/partners.csv ## write the demo dataset to data/demo/ unless it is there
+
+validate: demo-data ## check the demo dataset against the data contract
+	$(RUN) partnercast validate --data $(DEMO)
+
+run: validate ## the main job on the demo data (train, then serve: as far as is built)
+
+test: venv ## the whole test suite
+	$(RUN) pytest -n auto
+
+lint: venv ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: venv ## ruff format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+clean: ## remove the venv, demo data and the local MLflow store
+	rm -rf .venv data/demo mlruns/*.db mlruns/artifacts

@@ -1,0 +1,217 @@
+"""The ``partnercast`` command (see ../shared/CLI_CONTRACT.md).
+
+Exit codes: 0 success; 2 bad input (invalid data, unknown flag value) with a
+readable report on stderr; 1 anything else. Logs and progress go to stderr;
+stdout carries only results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from features.settings import Settings
+
+log = logging.getLogger("partnercast")
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Input the user can fix (data, flag values): reported on stderr, exit 2."""
+
+
+class NotBuiltYet(Exception):
+    """A contract command whose implementation has not landed yet: exit 1."""
+
+
+# -- flag value types (argparse turns their ValueError into exit 2) ------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _horizon(text: str) -> int:
+    value = _positive_int(text)
+    if value > 4:
+        raise argparse.ArgumentTypeError(f"must be 1 to 4 quarters, got {text}")
+    return value
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _month(text: str) -> int:
+    value = _positive_int(text)
+    if value > 12:
+        raise argparse.ArgumentTypeError(f"must be a month from 1 to 12, got {text}")
+    return value
+
+
+# -- commands -------------------------------------------------------------------
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    from features.demo_world import simulate_world, world_summary, write_world
+
+    log.info(
+        "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
+    )
+    world = simulate_world(partners=args.partners, quarters=args.quarters, seed=args.seed)
+    write_world(world, args.out)
+    summary = world_summary(world)
+    print(f"wrote demo dataset to {args.out} (ground truth in {args.out / '_truth'})")
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from features.calendar import QuarterCalendar
+    from features.validation import summarize_dataset, validate_folder
+
+    report = validate_folder(args.data)
+    if not report.ok:
+        print(f"{args.data}: the data breaks the contract", file=sys.stderr)
+        print(report.format(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summarize_dataset(report.dataset, QuarterCalendar(settings.fy_start_month)))
+    return EXIT_OK
+
+
+def _not_built(issue: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        raise NotBuiltYet(f"'partnercast {args.command}' is not built yet ({issue})")
+
+    return run
+
+
+# -- parser ----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="partnercast",
+        description="Partner revenue forecasts, next-best incentives and partner ranking.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, handler, *, data=False, as_of=False, fiscal=False):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        if data:
+            p.add_argument("--data", type=Path, required=True, help="dataset folder (contract)")
+        if as_of:
+            p.add_argument(
+                "--as-of", type=_iso_date, default=None,
+                help="use only what was known on this date (default: latest date in the data)",
+            )
+        if data or fiscal:
+            p.add_argument(
+                "--fy-start-month", type=_month, default=None,
+                help="first month of the fiscal year, 1-12 (default 1, or "
+                "PARTNERCAST_FY_START_MONTH)",
+            )
+        return p
+
+    p = command("demo-data", "write a synthetic dataset with ground truth under DIR/_truth/",
+                cmd_demo_data)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--partners", type=_positive_int, default=2000)
+    p.add_argument("--quarters", type=_positive_int, default=20)
+    p.add_argument("--seed", type=int, default=42)
+
+    command("validate", "check a dataset against the data contract", cmd_validate, data=True)
+
+    p = command("train", "train, log to MLflow, promote champions behind the quality gate",
+                _not_built("forecaster issue"), data=True, as_of=True)
+    p = command("backtest", "rolling-origin backtest of the forecaster against baselines",
+                _not_built("forecaster issue"), data=True)
+    p.add_argument("--folds", type=_positive_int, default=4)
+    p.add_argument("--horizon", type=_horizon, default=4)
+    p.add_argument("--out", type=Path, required=True)
+    p = command("forecast", "quarterly revenue forecasts from the champion",
+                _not_built("forecaster issue"), data=True, as_of=True)
+    p.add_argument("--horizon", type=_horizon, default=4)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--aggregates", type=Path, default=None)
+    p = command("recommend", "next-best incentive per partner for the next quarter",
+                _not_built("recommender issue"), data=True, as_of=True)
+    p.add_argument("--budget", type=_non_negative_float, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p = command("rank", "partners ranked by the value of investing in them next quarter",
+                _not_built("recommender issue"), data=True, as_of=True)
+    p.add_argument("--top", type=_positive_int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p = command("tune", "Optuna search of the forecaster's hyper-parameters",
+                _not_built("forecaster issue"), data=True)
+    p.add_argument("--trials", type=_positive_int, default=20)
+    p = command("serve", "the HTTP API over the champion models", _not_built("serving issue"))
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=_positive_int, default=None)
+    p = command("kpis", "channel KPIs per partner or group", _not_built("KPI issue"),
+                data=True, as_of=True)
+    p.add_argument("--group-by", choices=["partner", "region", "tier", "partner_type"],
+                   default="partner")
+    p.add_argument("--out", type=Path, required=True)
+    command("accuracy", "realised accuracy of past forecasts from the forecast ledger",
+            _not_built("KPI issue"), data=True)
+    p = command("scorecard", "one partner's scorecard plot", _not_built("KPI issue"))
+    p.add_argument("--partner", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "fy_start_month", None) is not None:
+        overrides["fy_start_month"] = args.fy_start_month
+    if getattr(args, "data", None) is not None:
+        overrides["data_dir"] = args.data
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``partnercast`` console command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = _settings_from(args)
+        return args.handler(args, settings)
+    except BadInput as exc:
+        print(f"partnercast {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NotBuiltYet as exc:
+        print(f"partnercast: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("partnercast: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception:
+        log.exception("partnercast %s failed", args.command)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
