@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import pydantic
+
 from features.settings import Settings
 
 log = logging.getLogger("partnercast")
@@ -198,6 +200,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = _settings_from(args)
+    except pydantic.ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            print(
+                f"partnercast: setting {field} (environment variable "
+                f"PARTNERCAST_{field.upper()}): {err['msg']}, got {err.get('input')!r}",
+                file=sys.stderr,
+            )
+        return EXIT_BAD_INPUT
+    try:
         return args.handler(args, settings)
     except BadInput as exc:
         print(f"partnercast {args.command}: {exc}", file=sys.stderr)
