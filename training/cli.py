@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -78,12 +81,35 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
     )
     world = simulate_world(partners=args.partners, quarters=args.quarters, seed=args.seed)
-    write_world(world, args.out)
+    _write_folder_atomically(args.out, lambda tmp: write_world(world, tmp))
     summary = world_summary(world)
     print(f"wrote demo dataset to {args.out} (ground truth in {args.out / '_truth'})")
     for key, value in summary.items():
         print(f"{key}: {value}")
     return EXIT_OK
+
+
+def _write_folder_atomically(out: Path, write: Callable[[Path], None]) -> None:
+    """Write a whole folder next to ``out`` first, then swap it in.
+
+    An interrupted run leaves ``out`` as it was (absent, or the previous
+    complete dataset), never a half-written one.
+    """
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(tmp)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:

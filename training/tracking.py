@@ -1,0 +1,86 @@
+"""MLflow plumbing shared by every model: store, experiments, registry, champion alias.
+
+The embedded store is ``sqlite:///<cwd>/mlruns/mlflow.db`` with artifacts under
+``mlruns/artifacts`` (MLflow 3 refuses a plain folder store, and without an
+explicit artifact location drops artifacts relative to whatever directory the
+process runs in). ``MLFLOW_TRACKING_URI`` replaces it. A model becomes
+``champion`` only through :func:`promote_if_passed`, which moves the alias only
+when the quality gate passed, as the very last step of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from features.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+
+
+def configure_tracking(settings: Settings) -> MlflowClient:
+    """Point MLflow (tracking and registry) at the configured store; return a client."""
+    uri = settings.resolved_tracking_uri
+    if not settings.tracking_uri:
+        settings.store_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    log.debug("MLflow tracking at %s", uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, settings: Settings) -> str:
+    """The experiment's id, creating it (with an explicit artifact location) when new."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if settings.tracking_uri else f"{settings.artifact_location}/{name}"
+    return client.create_experiment(name, artifact_location=location)
+
+
+def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
+    """The version the ``champion`` alias points at, or None when there is none yet."""
+    try:
+        return client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a candidate may become champion, and why (each reason is one check)."""
+
+    passed: bool
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_checks(cls, checks: dict[str, bool]) -> GateDecision:
+        """``checks`` maps a readable statement to whether it holds."""
+        reasons = tuple(f"{'ok' if ok else 'FAILED'}: {text}" for text, ok in checks.items())
+        return cls(passed=all(checks.values()), reasons=reasons)
+
+
+def promote_if_passed(
+    client: MlflowClient, model_name: str, version: str, decision: GateDecision
+) -> bool:
+    """Move ``champion`` to ``version`` when the gate passed; tag the version either way."""
+    client.set_model_version_tag(model_name, version, "quality_gate", _gate_tag(decision))
+    if not decision.passed:
+        log.warning(
+            "%s v%s stays a challenger: %s", model_name, version, "; ".join(decision.reasons)
+        )
+        return False
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    log.info("%s v%s is now %s", model_name, version, CHAMPION)
+    return True
+
+
+def _gate_tag(decision: GateDecision) -> str:
+    return ("passed" if decision.passed else "failed") + " | " + " | ".join(decision.reasons)
