@@ -1,0 +1,78 @@
+"""QuantileForecaster: calibrated, non-crossing intervals on heavy-tailed data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.metrics import coverage
+from training.quantile_model import QuantileForecaster
+
+
+def _heavy_tailed(n_series: int, n_slices: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Revenue = size * lognormal noise, size heavy-tailed; a few credit notes."""
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.normal(9, 1.5, n_series))
+    rows = []
+    for t in range(n_slices):
+        for h in (1, 2):
+            noise = np.exp(rng.normal(0, 0.3 + 0.1 * h, n_series))
+            y = size * noise
+            y[rng.random(n_series) < 0.03] *= -0.2
+            rows.append(
+                pd.DataFrame(
+                    {"log_size": np.log(size) + rng.normal(0, 0.05, n_series),
+                     "horizon": h, "time": t, "y": y}
+                )
+            )
+    frame = pd.concat(rows, ignore_index=True)
+    return frame, frame.pop("y").to_numpy()
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[QuantileForecaster, pd.DataFrame, np.ndarray]:
+    X, y = _heavy_tailed(300, 6, seed=1)
+    model = QuantileForecaster(n_estimators=60, random_state=3)
+    model.fit(X[["log_size", "horizon"]], y, time=X["time"], horizon=X["horizon"])
+    return model, X, y
+
+
+def test_intervals_are_calibrated_and_never_cross(fitted) -> None:
+    model, _, _ = fitted
+    X_new, y_new = _heavy_tailed(300, 2, seed=2)
+    q = model.predict_quantiles(X_new[["log_size", "horizon"]], horizon=X_new["horizon"])
+    assert list(q.columns) == ["p10", "p50", "p90"]
+    assert (q["p10"] <= q["p50"]).all() and (q["p50"] <= q["p90"]).all()
+    assert 0.72 <= coverage(y_new, q["p10"], q["p90"]) <= 0.88
+    assert set(model.corrections_) == {1, 2}
+
+
+def test_seeded_fit_is_deterministic(fitted) -> None:
+    model, X, y = fitted
+    again = QuantileForecaster(n_estimators=60, random_state=3).fit(
+        X[["log_size", "horizon"]], y, time=X["time"], horizon=X["horizon"]
+    )
+    pd.testing.assert_frame_equal(
+        model.predict_quantiles(X[["log_size", "horizon"]], horizon=X["horizon"]),
+        again.predict_quantiles(X[["log_size", "horizon"]], horizon=X["horizon"]),
+    )
+
+
+def test_contributions_add_up_to_the_median(fitted) -> None:
+    model, X, _ = fitted
+    contrib = model.contributions(X[["log_size", "horizon"]].head(20))
+    assert list(contrib.columns) == ["log_size", "horizon", "bias"]
+    np.testing.assert_allclose(
+        np.sinh(contrib.sum(axis=1)) * model.scale,
+        model.predict(X[["log_size", "horizon"]].head(20)),
+        rtol=1e-6,
+    )
+
+
+def test_calibration_needs_time_and_enough_slices() -> None:
+    X, y = _heavy_tailed(20, 2, seed=0)
+    with pytest.raises(ValueError, match="time"):
+        QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y)
+    with pytest.raises(ValueError, match="only 2"):
+        QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y, time=X["time"])
