@@ -19,6 +19,7 @@ extra columns are kept after the contract's, text ones stripped.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +73,22 @@ def find_table_files(folder: Path) -> dict[str, list[Path]]:
 def read_raw(path: Path) -> pd.DataFrame:
     """The file's cells as stored: CSV as text (empty cells are ""), Parquet as typed.
 
-    Raises ``OSError``, ``ValueError`` or ``pyarrow.ArrowException`` when the file
-    cannot be read.
+    Raises ``OSError``, ``ValueError``, ``pyarrow.ArrowException`` or pandas'
+    ``ParserWarning`` (as an error) when the file cannot be read.
     """
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path).reset_index(drop=True)
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig")
+    with warnings.catch_warnings():
+        # a row longer than the header would otherwise lose cells silently
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            index_col=False,
+            encoding="utf-8-sig",
+        )
 
 
 def _unreadable_reason(exc: BaseException) -> str:
@@ -88,6 +99,8 @@ def _unreadable_reason(exc: BaseException) -> str:
         )
     if isinstance(exc, pd.errors.EmptyDataError):
         return "it is empty (no header row)"
+    if isinstance(exc, pd.errors.ParserWarning):
+        return "some rows have more fields than the header"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{first[:200]}"
 
@@ -111,7 +124,7 @@ def read_table(table: str, paths: list[Path]) -> TableRead:
     path = paths[0]
     try:
         raw = read_raw(path)
-    except (OSError, ValueError, pa.ArrowException) as exc:
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserWarning) as exc:
         logger.debug("cannot read %s", path, exc_info=True)
         message = f"cannot read {path.name}: {_unreadable_reason(exc)}"
         return TableRead(table, None, (Problem(table, None, "unreadable", message),))
