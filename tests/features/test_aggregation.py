@@ -1,0 +1,94 @@
+"""Group forecasts: P50s add up, intervals right for the sum, rho recovered from errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.aggregation import (
+    Z90,
+    aggregate_forecasts,
+    estimate_rho,
+    split_normal_scores,
+    split_normal_values,
+)
+
+
+def test_split_normal_passes_through_the_quantiles_and_inverts() -> None:
+    p10, p50, p90 = np.array([50.0, 0.0]), np.array([100.0, 10.0]), np.array([300.0, 10.0])
+    z = np.array([[-Z90, 0.0, Z90]] * 2)
+    values = split_normal_values(p10, p50, p90, z)
+    np.testing.assert_allclose(values[0], [50, 100, 300])
+    np.testing.assert_allclose(values[1], [0, 10, 10])
+    scores = split_normal_scores(np.array([50.0, 300.0]), p10[[0, 0]], p50[[0, 0]], p90[[0, 0]])
+    np.testing.assert_allclose(scores, [-Z90, Z90])
+
+
+def _forecasts(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": [f"P{i}" for i in range(n)],
+            "quarter_start": pd.Timestamp("2026-01-01"),
+            "horizon": 1,
+            "p10": 80.0,
+            "p50": 100.0,
+            "p90": 120.0,
+        }
+    )
+
+
+def test_comonotonic_total_is_the_sum_of_quantiles() -> None:
+    f = _forecasts(10)
+    total = aggregate_forecasts(f, pd.Series("all", index=f["partner_id"]), rho=1.0, n_samples=4000)
+    row = total.iloc[0]
+    assert row["p50"] == 1000.0
+    assert row["p10"] == pytest.approx(800.0, rel=0.01)
+    assert row["p90"] == pytest.approx(1200.0, rel=0.01)
+
+
+def test_independent_partners_shrink_the_relative_interval() -> None:
+    f = _forecasts(100)
+    groups = pd.Series(["a"] * 50 + ["b"] * 50, index=f["partner_id"])
+    out = aggregate_forecasts(f, groups, rho=0.0, n_samples=4000)
+    assert out["group"].tolist() == ["a", "b"]
+    assert out["p50"].tolist() == [5000.0, 5000.0]
+    # 50 independent partners: the half-width is sqrt(50) * 20, not 50 * 20
+    np.testing.assert_allclose(out["p90"] - out["p50"], np.sqrt(50) * 20, rtol=0.1)
+
+
+def test_estimated_rho_gives_calibrated_totals() -> None:
+    rng = np.random.default_rng(0)
+    true_rho, n, cutoffs = 0.3, 200, 60
+    rows, totals = [], []
+    for c in range(cutoffs):
+        z = np.sqrt(true_rho) * rng.standard_normal() + np.sqrt(1 - true_rho) * rng.standard_normal(
+            n
+        )
+        actual = split_normal_values(
+            np.full(n, 80.0), np.full(n, 100.0), np.full(n, 130.0), z[:, None]
+        )[:, 0]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "as_of": c,
+                    "horizon": 1,
+                    "z": split_normal_scores(
+                        actual, np.full(n, 80.0), np.full(n, 100.0), np.full(n, 130.0)
+                    ),
+                }
+            )
+        )
+        totals.append(actual.sum())
+    rho = estimate_rho(pd.concat(rows))
+    assert rho == pytest.approx(true_rho, abs=0.1)
+    f = _forecasts(n).assign(p90=130.0)
+    agg = aggregate_forecasts(f, pd.Series("all", index=f["partner_id"]), rho=rho).iloc[0]
+    inside = np.mean([(agg["p10"] <= t <= agg["p90"]) for t in totals])
+    assert 0.65 <= inside <= 0.95
+
+
+def test_partner_without_group_is_refused() -> None:
+    f = _forecasts(2)
+    with pytest.raises(ValueError, match="P1"):
+        aggregate_forecasts(f, pd.Series(["x"], index=["P0"]), rho=0.0)
