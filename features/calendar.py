@@ -112,6 +112,21 @@ class QuarterCalendar:
         labels = [f"{prefix}{y}-Q{q}" for y, q in zip(fy, fq, strict=True)]
         return labels[0] if scalar else _like(dates, np.array(labels, dtype=object), scalar)
 
+    # -- day-array helpers (numpy datetime64[D], no pandas overhead) -------------
+    def quarter_index_days(self, days: np.ndarray) -> np.ndarray:
+        """``quarter_index`` of a ``datetime64[D]`` array, vectorised for millions of rows."""
+        months = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        return (months + 1970 * 12 - (self.fy_start_month - 1)) // 3
+
+    def start_days(self, index: np.ndarray | int) -> np.ndarray:
+        """First day (``datetime64[D]``) of each quarter index."""
+        months = np.asarray(index, dtype=np.int64) * 3 + (self.fy_start_month - 1) - 1970 * 12
+        return months.astype("datetime64[M]").astype("datetime64[D]")
+
+    def end_days(self, index: np.ndarray | int) -> np.ndarray:
+        """Last day (``datetime64[D]``) of each quarter index."""
+        return self.start_days(np.asarray(index, dtype=np.int64) + 1) - np.timedelta64(1, "D")
+
     # -- planning helpers ------------------------------------------------------
     def horizon_starts(self, as_of: DateLike, horizon: int) -> pd.DatetimeIndex:
         """Starts of the quarters at horizons 1..``horizon`` after ``as_of``.

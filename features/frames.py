@@ -1,0 +1,299 @@
+"""Point-in-time feature frames for training, batch scoring and the HTTP API.
+
+Public entry points (plain functions on a :class:`~features.dataset.Dataset`):
+
+- :func:`fit_feature_spec` learns vocabularies, categorical levels and the column list;
+- :func:`build_features`: one row per partner as of a date;
+- :func:`build_forecast_frame`: (partner, quarter-end cutoff, horizon) rows with a target;
+- :func:`build_recommender_frame`: (partner, quarter) rows with the incentive and revenue;
+- :func:`build_scoring_frame`: (partner, horizon) rows as of a date, no target.
+
+Time. Everything for a row with as-of date t uses only rows dated on or before t, and
+opportunities as they stood at t. The quarter containing t is q0; ``revenue_lag_1`` and every
+``_1q`` window are q0 counted up to t, ``_4q`` windows are q0 and the three quarters before
+it, and so on; ``quarter_elapsed_share`` is the share of q0's days up to t. Training cutoffs
+are quarter ends, where q0 is complete; scoring at a date inside a quarter sees a partial q0
+and says so through ``quarter_elapsed_share``. Horizon h is the h-th quarter starting after t
+(``quarter_start`` of the row). Frames for many cutoffs are computed in one vectorised pass
+(see ``features.windows``), with the same code a single as-of date uses, so training and
+serving features agree by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import QuarterCalendar
+from features.dataset import Dataset
+from features.engagement import build_engagement
+from features.incentive_history import build_incentive_history
+from features.panel import quarter_revenue, sorted_partner_ids
+from features.partner_attributes import build_partner_attributes, fit_partner_attributes
+from features.pipeline_signals import build_pipeline_signals
+from features.revenue_history import N_LAGS, build_revenue_history
+from features.spec import FeatureSpec
+from features.vocabulary import learn_vocabulary
+from features.windows import CutoffGrid, to_days
+
+log = logging.getLogger(__name__)
+
+FEATURE_DTYPE = np.float32  # LightGBM bins float32 anyway; halves the memory of wide frames
+KEYS = ("partner_id", "as_of")
+NO_INCENTIVE = "none"
+
+
+def _day(value: pd.Timestamp | str | np.datetime64) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(value).normalize().date(), "D")
+
+
+def fit_feature_spec(
+    ds: Dataset,
+    *,
+    as_of: pd.Timestamp | str,
+    calendar: QuarterCalendar,
+    win_rate_prior_strength: float = 10.0,
+    max_category_levels: int = 100,
+) -> FeatureSpec:
+    """Learn the spec from data dated on or before ``as_of`` (the end of training data)."""
+    t = _day(as_of)
+    acts = ds.activities.loc[to_days(ds.activities["occurred_on"]) <= t]
+    incs = ds.incentives.loc[to_days(ds.incentives["starts_on"]) <= t]
+    partners = ds.partners.loc[to_days(ds.partners["joined_on"]) <= t]
+    levels, numeric = fit_partner_attributes(partners, max_levels=max_category_levels)
+    spec = FeatureSpec(
+        fy_start_month=calendar.fy_start_month,
+        fitted_as_of=str(t),
+        activity_types=learn_vocabulary(acts["activity"]),
+        activity_amount_types=learn_vocabulary(acts.loc[acts["amount"] > 0, "activity"]),
+        incentive_types=learn_vocabulary(incs["incentive"]),
+        categorical_levels=levels,
+        numeric_partner_columns=numeric,
+        win_rate_prior_strength=win_rate_prior_strength,
+        max_category_levels=max_category_levels,
+    )
+    empty = CutoffGrid.build(calendar, sorted_partner_ids(ds), np.empty(0), np.empty(0))
+    columns = tuple(_partner_features(ds, empty, spec).columns)
+    spec = FeatureSpec(**{**spec.__dict__, "partner_feature_columns": columns})
+    log.info("fitted feature spec: %d feature columns", len(spec.feature_columns))
+    return spec
+
+
+def _partner_features(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.DataFrame:
+    """Every per-partner feature family for the grid rows, unordered."""
+    cal = grid.calendar
+    q_start = cal.start_days(grid.q0)
+    q_days = (cal.end_days(grid.q0) - q_start).astype(np.int64) + 1
+    calendar_cols = pd.DataFrame(
+        {
+            "asof_fiscal_quarter": ((grid.q0 % 4) + 4) % 4 + 1,
+            "quarter_elapsed_share": ((grid.as_of - q_start).astype(np.int64) + 1) / q_days,
+        }
+    )
+    parts = [
+        build_partner_attributes(
+            ds,
+            grid,
+            categorical_levels=dict(spec.categorical_levels),
+            numeric_columns=spec.numeric_partner_columns,
+        ),
+        calendar_cols,
+        build_revenue_history(ds, grid),
+        build_pipeline_signals(ds, grid, win_rate_prior_strength=spec.win_rate_prior_strength),
+        build_engagement(
+            ds,
+            grid,
+            activity_types=spec.activity_types,
+            amount_types=spec.activity_amount_types,
+        ),
+        build_incentive_history(ds, grid, incentive_types=spec.incentive_types),
+    ]
+    return pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
+
+
+def _conform(features: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Exactly ``columns`` in order: missing ones 0, numbers as FEATURE_DTYPE."""
+    out = {}
+    for col in columns:
+        if col not in features.columns:
+            out[col] = np.zeros(len(features), dtype=FEATURE_DTYPE)
+        elif isinstance(features[col].dtype, pd.CategoricalDtype):
+            out[col] = features[col]
+        else:
+            out[col] = features[col].to_numpy(dtype=FEATURE_DTYPE)
+    return pd.DataFrame(out, index=features.index)
+
+
+def _grid_for(
+    ds: Dataset, calendar: QuarterCalendar, cutoffs: np.ndarray
+) -> tuple[CutoffGrid, np.ndarray]:
+    """Rows (partner, cutoff) for partners joined on or before each cutoff."""
+    ids = sorted_partner_ids(ds)
+    joined = to_days(ds.partners.set_index("partner_id")["joined_on"].reindex(ids))
+    code = np.repeat(np.arange(len(ids)), len(cutoffs))
+    as_of = np.tile(cutoffs, len(ids))
+    keep = joined[code] <= as_of
+    return CutoffGrid.build(calendar, ids, code[keep], as_of[keep]), joined
+
+
+def _grid_frame(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.DataFrame:
+    """Keys plus the spec's per-partner features for the grid rows."""
+    features = _conform(_partner_features(ds, grid, spec), spec.partner_feature_columns)
+    keys = pd.DataFrame(
+        {
+            "partner_id": pd.array(grid.partner_ids.to_numpy()[grid.code], dtype="string"),
+            "as_of": grid.as_of.astype("datetime64[ns]"),
+        }
+    )
+    return pd.concat([keys, features], axis=1)
+
+
+def build_features(ds: Dataset, *, as_of: pd.Timestamp | str, spec: FeatureSpec) -> pd.DataFrame:
+    """One row per partner joined on or before ``as_of``: keys and the spec's partner features."""
+    grid, _ = _grid_for(ds, spec.calendar, np.array([_day(as_of)]))
+    return _grid_frame(ds, grid, spec)
+
+
+def last_complete_quarter(calendar: QuarterCalendar, data_end: np.datetime64) -> int:
+    """Index of the last quarter fully observed when the data ends at ``data_end``."""
+    q = int(calendar.quarter_index_days(data_end))
+    return q if calendar.end_days(q) == data_end else q - 1
+
+
+def _training_cutoffs(ds: Dataset, calendar: QuarterCalendar, last_q: int) -> np.ndarray:
+    """Quarter ends from the first quarter with bookings to the one before ``last_q``."""
+    dates = to_days(ds.bookings["booked_on"])
+    dates = dates[~np.isnat(dates)]
+    if len(dates) == 0:
+        dates = to_days(ds.partners["joined_on"])
+    first_q = int(calendar.quarter_index_days(dates.min()))
+    return calendar.end_days(np.arange(first_q, last_q))
+
+
+def _with_horizons(
+    ds: Dataset, grid: CutoffGrid, frame: pd.DataFrame, spec: FeatureSpec, horizons: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Repeat each grid row per horizon 1..H and add the per-horizon features."""
+    if horizons < 1:
+        raise ValueError(f"horizons must be at least 1, got {horizons}")
+    row = np.repeat(np.arange(len(grid)), horizons)
+    h = np.tile(np.arange(1, horizons + 1), len(grid))
+    target_q = grid.q0[row] + h
+    out = frame.iloc[row].reset_index(drop=True)
+    # revenue of the target quarter one year earlier: lag (5 - h), known only when h <= 4
+    last_year = np.full(len(row), np.nan)
+    for lag in range(1, N_LAGS + 1):
+        pick = (5 - h) == lag
+        last_year[pick] = out.loc[pick, f"revenue_lag_{lag}"].to_numpy(dtype=np.float64)
+    horizon_cols = {
+        "horizon": h.astype(np.int64),
+        "target_fiscal_quarter": (((target_q % 4) + 4) % 4 + 1).astype(FEATURE_DTYPE),
+        "revenue_target_q_last_year": last_year.astype(FEATURE_DTYPE),
+    }
+    extra = pd.DataFrame({c: horizon_cols[c] for c in spec.horizon_feature_columns})
+    keys = out[list(KEYS)].assign(
+        horizon=h.astype(np.int64),
+        quarter_start=grid.calendar.start_days(target_q).astype("datetime64[ns]"),
+    )
+    body = pd.concat([out[list(spec.partner_feature_columns)], extra], axis=1)
+    body = body.drop(columns=["horizon"], errors="ignore")
+    result = pd.concat([keys, body], axis=1)
+    return result, grid.code[row], target_q
+
+
+def _data_end(ds: Dataset, data_end: pd.Timestamp | str | None) -> np.datetime64:
+    return _day(ds.last_date if data_end is None else data_end)
+
+
+def build_forecast_frame(
+    ds: Dataset,
+    *,
+    spec: FeatureSpec,
+    cutoffs: Iterable[pd.Timestamp | str] | None = None,
+    horizons: int = 4,
+    data_end: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """Training rows (partner, cutoff, horizon) with features as of the cutoff and ``target``.
+
+    ``cutoffs`` default to every quarter end from the first quarter with bookings to the one
+    before the last complete quarter; ``data_end`` (default: the dataset's last date) decides
+    which quarters are complete. Rows whose target quarter is not complete are dropped.
+    """
+    cal = spec.calendar
+    last_q = last_complete_quarter(cal, _data_end(ds, data_end))
+    if cutoffs is None:
+        cut = _training_cutoffs(ds, cal, last_q)
+    else:
+        cut = np.unique(np.array([_day(c) for c in cutoffs], dtype="datetime64[D]"))
+    grid, _ = _grid_for(ds, cal, cut)
+    frame, code, target_q = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizons)
+    keep = target_q <= last_q
+    frame, code, target_q = frame.loc[keep].reset_index(drop=True), code[keep], target_q[keep]
+    target = np.zeros(len(frame))
+    if len(frame):
+        q_lo = int(target_q.min())
+        revenue = quarter_revenue(ds, grid.partner_ids, cal, q_lo, last_q)
+        target = revenue[code, target_q - q_lo]
+    log.info("forecast frame: %d rows, %d cutoffs", len(frame), len(cut))
+    return frame.assign(target=target)
+
+
+def build_scoring_frame(
+    ds: Dataset, *, as_of: pd.Timestamp | str, spec: FeatureSpec, horizon: int = 4
+) -> pd.DataFrame:
+    """Rows (partner, horizon 1..H) for partners joined by ``as_of``; no ``target`` column."""
+    grid, _ = _grid_for(ds, spec.calendar, np.array([_day(as_of)]))
+    frame, _, _ = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizon)
+    return frame
+
+
+def build_recommender_frame(
+    ds: Dataset, *, spec: FeatureSpec, data_end: pd.Timestamp | str | None = None
+) -> pd.DataFrame:
+    """Rows (partner, quarter): features as of the previous quarter's end, the incentive
+    started in the quarter (highest cost if several, ``none`` if none), ``n_incentives``,
+    its ``cost`` and ``randomized`` flag, and the quarter's ``revenue``.
+
+    Quarters run from the second quarter with bookings to the last complete one; partners
+    appear from the quarter after the one they joined in (they need a cutoff to be featured).
+    """
+    cal = spec.calendar
+    last_q = last_complete_quarter(cal, _data_end(ds, data_end))
+    grid, _ = _grid_for(ds, cal, _training_cutoffs(ds, cal, last_q))
+    frame = _grid_frame(ds, grid, spec)
+    quarter = grid.q0 + 1
+    frame.insert(2, "quarter_start", cal.start_days(quarter).astype("datetime64[ns]"))
+
+    inc = ds.incentives
+    chosen = pd.DataFrame(
+        {
+            "code": grid.partner_ids.get_indexer(pd.Index(inc["partner_id"])),
+            "quarter": cal.quarter_index_days(to_days(inc["starts_on"])),
+            "incentive": inc["incentive"].astype("string"),
+            "cost": inc["cost"].to_numpy(dtype=np.float64),
+            "randomized": inc["randomized"].to_numpy(dtype=bool),
+        }
+    )
+    chosen = chosen.loc[chosen["code"] >= 0].sort_values(
+        ["code", "quarter", "cost", "incentive"], ascending=[True, True, False, True]
+    )
+    counts = chosen.groupby(["code", "quarter"]).size().rename("n_incentives")
+    chosen = chosen.drop_duplicates(["code", "quarter"]).set_index(["code", "quarter"])
+    chosen = chosen.join(counts)
+    index = pd.MultiIndex.from_arrays([grid.code, quarter])
+    picked = chosen.reindex(index)
+    frame["incentive"] = picked["incentive"].fillna(NO_INCENTIVE).astype("string").to_numpy()
+    frame["n_incentives"] = picked["n_incentives"].fillna(0).to_numpy(dtype=np.int64)
+    frame["cost"] = picked["cost"].fillna(0.0).to_numpy(dtype=np.float64)
+    frame["randomized"] = picked["randomized"].fillna(False).to_numpy(dtype=bool)
+    revenue = np.zeros(len(frame))
+    if len(frame):
+        q_lo = int(quarter.min())
+        revenue = quarter_revenue(ds, grid.partner_ids, cal, q_lo, last_q)[
+            grid.code, quarter - q_lo
+        ]
+    frame["revenue"] = revenue
+    return frame
