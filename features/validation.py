@@ -128,6 +128,10 @@ def _translate(
         message = f"required column {column} is missing (column names are case-insensitive)"
         return Problem(table, column, "missing_column", message)
     rows = _failing_rows(err)
+    if rows is None:  # not about rows: a wrong dtype, a check that crashed
+        column = str(err.schema.name) if isinstance(err.schema, pa.Column) else None
+        check = "dtype" if reason == SchemaErrorReason.WRONG_DATATYPE else _check_name(err)
+        return Problem(table, column, check, str(err).strip().splitlines()[0])
     if isinstance(err.schema, pa.Column):
         column = str(err.schema.name)
         check = {
@@ -156,11 +160,14 @@ def _check_name(err: SchemaError) -> str:
     return str(name)
 
 
-def _failing_rows(err: SchemaError) -> np.ndarray:
-    """Positions of the failing rows, ascending and distinct (frames have a RangeIndex)."""
+def _failing_rows(err: SchemaError) -> np.ndarray | None:
+    """Positions of the failing rows, ascending and distinct (frames have a RangeIndex).
+
+    None when the failure is not about rows.
+    """
     cases = err.failure_cases
     if not isinstance(cases, pd.DataFrame) or "index" not in cases.columns:
-        return np.array([], dtype=np.int64)
+        return None
     index = pd.to_numeric(cases["index"], errors="coerce").dropna().astype(np.int64)
     return np.unique(index.to_numpy())
 
