@@ -1,0 +1,142 @@
+"""The synthetic channel world: a demo dataset with ground truth.
+
+``simulate_world`` draws partners, their quarterly latent state (demand with
+trend, ramp-up, churn, regional seasonality and persistent shocks; engagement
+that lifts win rates after a lag; incentive decisions from a confounded policy
+plus a randomized share), and the contract tables that such a world leaves in a
+PRM/CRM export. ``World.truth`` holds what a real export never shows: realised
+revenue per quarter, every partner's expected revenue under every incentive, the
+latent partner traits and every decision including ``none``. The model is
+described in the ``features.world`` modules; every knob is in ``WorldParams``.
+
+Everything is vectorised with numpy and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import QuarterCalendar
+from features.world.activities import simulate_activities, simulate_incentives
+from features.world.deals import simulate_bookings, simulate_opportunities
+from features.world.latent import simulate_state
+from features.world.output import make_ids, to_days, write_frame_csv
+from features.world.params import NONE, IncentiveSpec, WorldParams
+from features.world.partners import draw_partners
+from features.world.summary import summarize
+from features.world.tables import build_tables
+from features.world.truth import best_incentives, build_truth
+
+__all__ = [
+    "NONE",
+    "IncentiveSpec",
+    "World",
+    "WorldParams",
+    "best_incentives",
+    "simulate_world",
+    "world_summary",
+    "write_world",
+]
+
+log = logging.getLogger(__name__)
+
+FUTURE_QUARTERS = 3
+"""Quarters simulated past the as-of date: the open pipeline and the horizon truth need them."""
+
+
+@dataclass(frozen=True)
+class World:
+    """A simulated world: the contract tables, the ground truth, and the as-of date."""
+
+    tables: dict[str, pd.DataFrame]
+    truth: dict[str, pd.DataFrame]
+    as_of: pd.Timestamp
+    params: WorldParams = field(default_factory=WorldParams)
+    seed: int = 0
+
+
+def simulate_world(
+    partners: int = 2000,
+    quarters: int = 20,
+    seed: int = 42,
+    start: str = "2021-01-01",
+    params: WorldParams | None = None,
+) -> World:
+    """Simulate ``partners`` partners over ``quarters`` calendar quarters from ``start``.
+
+    ``start`` may be any day; the world starts at the first day of its quarter. The
+    as-of date is the last day of the last simulated quarter.
+    """
+    if partners < 1 or quarters < 2:
+        raise ValueError(f"need at least 1 partner and 2 quarters, got {partners}, {quarters}")
+    params = params or WorldParams()
+    began = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    calendar = QuarterCalendar()
+    first = calendar.quarter_index(pd.Timestamp(start))
+    starts = calendar.index_to_start(np.arange(first, first + quarters + FUTURE_QUARTERS + 1))
+    bounds = to_days(starts)
+    season_q = (pd.DatetimeIndex(starts[:-1]).month.to_numpy() - 1) // 3
+    as_of_day = int(bounds[quarters]) - 1
+
+    draw = draw_partners(params, rng, partners, bounds, never=bounds.size - 1)
+    state = simulate_state(params, draw, rng, bounds, season_q, observed=quarters)
+    opportunities = simulate_opportunities(params, draw, state, rng, bounds, as_of_day)
+    bookings = simulate_bookings(params, draw, state, rng, bounds, opportunities)
+    incentives = simulate_incentives(params, draw, state, rng, bounds)
+    activities = simulate_activities(params, draw, state, rng, bounds, incentives)
+
+    ids = make_ids("P", partners, 5)
+    tables = build_tables(params, draw, ids, opportunities, bookings, activities, incentives)
+    truth = build_truth(params, draw, state, bounds, ids, bookings)
+    as_of = pd.Timestamp(np.datetime64(as_of_day, "D")).as_unit("ns")
+    log.info(
+        "simulated %d partners x %d quarters in %.1fs: %s",
+        partners, quarters, time.perf_counter() - began,
+        ", ".join(f"{name} {len(frame)}" for name, frame in tables.items()),
+    )
+    return World(tables=tables, truth=truth, as_of=as_of, params=params, seed=seed)
+
+
+def write_world(world: World, out: Path) -> None:
+    """Write ``out/<table>.csv`` for each table and ``out/_truth/<name>.csv``.
+
+    Each file is written to a temporary file in its folder and then moved into
+    place, so an interrupted write never leaves a complete-looking half file.
+    ``_truth/world.json`` records the as-of date, the seed and the parameters.
+    """
+    out = Path(out)
+    for name, frame in world.tables.items():
+        write_frame_csv(frame, out / f"{name}.csv")
+    truth_dir = out / "_truth"
+    for name, frame in world.truth.items():
+        write_frame_csv(frame, truth_dir / f"{name}.csv")
+    meta = {
+        "as_of": world.as_of.date().isoformat(),
+        "seed": world.seed,
+        "params": dataclasses.asdict(world.params),
+    }
+    fd, tmp = tempfile.mkstemp(dir=truth_dir, prefix=".world.json.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(meta, handle, indent=2, default=str)
+        os.replace(tmp, truth_dir / "world.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("wrote world to %s", out)
+
+
+def world_summary(world: World) -> dict[str, object]:
+    """Summary statistics of ``world`` (rows, mix, revenue, incentives, confounding, oracle)."""
+    return summarize(world.tables, world.truth, world.as_of)
