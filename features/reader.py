@@ -36,12 +36,13 @@ logger = logging.getLogger(__name__)
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 TRUE_WORDS = frozenset({"true", "t", "yes", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "0"})
-_ISO_DATE = (
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+_ISO_DATE = (  # the date (first 10 characters), then an optional time and offset
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 )
 _FIRST_DAY, _LAST_DAY = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
+KIND_NAMES = {"date": "dates", "float": "numbers", "bool": "true/false", "str": "text"}
 EXPECTED = {
     "date": "an ISO-8601 date such as 2025-03-31 (a timestamp is truncated to its date)",
     "float": "a plain number such as 1234.5",
@@ -189,6 +190,8 @@ def _text(raw: pd.Series) -> pd.Series:
 
 
 def _coerce_str(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_float_dtype(raw) and (raw.dropna() % 1 == 0).all():
+        raw = raw.astype("Int64")  # numeric ids in Parquet: 1001, not 1001.0
     return _text(raw), pd.Series(False, index=raw.index)
 
 
@@ -210,8 +213,9 @@ def _coerce_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         in_range = days.between(_FIRST_DAY, _LAST_DAY) | days.isna()
         return days.where(in_range).astype("datetime64[ns]"), ~in_range
     text = _text(raw)
-    parts = text.str.extract(_ISO_DATE)["date"]
-    days = pd.to_datetime(parts, format="%Y-%m-%d", errors="coerce").rename(raw.name)
+    iso = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
+    parts = text.str.slice(0, 10).where(iso)
+    days = pd.to_datetime(parts, format="%Y-%m-%d", errors="coerce")
     days = days.where(days.between(_FIRST_DAY, _LAST_DAY))
     return days.astype("datetime64[ns]"), text.notna() & days.isna()
 
@@ -255,7 +259,8 @@ def _unparseable(table: str, column: Column, raw: pd.Series, bad: pd.Series) -> 
     examples = tuple(
         {"row": int(i) + 1, column.name: plain(raw.iloc[i])} for i in rows[:MAX_EXAMPLES]
     )
-    message = f"values cannot be read as {column.kind}: expected {EXPECTED[column.kind]}"
-    if column.kind == "date":
+    kind = column.kind
+    message = f"values cannot be read as {KIND_NAMES[kind]}: expected {EXPECTED[kind]}"
+    if kind == "date":
         message += f", from {_FIRST_DAY.year + 1} to {_LAST_DAY.year - 1}"
     return Problem(table, column.name, "unparseable", message, len(rows), examples)

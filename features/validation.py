@@ -58,7 +58,11 @@ def validate_folder(path: str | Path) -> ValidationReport:
         problem = Problem(None, None, "not_a_folder", f"{folder} is not a folder")
         return ValidationReport((problem,), source=folder)
 
-    files = find_table_files(folder)
+    try:
+        files = find_table_files(folder)
+    except OSError as exc:
+        problem = Problem(None, None, "unreadable", f"cannot list {folder}: {exc.strerror}")
+        return ValidationReport((problem,), source=folder)
     reads = {table: read_table(table, files[table]) for table in TABLES}
     partner_ids = _partner_ids(reads["partners"])
     problems: list[Problem] = []
