@@ -89,7 +89,7 @@ def simulate_world(
     season_q = (pd.DatetimeIndex(starts[:-1]).month.to_numpy() - 1) // 3
     as_of_day = int(bounds[quarters]) - 1
 
-    draw = draw_partners(params, rng, partners, bounds, never=bounds.size - 1)
+    draw = draw_partners(params, rng, partners, bounds, observed=quarters)
     state = simulate_state(params, draw, rng, bounds, season_q, observed=quarters)
     opportunities = simulate_opportunities(params, draw, state, rng, bounds, as_of_day)
     bookings = simulate_bookings(params, draw, state, rng, bounds, opportunities)

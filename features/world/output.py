@@ -70,6 +70,7 @@ def write_frame_csv(frame: pd.DataFrame, path: Path) -> None:
             pa_csv.write_csv(table, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -67,13 +67,18 @@ def _pick(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.nda
 
 
 def draw_partners(
-    params: WorldParams, rng: np.random.Generator, n: int, bounds: np.ndarray, never: int
+    params: WorldParams,
+    rng: np.random.Generator,
+    n: int,
+    bounds: np.ndarray,
+    observed: int,
 ) -> PartnerDraw:
     """Draw ``n`` partners for a world whose quarters have start days ``bounds[:-1]``.
 
     ``bounds`` holds the first day of every simulated quarter plus the day after the
-    last one (days since epoch); ``never`` is the churn quarter of partners that do
-    not churn (beyond the simulation).
+    last one (days since epoch); partners join before the end of quarter
+    ``observed - 1`` (the as-of date). Partners that never churn get the churn
+    quarter ``len(bounds) - 1``, past the simulation.
     """
     type_idx = _pick(rng, n, params.type_shares)
     region_idx = _pick(rng, n, params.region_shares)
@@ -107,12 +112,13 @@ def draw_partners(
         + np.asarray(_NAME_B, dtype=object)[rng.integers(0, len(_NAME_B), n)] + " "
         + np.asarray(_NAME_C, dtype=object)[rng.integers(0, len(_NAME_C), n)]
     )
-    employees = np.maximum(2, np.round(size / 120_000 * rng.lognormal(0.0, 0.5, n))).astype(
+    employees = np.maximum(1, np.round(size / 30_000 * rng.lognormal(0.0, 0.6, n))).astype(
         np.int64
     )
 
     # Joining: a block before the first quarter, the rest uniformly over the period.
-    start, end = int(bounds[0]), int(bounds[-1])
+    never = bounds.size - 1
+    start, end = int(bounds[0]), int(bounds[observed])
     initial = rng.random(n) < params.initial_share
     old_age = rng.uniform(30.0, params.initial_max_age_years * 365.25, n)
     joined_day = np.where(
