@@ -4,8 +4,9 @@ Activity types come from the fitted vocabulary (``FeatureSpec.activity_types``),
 first seen at scoring time adds no column and breaks nothing; amount columns exist only for
 types that carried money (e.g. MDF claims) in the training data. Per-type columns sum
 ``quantity`` (the count of events when quantity is 1) over trailing 1/2/4 quarters and over
-all history (``_cum``, e.g. cumulative certifications); totals and recency use every
-activity, whatever its type.
+all history (``_cum``, e.g. cumulative certifications); totals add up the known types (an
+unseen type is ignored, its quantities mean nothing yet), while ``days_since_last_activity``
+uses every activity, whatever its type.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def build_engagement(
                 cols[f"activity_{slug}_amount_{w}q"] = sums["amount"][:, :w].sum(axis=1)
         active_types += sums["qty"].sum(axis=1) > 0
 
-    totals = window_sums(grid, events, max(WINDOWS))
+    totals = window_sums(grid, events.subset(events.kind >= 0), max(WINDOWS))
     for w in WINDOWS:
         cols[f"activity_qty_{w}q"] = totals["qty"][:, :w].sum(axis=1)
         cols[f"activity_amount_{w}q"] = totals["amount"][:, :w].sum(axis=1)

@@ -66,12 +66,11 @@ def build_partner_attributes(
     cols: dict[str, object] = {}
     for col, levels in categorical_levels.items():
         dtype = pd.CategoricalDtype(pd.Index(list(levels), dtype="str"))
+        codes = np.full(grid.n_partners, -1, dtype=np.int64)
         if col in partners.columns:
-            values = partners[col].astype("str").to_numpy(dtype=object)[grid.code]
-            values = np.where(partners[col].isna().to_numpy()[grid.code], None, values)
-        else:
-            values = np.full(len(grid), None, dtype=object)
-        cols[attribute_column(col)] = pd.Categorical(values, dtype=dtype)
+            text = partners[col].astype("str").where(partners[col].notna())
+            codes = dtype.categories.get_indexer(pd.Index(text))  # unseen or missing -> -1
+        cols[attribute_column(col)] = pd.Categorical.from_codes(codes[grid.code], dtype=dtype)
     for col in numeric_columns:
         if col in partners.columns:
             raw = pd.to_numeric(partners[col], errors="coerce").astype("float64")
