@@ -213,3 +213,16 @@ def test_invalid_data_raises_with_the_full_report(tmp_path: Path) -> None:
 def test_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(DataContractError, match="does not exist"):
         load_dataset(tmp_path / "missing")
+
+
+def test_numeric_ids_in_parquet_read_as_text(tmp_path: Path) -> None:
+    """Ids stored as numbers (floats once a column has gaps) still match across tables."""
+    tables = valid_tables()
+    tables["partners"]["partner_id"] = [1001, 1002, 1003]
+    bookings = tables["bookings"]
+    bookings["partner_id"] = bookings["partner_id"].map({"P1": 1001.0, "P2": 1002.0, "P3": 1003.0})
+    for name in ("opportunities", "activities", "incentives"):
+        del tables[name]
+    ds = load_dataset(write_tables(tmp_path, tables, fmt="parquet"))
+    assert ds.partners["partner_id"].tolist() == ["1001", "1002", "1003"]
+    assert ds.bookings["partner_id"].tolist() == ["1001", "1001", "1002", "1002", "1003", "1001"]
