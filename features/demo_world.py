@@ -50,9 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FUTURE_QUARTERS = 3
-"""Quarters simulated past the as-of date: the open pipeline and the horizon truth need them."""
-
 
 @dataclass(frozen=True)
 class World:
@@ -84,7 +81,10 @@ def simulate_world(
     rng = np.random.default_rng(seed)
     calendar = QuarterCalendar()
     first = calendar.quarter_index(pd.Timestamp(start))
-    starts = calendar.index_to_start(np.arange(first, first + quarters + FUTURE_QUARTERS + 1))
+    # Simulate past the as-of date for as long as a sales cycle can last, so that the
+    # pipeline open at the as-of date is complete and the horizon quarter has a truth.
+    future = int(np.ceil(params.cycle_days_bounds[1] / 90)) + 1
+    starts = calendar.index_to_start(np.arange(first, first + quarters + future + 1))
     bounds = to_days(starts)
     season_q = (pd.DatetimeIndex(starts[:-1]).month.to_numpy() - 1) // 3
     as_of_day = int(bounds[quarters]) - 1

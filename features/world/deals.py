@@ -88,7 +88,8 @@ def simulate_opportunities(
     lo = np.maximum(bounds[quarter], joined)
     closed = uniform_days(rng, lo, bounds[quarter + 1], rng.beta(1.8, 1.0, n))  # late in quarter
     cycle = np.clip(
-        rng.lognormal(np.log(params.cycle_days_median), params.cycle_sigma, n), 7, 400
+        rng.lognormal(np.log(params.cycle_days_median), params.cycle_sigma, n),
+        *params.cycle_days_bounds,
     ).astype(np.int64)
     created = np.maximum(closed - cycle, joined)
 

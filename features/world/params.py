@@ -133,6 +133,7 @@ class WorldParams:
     deal_sigma: float = 0.7  # sd of log opportunity amount
     cycle_days_median: float = 135.0  # created_on -> closed_on, lognormal
     cycle_sigma: float = 0.45
+    cycle_days_bounds: tuple[int, int] = (7, 400)  # sales cycles are clipped to this range
     split_probs: tuple[float, float, float] = (0.65, 0.25, 0.10)  # won deal -> 1, 2, 3 bookings
     expected_close_share: float = 0.85  # share of opportunities with expected_close_on
     expected_close_sd_days: float = 21.0

@@ -9,6 +9,10 @@
 - ``partners``: latent traits (size, trend, churn, engagement, static effects).
 - ``assignments``: every incentive decision, ``none`` included, with its
   ``randomized`` flag (the incentives table only shows the grants).
+
+As the contract judges an incentive on the revenue of its own quarter, so does
+the truth: enablement also adds trainings, which lift win rates in later
+quarters, and that later effect is not in ``incentive_effects``.
 """
 
 from __future__ import annotations

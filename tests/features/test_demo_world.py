@@ -200,6 +200,20 @@ def test_open_pipeline_predicts_next_quarter_revenue(world: World) -> None:
     assert np.mean(correlations) > 0.5
 
 
+def test_pipeline_open_at_as_of_is_as_complete_as_at_earlier_quarter_ends(world: World) -> None:
+    opps, revenue = world.tables["opportunities"], world.truth["revenue"]
+
+    def coverage(cut: pd.Timestamp) -> float:
+        still_open = opps["closed_on"].isna() | (opps["closed_on"] > cut)
+        open_at = (opps["created_on"] <= cut) & still_open
+        trailing = revenue[(revenue["quarter_start"] <= cut)
+                           & (revenue["quarter_start"] > cut - pd.DateOffset(years=1))]
+        return opps.loc[open_at, "amount"].sum() / trailing["revenue"].sum()
+
+    earlier = [coverage(world.as_of - pd.offsets.QuarterEnd(k)) for k in range(1, 7)]
+    assert 0.75 < coverage(world.as_of) / np.mean(earlier) < 1.3
+
+
 def test_win_rates_rise_with_lagged_engagement(world: World) -> None:
     acts = world.tables["activities"]
     skill = acts[acts["activity"].isin(["training_completed", "certification_earned"])]
