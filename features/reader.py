@@ -111,7 +111,9 @@ def read_table(table: str, paths: list[Path]) -> TableRead:
     if not paths:
         if table in REQUIRED_TABLES:
             problem = Problem(
-                table, None, "missing_table",
+                table,
+                None,
+                "missing_table",
                 f"required table is missing: add {table}.csv or {table}.parquet",
             )
             return TableRead(table, None, (problem,))
@@ -141,10 +143,14 @@ def coerce_table(table: str, raw: pd.DataFrame) -> TableRead:
     keep: list[int] = []
     for i, name in enumerate(names):
         if name in seen:
-            problems.append(Problem(
-                table, name, "duplicate_column",
-                "the column appears more than once (names are case-insensitive); keep one",
-            ))
+            problems.append(
+                Problem(
+                    table,
+                    name,
+                    "duplicate_column",
+                    "the column appears more than once (names are case-insensitive); keep one",
+                )
+            )
         else:
             seen.add(name)
             keep.append(i)

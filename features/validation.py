@@ -200,17 +200,13 @@ def summarize_dataset(ds: Dataset, calendar: QuarterCalendar | None = None) -> s
     for table in TABLES:
         rows = f"{len(ds.table(table)):>10,} rows" if table in ds.present else "    absent"
         lines.append(f"  {table:<14}{rows}")
-    dated = [
-        ds.table(t)[c].dropna() for t, c in DATE_COLUMNS.items() if len(ds.table(t))
-    ]
+    dated = [ds.table(t)[c].dropna() for t, c in DATE_COLUMNS.items() if len(ds.table(t))]
     dates = pd.concat(dated) if dated else pd.Series(dtype="datetime64[ns]")
     if len(dates):
         first, last = dates.min(), dates.max()
         n_quarters = cal.quarter_index(last) - cal.quarter_index(first) + 1
         lines.append(f"dates          {first.date()} .. {last.date()}")
-        lines.append(
-            f"quarters       {n_quarters} ({cal.label(first)} .. {cal.label(last)})"
-        )
+        lines.append(f"quarters       {n_quarters} ({cal.label(first)} .. {cal.label(last)})")
     booked = ds.bookings["partner_id"].nunique()
     lines.append(f"partners       {len(ds.partners):,} ({booked:,} with bookings)")
     amount = ds.bookings["amount"]

@@ -129,8 +129,12 @@ def test_row_rule_lookup() -> None:
         table_schema("deals")
 
 
-dates = st.one_of(st.none(), st.dates(min_value=pd.Timestamp("2020-01-01").date(),
-                                      max_value=pd.Timestamp("2020-12-31").date()))
+dates = st.one_of(
+    st.none(),
+    st.dates(
+        min_value=pd.Timestamp("2020-01-01").date(), max_value=pd.Timestamp("2020-12-31").date()
+    ),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -153,7 +157,11 @@ def test_opportunity_rules_match_a_row_by_row_oracle(rows: list) -> None:
 def test_frames_written_by_hand_validate() -> None:
     """A frame built directly with the spec dtypes (not through the loader) passes."""
     partners = pd.DataFrame(
-        {c.name: pd.Series(["x"] if c.kind == "str" else [pd.Timestamp("2024-01-01")],
-                           dtype=dtype_of(c)) for c in COLUMNS["partners"]}
+        {
+            c.name: pd.Series(
+                ["x"] if c.kind == "str" else [pd.Timestamp("2024-01-01")], dtype=dtype_of(c)
+            )
+            for c in COLUMNS["partners"]
+        }
     )
     assert failures("partners", partners) == set()

@@ -505,5 +505,7 @@ def test_same_column_twice_in_different_case_is_a_problem(tmp_path: Path) -> Non
     tables["activities"]["Quantity"] = ["2", "2", "2"]
     (problem,) = validate_folder(write_tables(tmp_path, tables)).problems
     assert (problem.table, problem.column, problem.check) == (
-        "activities", "quantity", "duplicate_column"
+        "activities",
+        "quantity",
+        "duplicate_column",
     )
