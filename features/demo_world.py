@@ -102,7 +102,9 @@ def simulate_world(
     as_of = pd.Timestamp(np.datetime64(as_of_day, "D")).as_unit("ns")
     log.info(
         "simulated %d partners x %d quarters in %.1fs: %s",
-        partners, quarters, time.perf_counter() - began,
+        partners,
+        quarters,
+        time.perf_counter() - began,
         ", ".join(f"{name} {len(frame)}" for name, frame in tables.items()),
     )
     return World(tables=tables, truth=truth, as_of=as_of, params=params, seed=seed)

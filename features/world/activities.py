@@ -16,8 +16,13 @@ from features.world.params import WorldParams
 from features.world.partners import PartnerDraw
 
 ACTIVITIES: tuple[str, ...] = (
-    "training_completed", "certification_earned", "webinar_attended", "portal_login",
-    "lead_accepted", "co_marketing_event", "mdf_claim",
+    "training_completed",
+    "certification_earned",
+    "webinar_attended",
+    "portal_login",
+    "lead_accepted",
+    "co_marketing_event",
+    "mdf_claim",
 )
 
 
@@ -43,13 +48,19 @@ def simulate_incentives(
     durations = np.array([s.duration_days for s in params.incentives])
     length = rng.integers(durations[k, 0], durations[k, 1] + 1)
     end = np.minimum(start + length, hi - 1 + 45)
-    costs = np.stack([expected_cost(params, partners, j) for j in range(len(params.incentives))],
-                     axis=1)
-    cost = costs[p_idx, k] * rng.lognormal(-params.cost_sigma**2 / 2, params.cost_sigma, n)
+    costs = np.stack(
+        [expected_cost(params, partners, j) for j in range(len(params.incentives))], axis=1
+    )
+    cost = costs[p_idx, k] * rng.lognormal(-(params.cost_sigma**2) / 2, params.cost_sigma, n)
     order = np.lexsort((p_idx, start))
     rows: Rows = {
-        "partner": p_idx, "quarter": q_idx, "incentive": k, "start": start, "end": end,
-        "cost": np.round(cost, 2), "randomized": state.randomized[p_idx, q_idx],
+        "partner": p_idx,
+        "quarter": q_idx,
+        "incentive": k,
+        "start": start,
+        "end": end,
+        "cost": np.round(cost, 2),
+        "randomized": state.randomized[p_idx, q_idx],
     }
     return {key: v[order] for key, v in rows.items()}
 
@@ -81,8 +92,9 @@ def simulate_activities(
         partner, quarter = np.repeat(p_idx, reps), np.repeat(q_idx, reps)
         lo = np.maximum(bounds[quarter], partners.joined_day[partner])
         quantity = 1.0 + (rng.poisson(0.4, partner.size) if code == 0 else 0.0)
-        parts.append(_rows(partner, uniform_days(rng, lo, bounds[quarter + 1]), code,
-                           quantity, 0.0))
+        parts.append(
+            _rows(partner, uniform_days(rng, lo, bounds[quarter + 1]), code, quantity, 0.0)
+        )
 
     # Portal logins: one row per month with logins, quantity = number of logins.
     login_rate = params.logins_per_month * np.sqrt(propensity) * size_factor
@@ -129,11 +141,17 @@ def _incentive_events(
     return out
 
 
-def _rows(partner: np.ndarray, day: np.ndarray, code: int, quantity: np.ndarray | float,
-          amount: np.ndarray | float) -> Rows:
+def _rows(
+    partner: np.ndarray,
+    day: np.ndarray,
+    code: int,
+    quantity: np.ndarray | float,
+    amount: np.ndarray | float,
+) -> Rows:
     n = partner.size
     return {
-        "partner": partner.astype(np.int64), "day": day.astype(np.int64),
+        "partner": partner.astype(np.int64),
+        "day": day.astype(np.int64),
         "activity": np.full(n, code, dtype=np.int8),
         "quantity": np.broadcast_to(np.asarray(quantity, dtype=float), (n,)).copy(),
         "amount": np.broadcast_to(np.asarray(amount, dtype=float), (n,)).copy(),

@@ -32,8 +32,9 @@ def uniform_days(
     return lo + np.minimum((u * (hi - lo)).astype(np.int64), hi - lo - 1)
 
 
-def split_amounts(rng: np.random.Generator, totals: np.ndarray, parts: np.ndarray,
-                  shape: float) -> tuple[np.ndarray, np.ndarray]:
+def split_amounts(
+    rng: np.random.Generator, totals: np.ndarray, parts: np.ndarray, shape: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Split each total into ``parts`` random pieces that sum to it exactly (to the cent).
 
     Returns the row index of each piece and the piece amounts.
@@ -80,7 +81,7 @@ def simulate_opportunities(
     quarter = np.repeat(q_idx, reps)
     n = partner.size
     amount = np.repeat(mean_amount, reps) * rng.lognormal(
-        -params.deal_sigma**2 / 2, params.deal_sigma, n
+        -(params.deal_sigma**2) / 2, params.deal_sigma, n
     )
     amount = np.maximum(np.round(amount, -1), 10.0)
 
@@ -114,9 +115,15 @@ def simulate_opportunities(
     is_open = closed > as_of_day
     status = np.where(is_open, 0, np.where(won, 1, 2))
     rows: Rows = {
-        "partner": partner, "quarter": quarter, "created": created,
-        "closed": np.where(is_open, NO_DAY, closed), "expected_close": expected,
-        "status": status, "amount": amount, "registered": registered, "product": product,
+        "partner": partner,
+        "quarter": quarter,
+        "created": created,
+        "closed": np.where(is_open, NO_DAY, closed),
+        "expected_close": expected,
+        "status": status,
+        "amount": amount,
+        "registered": registered,
+        "product": product,
     }
     order = np.lexsort((partner[keep], created[keep]))
     return {k: v[keep][order] for k, v in rows.items()}
@@ -146,26 +153,35 @@ def simulate_bookings(
     later = uniform_days(rng, closed, quarter_end)
     first = np.r_[True, owner[1:] != owner[:-1]]
     deal_rows = {
-        "partner": opportunities["partner"][deal], "day": np.where(first, closed, later),
-        "amount": deal_amounts, "product": opportunities["product"][deal], "opportunity": deal,
+        "partner": opportunities["partner"][deal],
+        "day": np.where(first, closed, later),
+        "amount": deal_amounts,
+        "product": opportunities["product"][deal],
+        "opportunity": deal,
     }
 
     # Run-rate revenue: several smaller bookings spread over the quarter.
     demand = state.demand[:, : state.observed]
     total = demand * params.run_rate_share * state.multiplier[:, : state.observed]
-    total = total * rng.lognormal(-params.run_rate_sigma**2 / 2, params.run_rate_sigma,
-                                  demand.shape)
+    total = total * rng.lognormal(
+        -(params.run_rate_sigma**2) / 2, params.run_rate_sigma, demand.shape
+    )
     p_idx, q_idx = np.nonzero(np.round(total, 2) > 0)
     lam = params.run_rate_bookings * np.sqrt(demand[p_idx, q_idx] / 20_000.0)
     parts = np.clip(rng.poisson(lam), 1, 60)
     owner, rr_amounts = split_amounts(rng, np.round(total[p_idx, q_idx], 2), parts, 1.5)
     partner, quarter = p_idx[owner], q_idx[owner]
     lo = np.maximum(bounds[quarter], partners.joined_day[partner])
-    rr_product = np.where(rng.random(owner.size) < 0.6, len(params.product_lines) - 1,
-                          rng.integers(0, len(params.product_lines), owner.size))
+    rr_product = np.where(
+        rng.random(owner.size) < 0.6,
+        len(params.product_lines) - 1,
+        rng.integers(0, len(params.product_lines), owner.size),
+    )
     rr_rows = {
-        "partner": partner, "day": uniform_days(rng, lo, bounds[quarter + 1]),
-        "amount": rr_amounts, "product": rr_product,
+        "partner": partner,
+        "day": uniform_days(rng, lo, bounds[quarter + 1]),
+        "amount": rr_amounts,
+        "product": rr_product,
         "opportunity": np.full(owner.size, -1, dtype=np.int64),
     }
     rows = {k: np.concatenate((deal_rows[k], rr_rows[k])) for k in deal_rows}
@@ -195,7 +211,10 @@ def _add_credit_notes(
     credited, day = credited[keep], day[keep]
     amount = -np.round(rows["amount"][credited] * rng.uniform(0.1, 1.0, credited.size), 2)
     notes = {
-        "partner": rows["partner"][credited], "day": day, "amount": amount,
-        "product": rows["product"][credited], "opportunity": rows["opportunity"][credited],
+        "partner": rows["partner"][credited],
+        "day": day,
+        "amount": amount,
+        "product": rows["product"][credited],
+        "opportunity": rows["opportunity"][credited],
     }
     return {k: np.concatenate((rows[k], notes[k])) for k in rows}

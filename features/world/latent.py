@@ -88,7 +88,8 @@ def simulate_state(
     ramp = np.where(age >= 0, 1.0 - np.exp(-(age + 0.5) / partners.ramp_tau[:, None]), 0.0)
     since_churn = t - partners.churn_q[:, None]
     churn = np.where(
-        since_churn < 0, 1.0,
+        since_churn < 0,
+        1.0,
         np.where(since_churn < params.churn_fade_quarters, 0.5 ** (since_churn + 1), 0.0),
     )
     active = exists * churn
@@ -116,9 +117,16 @@ def simulate_state(
         params, partners, rng, active, assigned, partners.join_q < 0
     )
     return LatentState(
-        active=active, demand=demand, win_rate=win_rate, age=age, assigned=assigned,
-        randomized=randomized, multiplier=multiplier, trainings=trainings,
-        certifications=certifications, observed=observed,
+        active=active,
+        demand=demand,
+        win_rate=win_rate,
+        age=age,
+        assigned=assigned,
+        randomized=randomized,
+        multiplier=multiplier,
+        trainings=trainings,
+        certifications=certifications,
+        observed=observed,
     )
 
 
@@ -183,8 +191,10 @@ def _engagement(
     propensity = np.exp(partners.engagement)
     steady = (
         propensity
-        * (params.trainings_per_quarter
-           + params.certification_weight * params.certifications_per_quarter)
+        * (
+            params.trainings_per_quarter
+            + params.certification_weight * params.certifications_per_quarter
+        )
         / (1.0 - params.engagement_decay)
     )
     stock_1 = np.where(initial, steady, 0.0)  # stock at the end of t-1

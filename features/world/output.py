@@ -53,8 +53,9 @@ def to_dates(days: np.ndarray) -> pd.Series:
 
 def to_days(dates: pd.DatetimeIndex | pd.Series | pd.Timestamp) -> np.ndarray:
     """Datetimes as day numbers (days since 1970-01-01)."""
-    return np.asarray(pd.DatetimeIndex(np.atleast_1d(dates)).values.astype("datetime64[D]"),
-                      dtype=np.int64)
+    return np.asarray(
+        pd.DatetimeIndex(np.atleast_1d(dates)).values.astype("datetime64[D]"), dtype=np.int64
+    )
 
 
 def write_frame_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -27,10 +27,20 @@ COUNTRIES: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "LATAM": (("BR", "MX", "AR", "CL", "CO"), (0.45, 0.30, 0.10, 0.08, 0.07)),
 }
 INDUSTRIES: tuple[str, ...] = (
-    "it_services", "software", "telecom", "consulting", "hardware", "managed_services",
+    "it_services",
+    "software",
+    "telecom",
+    "consulting",
+    "hardware",
+    "managed_services",
 )
 VERTICALS: tuple[str, ...] = (
-    "horizontal", "healthcare", "financial_services", "public_sector", "manufacturing", "retail",
+    "horizontal",
+    "healthcare",
+    "financial_services",
+    "public_sector",
+    "manufacturing",
+    "retail",
 )
 _NAME_A = ("Blue", "North", "Summit", "Bright", "Iron", "Silver", "Cedar", "Delta", "Apex", "Nova")
 _NAME_B = ("Harbor", "Ridge", "Stone", "Field", "Peak", "Bridge", "Gate", "Point", "Wave", "Line")
@@ -108,13 +118,13 @@ def draw_partners(
     industry = np.asarray(INDUSTRIES, dtype=object)[rng.integers(0, len(INDUSTRIES), n)]
     vertical = np.asarray(VERTICALS, dtype=object)[rng.integers(0, len(VERTICALS), n)]
     name = (
-        np.asarray(_NAME_A, dtype=object)[rng.integers(0, len(_NAME_A), n)] + " "
-        + np.asarray(_NAME_B, dtype=object)[rng.integers(0, len(_NAME_B), n)] + " "
+        np.asarray(_NAME_A, dtype=object)[rng.integers(0, len(_NAME_A), n)]
+        + " "
+        + np.asarray(_NAME_B, dtype=object)[rng.integers(0, len(_NAME_B), n)]
+        + " "
         + np.asarray(_NAME_C, dtype=object)[rng.integers(0, len(_NAME_C), n)]
     )
-    employees = np.maximum(1, np.round(size / 30_000 * rng.lognormal(0.0, 0.6, n))).astype(
-        np.int64
-    )
+    employees = np.maximum(1, np.round(size / 30_000 * rng.lognormal(0.0, 0.6, n))).astype(np.int64)
 
     # Joining: a block before the first quarter, the rest uniformly over the period.
     never = bounds.size - 1
@@ -134,16 +144,30 @@ def draw_partners(
     churn_q = np.maximum(join_q, 0) + 1 + churn_after
     churn_q = np.where(churn_q >= never, never, churn_q)
 
-    engagement = (
-        np.asarray(params.tier_engagement)[tier_idx] + rng.normal(0.0, params.engagement_sd, n)
+    engagement = np.asarray(params.tier_engagement)[tier_idx] + rng.normal(
+        0.0, params.engagement_sd, n
     )
     skill = rng.normal(0.0, params.win_skill_sd, n)
     effects = _static_effects(params, rng, type_idx, tier_idx, region_idx, size_z)
     return PartnerDraw(
-        type_idx=type_idx, tier_idx=tier_idx, region_idx=region_idx, country=country,
-        industry=industry, vertical=vertical, name=name, employees=employees, size=size,
-        size_z=size_z, joined_day=joined_day, join_q=join_q, trend=trend, ramp_tau=ramp_tau,
-        churn_q=churn_q, engagement=engagement, skill=skill, effects=effects,
+        type_idx=type_idx,
+        tier_idx=tier_idx,
+        region_idx=region_idx,
+        country=country,
+        industry=industry,
+        vertical=vertical,
+        name=name,
+        employees=employees,
+        size=size,
+        size_z=size_z,
+        joined_day=joined_day,
+        join_q=join_q,
+        trend=trend,
+        ramp_tau=ramp_tau,
+        churn_q=churn_q,
+        engagement=engagement,
+        skill=skill,
+        effects=effects,
     )
 
 
@@ -163,7 +187,10 @@ def _static_effects(
         by_tier = np.array([spec.by_tier.get(t, 0.0) for t in params.tiers])
         by_region = np.array([spec.by_region.get(r, 0.0) for r in params.regions])
         out[:, j] = (
-            spec.base + by_type[type_idx] + by_tier[tier_idx] + by_region[region_idx]
+            spec.base
+            + by_type[type_idx]
+            + by_tier[tier_idx]
+            + by_region[region_idx]
             + spec.size_slope * size_z
         )
     return out + rng.normal(0.0, params.effect_noise_sd, (n, k))

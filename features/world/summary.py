@@ -13,8 +13,10 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 
 def _shares(series: pd.Series) -> dict[str, float]:
-    return {str(k): round(float(v), 4) for k, v in series.value_counts(normalize=True)
-            .sort_index().items()}
+    return {
+        str(k): round(float(v), 4)
+        for k, v in series.value_counts(normalize=True).sort_index().items()
+    }
 
 
 def summarize(
@@ -25,8 +27,10 @@ def summarize(
     opportunities, incentives = tables["opportunities"], tables["incentives"]
     amount = bookings["amount"]
     total = float(amount.sum())
-    per_partner = bookings.groupby("partner_id")["amount"].sum().reindex(
-        partners["partner_id"], fill_value=0.0
+    per_partner = (
+        bookings.groupby("partner_id")["amount"]
+        .sum()
+        .reindex(partners["partner_id"], fill_value=0.0)
     )
     top_n = max(1, int(np.ceil(0.1 * len(per_partner))))
     top_share = float(per_partner.nlargest(top_n).sum() / total) if total else 0.0

@@ -33,51 +33,61 @@ def build_tables(
     n = partners.size.size
     opp_ids = make_ids("O", opportunities["partner"].size, 7)
     products = list(params.product_lines)
-    partner_frame = pd.DataFrame({
-        "partner_id": take_strings(ids, np.arange(n)),
-        "joined_on": to_dates(partners.joined_day),
-        "tier": take_strings(list(params.tiers), partners.tier_idx),
-        "partner_type": take_strings(list(params.types), partners.type_idx),
-        "region": take_strings(list(params.regions), partners.region_idx),
-        "country": strings(partners.country),
-        "industry": strings(partners.industry),
-        "name": strings(partners.name),
-        "employees": partners.employees,
-        "vertical_focus": strings(partners.vertical),
-    })
-    booking_frame = pd.DataFrame({
-        "partner_id": take_strings(ids, bookings["partner"]),
-        "booked_on": to_dates(bookings["day"]),
-        "amount": bookings["amount"].astype(float),
-        "product_line": take_strings(products, bookings["product"]),
-        "opportunity_id": take_strings(opp_ids, bookings["opportunity"]),
-    })
-    opportunity_frame = pd.DataFrame({
-        "opportunity_id": take_strings(opp_ids, np.arange(len(opp_ids))),
-        "partner_id": take_strings(ids, opportunities["partner"]),
-        "created_on": to_dates(opportunities["created"]),
-        "closed_on": to_dates(opportunities["closed"]),
-        "status": take_strings(list(STATUSES), opportunities["status"]),
-        "amount": opportunities["amount"].astype(float),
-        "expected_close_on": to_dates(opportunities["expected_close"]),
-        "registered": opportunities["registered"].astype(bool),
-        "product_line": take_strings(products, opportunities["product"]),
-    })
-    activity_frame = pd.DataFrame({
-        "partner_id": take_strings(ids, activities["partner"]),
-        "occurred_on": to_dates(activities["day"]),
-        "activity": take_strings(list(ACTIVITIES), activities["activity"]),
-        "quantity": activities["quantity"],
-        "amount": activities["amount"],
-    })
-    incentive_frame = pd.DataFrame({
-        "partner_id": take_strings(ids, incentives["partner"]),
-        "incentive": take_strings(list(params.incentive_names), incentives["incentive"]),
-        "starts_on": to_dates(incentives["start"]),
-        "ends_on": to_dates(incentives["end"]),
-        "cost": incentives["cost"].astype(float),
-        "randomized": incentives["randomized"].astype(bool),
-    })
+    partner_frame = pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, np.arange(n)),
+            "joined_on": to_dates(partners.joined_day),
+            "tier": take_strings(list(params.tiers), partners.tier_idx),
+            "partner_type": take_strings(list(params.types), partners.type_idx),
+            "region": take_strings(list(params.regions), partners.region_idx),
+            "country": strings(partners.country),
+            "industry": strings(partners.industry),
+            "name": strings(partners.name),
+            "employees": partners.employees,
+            "vertical_focus": strings(partners.vertical),
+        }
+    )
+    booking_frame = pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, bookings["partner"]),
+            "booked_on": to_dates(bookings["day"]),
+            "amount": bookings["amount"].astype(float),
+            "product_line": take_strings(products, bookings["product"]),
+            "opportunity_id": take_strings(opp_ids, bookings["opportunity"]),
+        }
+    )
+    opportunity_frame = pd.DataFrame(
+        {
+            "opportunity_id": take_strings(opp_ids, np.arange(len(opp_ids))),
+            "partner_id": take_strings(ids, opportunities["partner"]),
+            "created_on": to_dates(opportunities["created"]),
+            "closed_on": to_dates(opportunities["closed"]),
+            "status": take_strings(list(STATUSES), opportunities["status"]),
+            "amount": opportunities["amount"].astype(float),
+            "expected_close_on": to_dates(opportunities["expected_close"]),
+            "registered": opportunities["registered"].astype(bool),
+            "product_line": take_strings(products, opportunities["product"]),
+        }
+    )
+    activity_frame = pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, activities["partner"]),
+            "occurred_on": to_dates(activities["day"]),
+            "activity": take_strings(list(ACTIVITIES), activities["activity"]),
+            "quantity": activities["quantity"],
+            "amount": activities["amount"],
+        }
+    )
+    incentive_frame = pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, incentives["partner"]),
+            "incentive": take_strings(list(params.incentive_names), incentives["incentive"]),
+            "starts_on": to_dates(incentives["start"]),
+            "ends_on": to_dates(incentives["end"]),
+            "cost": incentives["cost"].astype(float),
+            "randomized": incentives["randomized"].astype(bool),
+        }
+    )
     return {
         "partners": partner_frame,
         "bookings": booking_frame,

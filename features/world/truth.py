@@ -54,13 +54,15 @@ def _revenue(params, partners, state, bounds, ids, bookings, options) -> pd.Data
     ).reshape(n, obs)
     expected = expected_revenue(params, state, state.multiplier)[:, :obs]
     p_idx, q_idx = np.nonzero(partners.joined_day[:, None] < bounds[1 : obs + 1][None, :])
-    return pd.DataFrame({
-        "partner_id": take_strings(ids, p_idx),
-        "quarter_start": to_dates(bounds[q_idx]),
-        "revenue": np.round(realised[p_idx, q_idx], 2),
-        "expected_revenue": np.round(expected[p_idx, q_idx], 2),
-        "incentive": take_strings(pa.array(options.tolist()), state.assigned[p_idx, q_idx]),
-    })
+    return pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, p_idx),
+            "quarter_start": to_dates(bounds[q_idx]),
+            "revenue": np.round(realised[p_idx, q_idx], 2),
+            "expected_revenue": np.round(expected[p_idx, q_idx], 2),
+            "incentive": take_strings(pa.array(options.tolist()), state.assigned[p_idx, q_idx]),
+        }
+    )
 
 
 def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
@@ -80,16 +82,19 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
     cst = np.stack([c[p_idx, q_pos] for c in cost], axis=1).ravel()
     uplift = rev - np.repeat(base[p_idx, q_pos], k_count)
     rows = np.repeat(np.arange(p_idx.size), k_count)
-    return pd.DataFrame({
-        "partner_id": take_strings(ids, p_idx[rows]),
-        "quarter_start": to_dates(bounds[quarters[q_pos[rows]]]),
-        "horizon": (quarters[q_pos[rows]] - obs + 1).astype(np.int64),
-        "incentive": take_strings(pa.array(options.tolist()), np.tile(np.arange(k_count),
-                                                                      p_idx.size)),
-        "expected_revenue": np.round(rev, 2),
-        "expected_cost": np.round(cst, 2),
-        "expected_uplift": np.round(uplift, 2),
-    })
+    return pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, p_idx[rows]),
+            "quarter_start": to_dates(bounds[quarters[q_pos[rows]]]),
+            "horizon": (quarters[q_pos[rows]] - obs + 1).astype(np.int64),
+            "incentive": take_strings(
+                pa.array(options.tolist()), np.tile(np.arange(k_count), p_idx.size)
+            ),
+            "expected_revenue": np.round(rev, 2),
+            "expected_cost": np.round(cst, 2),
+            "expected_uplift": np.round(uplift, 2),
+        }
+    )
 
 
 def _partners(params, partners, bounds, ids) -> pd.DataFrame:
@@ -98,22 +103,26 @@ def _partners(params, partners, bounds, ids) -> pd.DataFrame:
     churns = partners.churn_q < t_all
     churn_day = np.where(churns, bounds[np.minimum(partners.churn_q, t_all)], NO_DAY)
     segment = (
-        np.asarray(params.types, dtype=object)[partners.type_idx] + "/"
-        + np.asarray(params.tiers, dtype=object)[partners.tier_idx] + "/"
+        np.asarray(params.types, dtype=object)[partners.type_idx]
+        + "/"
+        + np.asarray(params.tiers, dtype=object)[partners.tier_idx]
+        + "/"
         + np.asarray(params.regions, dtype=object)[partners.region_idx]
     )
-    frame = pd.DataFrame({
-        "partner_id": take_strings(ids, np.arange(n)),
-        "size": np.round(partners.size, 2),
-        "size_z": partners.size_z,
-        "trend": partners.trend,
-        "ramp_quarters": partners.ramp_tau,
-        "churn_quarter": to_dates(churn_day),
-        "engagement": partners.engagement,
-        "win_skill": partners.skill,
-        "initial": partners.join_q < 0,
-        "segment": pd.Series(segment, dtype="string"),
-    })
+    frame = pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, np.arange(n)),
+            "size": np.round(partners.size, 2),
+            "size_z": partners.size_z,
+            "trend": partners.trend,
+            "ramp_quarters": partners.ramp_tau,
+            "churn_quarter": to_dates(churn_day),
+            "engagement": partners.engagement,
+            "win_skill": partners.skill,
+            "initial": partners.join_q < 0,
+            "segment": pd.Series(segment, dtype="string"),
+        }
+    )
     for k, name in enumerate(params.incentive_names):
         frame[f"effect_{name}"] = partners.effects[:, k]
     return frame
@@ -122,12 +131,14 @@ def _partners(params, partners, bounds, ids) -> pd.DataFrame:
 def _assignments(state, bounds, ids, options) -> pd.DataFrame:
     eligible = state.active[:, : state.observed] > 0
     p_idx, q_idx = np.nonzero(eligible)
-    return pd.DataFrame({
-        "partner_id": take_strings(ids, p_idx),
-        "quarter_start": to_dates(bounds[q_idx]),
-        "incentive": take_strings(pa.array(options.tolist()), state.assigned[p_idx, q_idx]),
-        "randomized": state.randomized[p_idx, q_idx],
-    })
+    return pd.DataFrame(
+        {
+            "partner_id": take_strings(ids, p_idx),
+            "quarter_start": to_dates(bounds[q_idx]),
+            "incentive": take_strings(pa.array(options.tolist()), state.assigned[p_idx, q_idx]),
+            "randomized": state.randomized[p_idx, q_idx],
+        }
+    )
 
 
 def best_incentives(effects: pd.DataFrame) -> pd.DataFrame:

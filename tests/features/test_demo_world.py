@@ -206,8 +206,10 @@ def test_pipeline_open_at_as_of_is_as_complete_as_at_earlier_quarter_ends(world:
     def coverage(cut: pd.Timestamp) -> float:
         still_open = opps["closed_on"].isna() | (opps["closed_on"] > cut)
         open_at = (opps["created_on"] <= cut) & still_open
-        trailing = revenue[(revenue["quarter_start"] <= cut)
-                           & (revenue["quarter_start"] > cut - pd.DateOffset(years=1))]
+        trailing = revenue[
+            (revenue["quarter_start"] <= cut)
+            & (revenue["quarter_start"] > cut - pd.DateOffset(years=1))
+        ]
         return opps.loc[open_at, "amount"].sum() / trailing["revenue"].sum()
 
     earlier = [coverage(world.as_of - pd.offsets.QuarterEnd(k)) for k in range(1, 7)]
