@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pydantic
 
+from features.problems import DataContractError
 from features.settings import Settings
 
 log = logging.getLogger("partnercast")
@@ -118,7 +119,6 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
     report = validate_folder(args.data)
     if not report.ok:
-        print(f"{args.data}: the data breaks the contract", file=sys.stderr)
         print(report.format(), file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summarize_dataset(report.dataset, QuarterCalendar(settings.fy_start_month)))
@@ -237,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         return args.handler(args, settings)
+    except DataContractError as exc:
+        print(exc.report.format(), file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BadInput as exc:
         print(f"partnercast {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

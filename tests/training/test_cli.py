@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.features.contract_data import valid_tables, write_tables
 from training.cli import main
 
 
@@ -33,3 +34,42 @@ def test_bad_environment_setting_exits_2(monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setenv("PARTNERCAST_FY_START_MONTH", "14")
     assert main(["validate", "--data", str(tmp_path)]) == 2
     assert "PARTNERCAST_FY_START_MONTH" in capsys.readouterr().err.upper()
+
+
+def test_validate_valid_data_prints_a_summary_and_exits_0(tmp_path, capsys) -> None:
+    folder = write_tables(tmp_path / "ok", valid_tables())
+    assert main(["validate", "--data", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "partners" in out and "3" in out
+    assert "2023-Q4 .. 2024-Q2" in out
+
+
+def test_validate_reports_every_problem_on_stderr_and_exits_2(tmp_path, capsys) -> None:
+    tables = valid_tables()
+    tables["bookings"].loc[1, "partner_id"] = "P404"
+    tables["opportunities"].loc[0, "amount"] = "-5"
+    folder = write_tables(tmp_path / "bad", tables)
+    assert main(["validate", "--data", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "bookings.partner_id" in captured.err and "P404" in captured.err
+    assert "opportunities.amount" in captured.err
+
+
+def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
+    assert main(["validate", "--data", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "d"],
+        ["serve"],
+        ["kpis", "--data", "d", "--out", "k.csv"],
+        ["recommend", "--data", "d", "--out", "r.csv"],
+    ],
+)
+def test_commands_not_built_yet_exit_1(argv, capsys) -> None:
+    assert main(argv) == 1
+    assert "not built yet" in capsys.readouterr().err
