@@ -65,7 +65,7 @@ def summarize(
         "partners_by_region": _counts(partners["region"]),
         "partners_joined_during_period": int((joined >= first_quarter).sum()),
         "partners_joined_last_4_quarters": int((joined > as_of - pd.DateOffset(years=1)).sum()),
-        "partners_churning": int(truth["partners"]["churn_quarter"].notna().sum()),
+        "partners_churned_by_as_of": int((truth["partners"]["churn_quarter"] <= as_of).sum()),
         "revenue_total": round(total, 2),
         "annual_revenue_last_year": {
             "median": round(float(annual.median()), 2) if len(annual) else 0.0,
