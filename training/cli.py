@@ -99,6 +99,9 @@ def _write_folder_atomically(out: Path, write: Callable[[Path], None]) -> None:
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the dataset is not
     try:
         write(tmp)
         if out.exists():

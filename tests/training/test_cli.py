@@ -73,3 +73,15 @@ def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
 def test_commands_not_built_yet_exit_1(argv, capsys) -> None:
     assert main(argv) == 1
     assert "not built yet" in capsys.readouterr().err
+
+
+def test_demo_data_writes_a_valid_dataset_atomically(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo-data", "--out", str(out), "--partners", "40", "--quarters", "8"]) == 0
+    assert "wrote demo dataset" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} >= {"partners.csv", "bookings.csv", "_truth"}
+    assert main(["validate", "--data", str(out)]) == 0
+    # writing again replaces the folder whole and leaves no temporary folders behind
+    assert main(["demo-data", "--out", str(out), "--partners", "30", "--quarters", "8"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert sum(1 for _ in open(out / "partners.csv", encoding="utf-8")) == 31
