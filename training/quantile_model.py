@@ -25,6 +25,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from features.quantile_bundle import QuantileBundle, forward_transform, inverse_transform
+
 log = logging.getLogger(__name__)
 
 
@@ -63,17 +65,6 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    # -- target transform --------------------------------------------------------
-    def _forward(self, y: np.ndarray) -> np.ndarray:
-        if self.transform == "asinh":
-            return np.arcsinh(y / self.scale)
-        if self.transform == "none":
-            return y
-        raise ValueError(f"transform must be 'asinh' or 'none', got {self.transform!r}")
-
-    def _inverse(self, z: np.ndarray) -> np.ndarray:
-        return np.sinh(z) * self.scale if self.transform == "asinh" else z
-
     def _booster(self, alpha: float) -> lgb.LGBMRegressor:
         return lgb.LGBMRegressor(
             objective="quantile",
@@ -96,10 +87,14 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
     def _fit_models(self, X: pd.DataFrame, z: np.ndarray) -> dict[float, lgb.LGBMRegressor]:
         return {q: self._booster(q).fit(X, z) for q in self.quantiles}
 
-    def _raw_quantiles(self, models: dict, X: pd.DataFrame) -> np.ndarray:
-        """Sorted quantile predictions in transformed space, shape (rows, quantiles)."""
-        z = np.column_stack([models[q].predict(X) for q in self.quantiles])
-        return np.sort(z, axis=1)
+    def _bundle(self, models: dict, corrections: dict[int, float]) -> QuantileBundle:
+        return QuantileBundle(
+            boosters={q: m.booster_ for q, m in models.items()},
+            feature_names=tuple(self.feature_names_in_),
+            transform=self.transform,
+            scale=self.scale,
+            corrections=corrections,
+        )
 
     # -- fitting ---------------------------------------------------------------
     def fit(
@@ -118,14 +113,17 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         """
         if len(self.quantiles) < 2 and self.conformal:
             raise ValueError("conformal intervals need a lower and an upper quantile")
-        y = np.asarray(y, dtype=float)
-        z = self._forward(y)
+        z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
         self.feature_names_in_ = list(X.columns)
-        self.corrections_: dict[int, float] = {}
-        if self.conformal:
-            self.corrections_ = self._calibrate(X, z, time, horizon)
-        self.models_ = self._fit_models(X, z)
+        corrections = self._calibrate(X, z, time, horizon) if self.conformal else {}
+        self.bundle_ = self._bundle(self._fit_models(X, z), corrections)
         return self
+
+    @property
+    def corrections_(self) -> dict[int, float]:
+        """Conformal widening of P10..P90 per horizon, in model space."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.corrections
 
     def _calibrate(self, X, z, time, horizon) -> dict[int, float]:
         if time is None:
@@ -138,8 +136,8 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
                 f"but the training data has only {len(slices)}"
             )
         calib = time.isin(slices[-self.calibration_slices :]).to_numpy()
-        models = self._fit_models(X.loc[~calib], z[~calib])
-        zq = self._raw_quantiles(models, X.loc[calib])
+        held_out = self._bundle(self._fit_models(X.loc[~calib], z[~calib]), {})
+        zq = held_out.raw_quantiles(X.loc[calib])
         lo, hi = zq[:, 0], zq[:, -1]
         scores = np.maximum(lo - z[calib], z[calib] - hi)
         target = self.quantiles[-1] - self.quantiles[0]  # nominal coverage, 0.8
@@ -157,27 +155,16 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self, X: pd.DataFrame, *, horizon: Sequence[int] | None = None
     ) -> pd.DataFrame:
         """One column per quantile (``p10``, ``p50``, ``p90``), never crossing."""
-        check_is_fitted(self, "models_")
-        zq = self._raw_quantiles(self.models_, X[self.feature_names_in_])
-        if self.corrections_:
-            groups = np.zeros(len(X), dtype=int) if horizon is None else np.asarray(horizon)
-            fallback = max(self.corrections_.values())
-            c = np.array([self.corrections_.get(int(h), fallback) for h in groups])
-            zq[:, 0] -= c
-            zq[:, -1] += c
-            zq = np.sort(zq, axis=1)
-        columns = [f"p{round(q * 100)}" for q in self.quantiles]
-        return pd.DataFrame(self._inverse(zq), columns=columns, index=X.index)
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.predict_quantiles(X, horizon=horizon)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """The median (P50), for scikit-learn compatibility."""
-        check_is_fitted(self, "models_")
-        median = min(self.quantiles, key=lambda q: abs(q - 0.5))
-        return self._inverse(self.models_[median].predict(X[self.feature_names_in_]))
+        """The median (P50) without conformal correction, for scikit-learn compatibility."""
+        check_is_fitted(self, "bundle_")
+        z = self.bundle_.boosters[self.bundle_.median].predict(X[self.feature_names_in_])
+        return inverse_transform(z, self.transform, self.scale)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature SHAP contributions of the P50 (transformed units) plus ``bias``."""
-        check_is_fitted(self, "models_")
-        median = min(self.quantiles, key=lambda q: abs(q - 0.5))
-        values = self.models_[median].predict(X[self.feature_names_in_], pred_contrib=True)
-        return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"], index=X.index)
+        """Per-feature SHAP contributions of the P50 (model space) plus ``bias``."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.contributions(X)

@@ -22,8 +22,12 @@ def _heavy_tailed(n_series: int, n_slices: int, seed: int) -> tuple[pd.DataFrame
             y[rng.random(n_series) < 0.03] *= -0.2
             rows.append(
                 pd.DataFrame(
-                    {"log_size": np.log(size) + rng.normal(0, 0.05, n_series),
-                     "horizon": h, "time": t, "y": y}
+                    {
+                        "log_size": np.log(size) + rng.normal(0, 0.05, n_series),
+                        "horizon": h,
+                        "time": t,
+                        "y": y,
+                    }
                 )
             )
     frame = pd.concat(rows, ignore_index=True)
@@ -76,3 +80,32 @@ def test_calibration_needs_time_and_enough_slices() -> None:
         QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y)
     with pytest.raises(ValueError, match="only 2"):
         QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y, time=X["time"])
+
+
+def test_bundle_round_trips_through_files_with_categoricals(tmp_path) -> None:
+    from features.quantile_bundle import QuantileBundle
+
+    X, y = _heavy_tailed(80, 4, seed=5)
+    X["tier"] = pd.Categorical(
+        np.where(X["log_size"] > 9, "gold", "silver"), categories=["gold", "silver", "platinum"]
+    )
+    cols = ["log_size", "horizon", "tier"]
+    model = QuantileForecaster(n_estimators=20).fit(
+        X[cols], y, time=X["time"], horizon=X["horizon"]
+    )
+    loaded = QuantileBundle.load(model.bundle_.save(tmp_path / "bundle"))
+    assert loaded.corrections == model.corrections_
+    pd.testing.assert_frame_equal(
+        loaded.predict_quantiles(X[cols], horizon=X["horizon"]),
+        model.predict_quantiles(X[cols], horizon=X["horizon"]),
+    )
+
+
+def test_plain_target_is_available_for_comparison() -> None:
+    X, y = _heavy_tailed(50, 4, seed=6)
+    model = QuantileForecaster(transform="none", n_estimators=10).fit(
+        X[["log_size", "horizon"]], y, time=X["time"]
+    )
+    assert model.predict_quantiles(X[["log_size", "horizon"]]).shape == (len(X), 3)
+    with pytest.raises(ValueError, match="transform"):
+        QuantileForecaster(transform="log").fit(X[["log_size"]], y, time=X["time"])
