@@ -60,16 +60,18 @@ def fit_feature_spec(
 ) -> FeatureSpec:
     """Learn the spec from data dated on or before ``as_of`` (the end of training data)."""
     t = _day(as_of)
-    acts = ds.activities.loc[to_days(ds.activities["occurred_on"]) <= t]
-    incs = ds.incentives.loc[to_days(ds.incentives["starts_on"]) <= t]
+    acts = ds.activities
+    seen = to_days(acts["occurred_on"]) <= t
+    money = seen & (acts["amount"] > 0).to_numpy()
+    incs = ds.incentives
     partners = ds.partners.loc[to_days(ds.partners["joined_on"]) <= t]
     levels, numeric = fit_partner_attributes(partners, max_levels=max_category_levels)
     spec = FeatureSpec(
         fy_start_month=calendar.fy_start_month,
         fitted_as_of=str(t),
-        activity_types=learn_vocabulary(acts["activity"]),
-        activity_amount_types=learn_vocabulary(acts.loc[acts["amount"] > 0, "activity"]),
-        incentive_types=learn_vocabulary(incs["incentive"]),
+        activity_types=learn_vocabulary(acts["activity"][seen]),
+        activity_amount_types=learn_vocabulary(acts["activity"][money]),
+        incentive_types=learn_vocabulary(incs["incentive"][to_days(incs["starts_on"]) <= t]),
         categorical_levels=levels,
         numeric_partner_columns=numeric,
         win_rate_prior_strength=win_rate_prior_strength,
@@ -174,34 +176,66 @@ def _training_cutoffs(ds: Dataset, calendar: QuarterCalendar, last_q: int) -> np
 
 
 def _with_horizons(
-    ds: Dataset, grid: CutoffGrid, frame: pd.DataFrame, spec: FeatureSpec, horizons: int
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Repeat each grid row per horizon 1..H and add the per-horizon features."""
+    ds: Dataset,
+    grid: CutoffGrid,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    horizons: int,
+    last_q: int | None = None,
+) -> pd.DataFrame:
+    """Each grid row once per horizon 1..H with the per-horizon features.
+
+    With ``last_q``, rows whose target quarter is after it are left out and ``target`` (the
+    target quarter's revenue) is added. Rows are taken once, column by column, so the wide
+    frame is copied as little as possible.
+    """
     if horizons < 1:
         raise ValueError(f"horizons must be at least 1, got {horizons}")
     row = np.repeat(np.arange(len(grid)), horizons)
     h = np.tile(np.arange(1, horizons + 1), len(grid))
     target_q = grid.q0[row] + h
-    out = frame.iloc[row].reset_index(drop=True)
+    if last_q is not None:
+        keep = target_q <= last_q
+        row, h, target_q = row[keep], h[keep], target_q[keep]
     # revenue of the target quarter one year earlier: lag (5 - h), known only when h <= 4
-    last_year = np.full(len(row), np.nan)
+    last_year = np.full(len(row), np.nan, dtype=FEATURE_DTYPE)
     for lag in range(1, N_LAGS + 1):
         pick = (5 - h) == lag
-        last_year[pick] = out.loc[pick, f"revenue_lag_{lag}"].to_numpy(dtype=np.float64)
-    horizon_cols = {
+        last_year[pick] = frame[f"revenue_lag_{lag}"].to_numpy()[row[pick]]
+    per_horizon = {
         "horizon": h.astype(np.int64),
-        "target_fiscal_quarter": (((target_q % 4) + 4) % 4 + 1).astype(FEATURE_DTYPE),
-        "revenue_target_q_last_year": last_year.astype(FEATURE_DTYPE),
+        "target_fiscal_quarter": (target_q % 4 + 1).astype(FEATURE_DTYPE),
+        "revenue_target_q_last_year": last_year,
     }
-    extra = pd.DataFrame({c: horizon_cols[c] for c in spec.horizon_feature_columns})
-    keys = out[list(KEYS)].assign(
-        horizon=h.astype(np.int64),
-        quarter_start=grid.calendar.start_days(target_q).astype("datetime64[ns]"),
+    keys = pd.DataFrame(
+        {
+            "partner_id": frame["partner_id"].array.take(row),
+            "as_of": frame["as_of"].to_numpy()[row],
+            "horizon": per_horizon["horizon"],
+            "quarter_start": grid.calendar.start_days(target_q).astype("datetime64[ns]"),
+        }
     )
-    body = pd.concat([out[list(spec.partner_feature_columns)], extra], axis=1)
-    body = body.drop(columns=["horizon"], errors="ignore")
-    result = pd.concat([keys, body], axis=1)
-    return result, grid.code[row], target_q
+    categorical = [c for c in spec.partner_feature_columns if frame[c].dtype == "category"]
+    numeric = [c for c in spec.partner_feature_columns if c not in set(categorical)]
+    # one 2-D take for all numeric features: a single allocation for the widest part
+    block = frame[numeric].to_numpy(dtype=FEATURE_DTYPE)[row]
+    tail = {c: per_horizon[c] for c in spec.horizon_feature_columns if c != "horizon"}
+    if last_q is not None:
+        target = np.zeros(len(row))
+        if len(row):
+            q_lo = int(target_q.min())
+            revenue = quarter_revenue(ds, grid.partner_ids, grid.calendar, q_lo, last_q)
+            target = revenue[grid.code[row], target_q - q_lo]
+        tail["target"] = target
+    parts = [
+        keys,
+        pd.DataFrame({c: frame[c].array.take(row) for c in categorical}, index=keys.index),
+        pd.DataFrame(block, columns=numeric, index=keys.index, copy=False),
+        pd.DataFrame(tail, index=keys.index),
+    ]
+    result = pd.concat(parts, axis=1)
+    order = [*keys.columns, *spec.partner_feature_columns, *tail]
+    return result if list(result.columns) == order else result[order]
 
 
 def _data_end(ds: Dataset, data_end: pd.Timestamp | str | None) -> np.datetime64:
@@ -229,16 +263,9 @@ def build_forecast_frame(
     else:
         cut = np.unique(np.array([_day(c) for c in cutoffs], dtype="datetime64[D]"))
     grid, _ = _grid_for(ds, cal, cut)
-    frame, code, target_q = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizons)
-    keep = target_q <= last_q
-    frame, code, target_q = frame.loc[keep].reset_index(drop=True), code[keep], target_q[keep]
-    target = np.zeros(len(frame))
-    if len(frame):
-        q_lo = int(target_q.min())
-        revenue = quarter_revenue(ds, grid.partner_ids, cal, q_lo, last_q)
-        target = revenue[code, target_q - q_lo]
+    frame = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizons, last_q)
     log.info("forecast frame: %d rows, %d cutoffs", len(frame), len(cut))
-    return frame.assign(target=target)
+    return frame
 
 
 def build_scoring_frame(
@@ -246,8 +273,7 @@ def build_scoring_frame(
 ) -> pd.DataFrame:
     """Rows (partner, horizon 1..H) for partners joined by ``as_of``; no ``target`` column."""
     grid, _ = _grid_for(ds, spec.calendar, np.array([_day(as_of)]))
-    frame, _, _ = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizon)
-    return frame
+    return _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizon)
 
 
 def build_recommender_frame(

@@ -106,8 +106,13 @@ class Events:
 
 
 def partner_codes(partner_ids: pd.Index, values: pd.Series) -> np.ndarray:
-    """Position of each partner_id in ``partner_ids`` (-1 for unknown partners)."""
-    return partner_ids.get_indexer(pd.Index(values)).astype(np.int64)
+    """Position of each partner_id in ``partner_ids`` (-1 for unknown partners).
+
+    Factorizes first (fast on Arrow strings) and looks up only the distinct ids.
+    """
+    codes, uniques = pd.factorize(values)
+    lookup = np.append(partner_ids.get_indexer(pd.Index(uniques)).astype(np.int64), -1)
+    return lookup[codes]
 
 
 def make_events(
