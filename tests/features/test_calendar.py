@@ -71,9 +71,7 @@ def test_horizon_is_the_hth_quarter_starting_after_as_of() -> None:
 
 
 def test_series_in_series_out_keeps_index_and_truncates_times() -> None:
-    days = pd.Series(
-        pd.to_datetime(["2025-03-31 23:59:59", "2025-04-01 00:00:01"]), index=[10, 20]
-    )
+    days = pd.Series(pd.to_datetime(["2025-03-31 23:59:59", "2025-04-01 00:00:01"]), index=[10, 20])
     starts = CAL.quarter_start(days)
     assert isinstance(starts, pd.Series)
     assert list(starts.index) == [10, 20]
@@ -84,8 +82,12 @@ def test_series_in_series_out_keeps_index_and_truncates_times() -> None:
 def test_quarter_index_is_consecutive_and_round_trips() -> None:
     starts = CAL.quarter_starts_between("2023-11-15", "2025-02-01")
     assert list(starts.strftime("%Y-%m-%d")) == [
-        "2023-10-01", "2024-01-01", "2024-04-01", "2024-07-01",
-        "2024-10-01", "2025-01-01",
+        "2023-10-01",
+        "2024-01-01",
+        "2024-04-01",
+        "2024-07-01",
+        "2024-10-01",
+        "2025-01-01",
     ]
     idx = CAL.quarter_index(starts)
     assert np.array_equal(np.diff(idx), np.ones(len(idx) - 1))
@@ -104,8 +106,9 @@ def test_missing_date_is_refused() -> None:
 
 
 @given(
-    day=st.dates(min_value=pd.Timestamp("1990-01-01").date(),
-                 max_value=pd.Timestamp("2100-12-31").date()),
+    day=st.dates(
+        min_value=pd.Timestamp("1990-01-01").date(), max_value=pd.Timestamp("2100-12-31").date()
+    ),
     month=st.integers(min_value=1, max_value=12),
 )
 def test_every_day_lies_in_its_quarter(day, month) -> None:
