@@ -8,16 +8,17 @@ is a feature). Why each piece:
   commute with monotone transforms, so back-transformed predictions are still
   the wanted quantiles in money.
 - **no crossing**: the quantiles of each row are sorted after prediction.
-- **conformalised quantile regression (CQR)**: the latest time slices are held
-  out, the interval's miss on them sets a correction (per horizon, in
-  transformed space) that widens or narrows P10..P90 to the nominal 80%, and
-  the models are then refitted on all rows with the same settings.
+- **conformalised quantile regression (CQR)**: the rows of the latest target
+  quarters are held out, the interval's miss on them sets a correction (per
+  horizon, in transformed space) that widens or narrows P10..P90 to the
+  nominal 80%, and the models are then refitted on all rows (``refit``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import lightgbm as lgb
 import numpy as np
@@ -47,6 +48,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         reg_lambda: float = 1.0,
         conformal: bool = True,
         calibration_slices: int = 2,
+        refit: bool = True,
         random_state: int = 42,
         n_jobs: int = 2,
     ) -> None:
@@ -62,6 +64,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.reg_lambda = reg_lambda
         self.conformal = conformal
         self.calibration_slices = calibration_slices
+        self.refit = refit
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -107,16 +110,24 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
     ) -> QuantileForecaster:
         """Fit on features ``X`` and revenue ``y``.
 
-        ``time`` orders rows in time (the cutoff each row was built at): the last
-        ``calibration_slices`` distinct values are the conformal calibration set.
-        ``horizon`` lets the correction differ by horizon.
+        ``time`` is each row's target quarter: the rows of the last
+        ``calibration_slices`` target quarters are the conformal calibration set
+        (every horizon is represented there, unlike with the last cutoffs).
+        ``horizon`` lets the correction differ by horizon. With ``refit`` the
+        boosters are then refitted on all rows (the deployed model); without it
+        the held-out boosters are kept (exact split conformal, half the cost).
         """
         if len(self.quantiles) < 2 and self.conformal:
             raise ValueError("conformal intervals need a lower and an upper quantile")
         z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
         self.feature_names_in_ = list(X.columns)
-        corrections = self._calibrate(X, z, time, horizon) if self.conformal else {}
-        self.bundle_ = self._bundle(self._fit_models(X, z), corrections)
+        if not self.conformal:
+            self.bundle_ = self._bundle(self._fit_models(X, z), {})
+            return self
+        held_out = self._calibrate(X, z, time, horizon)
+        if self.refit:
+            held_out = self._bundle(self._fit_models(X, z), held_out.corrections)
+        self.bundle_ = held_out
         return self
 
     @property
@@ -125,7 +136,8 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "bundle_")
         return self.bundle_.corrections
 
-    def _calibrate(self, X, z, time, horizon) -> dict[int, float]:
+    def _calibrate(self, X, z, time, horizon) -> QuantileBundle:
+        """Fit on all but the last time slices and size the correction on those."""
         if time is None:
             raise ValueError("conformal calibration needs the rows' time (pass time=...)")
         time = pd.Series(np.asarray(time))
@@ -148,7 +160,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             level = min(1.0, np.ceil((len(s) + 1) * target) / len(s))
             corrections[int(h)] = float(np.quantile(s, level, method="higher"))
         log.info("conformal corrections by horizon (asinh units): %s", corrections)
-        return corrections
+        return replace(held_out, corrections=corrections)
 
     # -- prediction --------------------------------------------------------------
     def predict_quantiles(

@@ -14,21 +14,27 @@ QUARTERS = pd.date_range("2024-01-01", periods=8, freq="QS")
 
 
 def _panel() -> pd.DataFrame:
-    a = pd.DataFrame({"partner_id": "A", "quarter_start": QUARTERS,
-                      "revenue": [10.0, 20, 30, 40, 11, 21, 31, 41]})
+    a = pd.DataFrame(
+        {
+            "partner_id": "A",
+            "quarter_start": QUARTERS,
+            "revenue": [10.0, 20, 30, 40, 11, 21, 31, 41],
+        }
+    )
     # B joined in 2025-Q1: no rows before
-    b = pd.DataFrame({"partner_id": "B", "quarter_start": QUARTERS[4:],
-                      "revenue": [0.0, 5, 0, 7]})
+    b = pd.DataFrame({"partner_id": "B", "quarter_start": QUARTERS[4:], "revenue": [0.0, 5, 0, 7]})
     return pd.concat([a, b], ignore_index=True)
 
 
 def test_baselines_by_hand() -> None:
     as_of = pd.Timestamp("2025-06-30")  # cutoff in 2025-Q2
-    rows = pd.DataFrame({
-        "partner_id": ["A", "A", "A", "B", "B", "B"],
-        "as_of": as_of,
-        "horizon": [1, 4, 5, 1, 2, 3],
-    })
+    rows = pd.DataFrame(
+        {
+            "partner_id": ["A", "A", "A", "B", "B", "B"],
+            "as_of": as_of,
+            "horizon": [1, 4, 5, 1, 2, 3],
+        }
+    )
     got = baseline_forecasts(_panel(), rows, CAL)
     # A, h=1 -> 2025-Q3; a year earlier 2024-Q3 = 30; last value 2025-Q2 = 21;
     # mean of 2024-Q3..2025-Q2 = (30 + 40 + 11 + 21) / 4
@@ -44,8 +50,7 @@ def test_baselines_by_hand() -> None:
 
 
 def test_partner_without_history_gets_zero() -> None:
-    rows = pd.DataFrame({"partner_id": ["C"], "as_of": pd.Timestamp("2025-06-30"),
-                         "horizon": [1]})
+    rows = pd.DataFrame({"partner_id": ["C"], "as_of": pd.Timestamp("2025-06-30"), "horizon": [1]})
     assert baseline_forecasts(_panel(), rows, CAL).loc[0].tolist() == [0.0, 0.0, 0.0]
 
 

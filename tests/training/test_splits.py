@@ -20,8 +20,12 @@ def _frame(n_cutoffs: int, horizons: int = 4, partners: int = 2) -> pd.DataFrame
         for h in range(1, horizons + 1):
             for p in range(partners):
                 rows.append(
-                    {"partner_id": f"P{p}", "as_of": as_of, "horizon": h,
-                     "quarter_start": CAL.index_to_start(8000 + c + h)}
+                    {
+                        "partner_id": f"P{p}",
+                        "as_of": as_of,
+                        "horizon": h,
+                        "quarter_start": CAL.index_to_start(8000 + c + h),
+                    }
                 )
     return pd.DataFrame(rows)
 

@@ -1,0 +1,246 @@
+"""Rolling-origin backtest of the forecaster against the baselines, in one run.
+
+For each of the last K quarter-end cutoffs the forecaster is fitted on rows whose
+targets were known by then and scored on the cutoff's rows (horizons 1..H). The
+same rows get the baselines:
+
+- seasonal naive, last value, mean of the last four quarters (``training.baselines``);
+- a sales-ops heuristic: run-rate (revenue not from won deals) plus, for the next
+  quarter, the open pipeline due then (or overdue) times the partner's trailing win
+  rate, and for later quarters the trailing won-deal revenue per quarter, since
+  that pipeline does not exist yet.
+
+Point baselines get intervals from the empirical quantiles of their own errors
+(in the model's asinh space) on the fold's training rows, so pinball loss and
+coverage compare like with like. Metrics come per model and horizon (and ``all``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.aggregation import estimate_rho, split_normal_scores
+from features.calendar import QuarterCalendar
+from features.quantile_bundle import forward_transform, inverse_transform
+from features.spec import FeatureSpec
+from training import metrics
+from training.baselines import BASELINES, baseline_forecasts
+from training.quantile_model import QuantileForecaster
+from training.splits import rolling_origin_folds
+
+log = logging.getLogger(__name__)
+
+MODEL = "lightgbm"
+SALES_OPS = "sales_ops"
+ALL_BASELINES: tuple[str, ...] = (*BASELINES, SALES_OPS)
+KEYS = ["partner_id", "as_of", "horizon", "quarter_start"]
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What a forecaster run is: horizons, folds and the LightGBM settings."""
+
+    horizon: int = 4
+    folds: int = 4
+    params: dict[str, Any] = field(default_factory=dict)  # QuantileForecaster keyword args
+    seed: int = 42
+
+    def estimator(self, **overrides: Any) -> QuantileForecaster:
+        return QuantileForecaster(**{"random_state": self.seed, **self.params, **overrides})
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Test-fold predictions of every model, the metrics table and the copula rho."""
+
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame  # model, horizon, metric, value
+    rho: dict[int, float]
+
+    def metric(self, model: str, name: str, horizon: int | str = "all") -> float:
+        m = self.metrics
+        row = m[(m["model"] == model) & (m["metric"] == name) & (m["horizon"] == horizon)]
+        return float(row["value"].iloc[0])
+
+    def best_baseline(self, name: str = "wape") -> str:
+        """The baseline with the lowest value of ``name`` over all horizons."""
+        return min(ALL_BASELINES, key=lambda b: self.metric(b, name))
+
+
+def model_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model's input columns, in the spec's order."""
+    return frame[list(spec.feature_columns)]
+
+
+def sales_ops_forecast(frame: pd.DataFrame) -> np.ndarray:
+    """The sales-ops heuristic for each forecast-frame row (see the module docstring)."""
+    won_per_q = frame["won_amount_4q"].fillna(0).to_numpy(float) / 4
+    run_rate = np.maximum(frame["revenue_mean_4q"].fillna(0).to_numpy(float) - won_per_q, 0)
+    due = frame["open_amount_close_next_q"].fillna(0) + frame["open_amount_overdue"].fillna(0)
+    win = frame["win_rate_shrunk_8q"].fillna(0).clip(0, 1).to_numpy(float)
+    deals = np.where(frame["horizon"].to_numpy() == 1, due.to_numpy(float) * win, won_per_q)
+    return run_rate + deals
+
+
+def _point_baselines(
+    frame: pd.DataFrame, panel: pd.DataFrame, calendar: QuarterCalendar
+) -> pd.DataFrame:
+    points = baseline_forecasts(panel, frame, calendar)
+    points[SALES_OPS] = sales_ops_forecast(frame)
+    return points
+
+
+def _residual_quantiles(
+    actual: np.ndarray, point: np.ndarray, horizon: np.ndarray, scale: float
+) -> dict[int, tuple[float, float]]:
+    """Per horizon, the 10th and 90th percentiles of errors in asinh space."""
+    r = forward_transform(actual, "asinh", scale) - forward_transform(point, "asinh", scale)
+    return {
+        int(h): (float(np.quantile(r[horizon == h], 0.1)), float(np.quantile(r[horizon == h], 0.9)))
+        for h in np.unique(horizon)
+    }
+
+
+def _with_intervals(
+    point: np.ndarray, horizon: np.ndarray, spread: dict[int, tuple[float, float]], scale: float
+) -> pd.DataFrame:
+    z = forward_transform(point, "asinh", scale)
+    lo = np.array([spread.get(int(h), (0.0, 0.0))[0] for h in horizon])
+    hi = np.array([spread.get(int(h), (0.0, 0.0))[1] for h in horizon])
+    return pd.DataFrame(
+        {
+            "p10": np.minimum(inverse_transform(z + lo, "asinh", scale), point),
+            "p50": point,
+            "p90": np.maximum(inverse_transform(z + hi, "asinh", scale), point),
+        }
+    )
+
+
+def _seasonal_scale(panel: pd.DataFrame, cutoff: pd.Timestamp) -> float:
+    history = panel[panel["quarter_start"] <= cutoff].pivot(
+        index="partner_id", columns="quarter_start", values="revenue"
+    )
+    return metrics.seasonal_naive_scale(history.to_numpy(dtype=float), season=4)
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    panel: pd.DataFrame,
+    spec: FeatureSpec,
+    config: ForecastConfig,
+    *,
+    with_baselines: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> BacktestResult:
+    """Backtest ``config`` on the last ``config.folds`` cutoffs of ``frame``.
+
+    ``frame`` is a forecast frame (``features.frames.build_forecast_frame``) and
+    ``panel`` the revenue panel of the same dataset.
+    """
+    frame = frame[frame["horizon"] <= config.horizon].reset_index(drop=True)
+    X, y = model_matrix(frame, spec), frame["target"].to_numpy(float)
+    horizon = frame["horizon"].to_numpy()
+    scale = config.estimator().scale
+    points = _point_baselines(frame, panel, spec.calendar) if with_baselines else None
+    parts = []
+    for i, fold in enumerate(rolling_origin_folds(frame, folds=config.folds), start=1):
+        say = progress or log.info
+        say(
+            f"backtest fold {i}/{config.folds}: cutoff {fold.cutoff.date()}, "
+            f"{len(fold.train)} train rows, {len(fold.test)} test rows"
+        )
+        model = config.estimator(refit=False).fit(  # exact split conformal per fold
+            X.iloc[fold.train],
+            y[fold.train],
+            time=frame["quarter_start"].iloc[fold.train],
+            horizon=horizon[fold.train],
+        )
+        test = frame.iloc[fold.test][KEYS].reset_index(drop=True)
+        test["actual"] = y[fold.test]
+        test["mase_scale"] = _seasonal_scale(panel, fold.cutoff)
+        q = model.predict_quantiles(X.iloc[fold.test], horizon=horizon[fold.test])
+        test[[f"{MODEL}_{c}" for c in q.columns]] = q.to_numpy()
+        if points is not None:
+            for name in ALL_BASELINES:
+                spread = _residual_quantiles(
+                    y[fold.train], points[name].to_numpy()[fold.train], horizon[fold.train], scale
+                )
+                b = _with_intervals(
+                    points[name].to_numpy()[fold.test], horizon[fold.test], spread, scale
+                )
+                test[[f"{name}_{c}" for c in b.columns]] = b.to_numpy()
+        parts.append(test)
+    predictions = pd.concat(parts, ignore_index=True)
+    models = [MODEL, *(ALL_BASELINES if with_baselines else ())]
+    return BacktestResult(
+        predictions=predictions,
+        metrics=metrics_table(predictions, models),
+        rho=_rho_by_horizon(predictions),
+    )
+
+
+def _metric_rows(rows: pd.DataFrame, model: str, horizon: int | str) -> list[dict]:
+    y = rows["actual"].to_numpy()
+    p10, p50, p90 = (rows[f"{model}_{c}"].to_numpy() for c in ("p10", "p50", "p90"))
+    # MASE per fold (each fold has its own in-sample scale), averaged weighting rows equally
+    mase = float(
+        np.average(
+            [
+                metrics.mase(g["actual"], g[f"{model}_p50"], g["mase_scale"].iloc[0])
+                for _, g in rows.groupby("as_of")
+            ],
+            weights=rows.groupby("as_of").size().to_numpy(),
+        )
+    )
+    values = {
+        "wape": metrics.wape(y, p50),
+        "bias": metrics.bias(y, p50),
+        "mase": mase,
+        "pinball": metrics.pinball_loss(y, {0.1: p10, 0.5: p50, 0.9: p90}),
+        "coverage_80": metrics.coverage(y, p10, p90),
+    }
+    return [
+        {"model": model, "horizon": horizon, "metric": k, "value": v} for k, v in values.items()
+    ]
+
+
+def metrics_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Rows ``model, horizon, metric, value`` for each horizon and ``all``."""
+    rows = []
+    for model in models:
+        for h, g in predictions.groupby("horizon"):
+            rows += _metric_rows(g, model, int(h))
+        rows += _metric_rows(predictions, model, "all")
+    table = pd.DataFrame(rows)
+    if len(models) > 1:  # the model's WAPE relative to each baseline: the headline ratios
+        wape = table[table["metric"] == "wape"].set_index(["model", "horizon"])["value"]
+        for base in models[1:]:
+            for h in wape.loc[models[0]].index:
+                rows.append(
+                    {
+                        "model": models[0],
+                        "horizon": h,
+                        "metric": f"wape_ratio_vs_{base}",
+                        "value": wape[(models[0], h)] / wape[(base, h)],
+                    }
+                )
+        table = pd.DataFrame(rows)
+    return table
+
+
+def _rho_by_horizon(predictions: pd.DataFrame) -> dict[int, float]:
+    """Copula correlation of the model's errors per horizon (for group intervals)."""
+    z = split_normal_scores(
+        predictions["actual"].to_numpy(),
+        predictions[f"{MODEL}_p10"].to_numpy(),
+        predictions[f"{MODEL}_p50"].to_numpy(),
+        predictions[f"{MODEL}_p90"].to_numpy(),
+    )
+    scores = predictions[["as_of", "horizon"]].assign(z=z)
+    return {int(h): estimate_rho(g) for h, g in scores.groupby("horizon")}
