@@ -30,6 +30,7 @@ import pandas as pd
 from features.calendar import QuarterCalendar
 from features.dataset import Dataset
 from features.engagement import build_engagement
+from features.heuristics import sales_ops_estimate
 from features.incentive_history import build_incentive_history
 from features.panel import quarter_revenue, sorted_partner_ids
 from features.partner_attributes import build_partner_attributes, fit_partner_attributes
@@ -206,6 +207,10 @@ def _with_horizons(
         "horizon": h.astype(np.int64),
         "target_fiscal_quarter": (target_q % 4 + 1).astype(FEATURE_DTYPE),
         "revenue_target_q_last_year": last_year,
+        **{
+            name: values.astype(FEATURE_DTYPE)
+            for name, values in sales_ops_estimate(frame, h, rows=row).items()
+        },
     }
     keys = pd.DataFrame(
         {

@@ -21,6 +21,9 @@ HORIZON_FEATURES: tuple[str, ...] = (
     "horizon",
     "target_fiscal_quarter",
     "revenue_target_q_last_year",
+    "run_rate_non_deal",
+    "expected_deal_revenue",
+    "sales_ops_estimate",
 )
 
 

@@ -5,10 +5,8 @@ targets were known by then and scored on the cutoff's rows (horizons 1..H). The
 same rows get the baselines:
 
 - seasonal naive, last value, mean of the last four quarters (``training.baselines``);
-- a sales-ops heuristic: run-rate (revenue not from won deals) plus, for the next
-  quarter, the open pipeline due then (or overdue) times the partner's trailing win
-  rate, and for later quarters the trailing won-deal revenue per quarter, since
-  that pipeline does not exist yet.
+- the sales-ops heuristic (``features.heuristics``), which the model also gets as
+  a feature, so beating it means adding to it.
 
 Point baselines get intervals from the empirical quantiles of their own errors
 (in the model's asinh space) on the fold's training rows, so pinball loss and
@@ -27,6 +25,7 @@ import pandas as pd
 
 from features.aggregation import estimate_rho, split_normal_scores
 from features.calendar import QuarterCalendar
+from features.heuristics import sales_ops_estimate
 from features.quantile_bundle import forward_transform, inverse_transform
 from features.spec import FeatureSpec
 from training import metrics
@@ -78,21 +77,11 @@ def model_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return frame[list(spec.feature_columns)]
 
 
-def sales_ops_forecast(frame: pd.DataFrame) -> np.ndarray:
-    """The sales-ops heuristic for each forecast-frame row (see the module docstring)."""
-    won_per_q = frame["won_amount_4q"].fillna(0).to_numpy(float) / 4
-    run_rate = np.maximum(frame["revenue_mean_4q"].fillna(0).to_numpy(float) - won_per_q, 0)
-    due = frame["open_amount_close_next_q"].fillna(0) + frame["open_amount_overdue"].fillna(0)
-    win = frame["win_rate_shrunk_8q"].fillna(0).clip(0, 1).to_numpy(float)
-    deals = np.where(frame["horizon"].to_numpy() == 1, due.to_numpy(float) * win, won_per_q)
-    return run_rate + deals
-
-
 def _point_baselines(
     frame: pd.DataFrame, panel: pd.DataFrame, calendar: QuarterCalendar
 ) -> pd.DataFrame:
     points = baseline_forecasts(panel, frame, calendar)
-    points[SALES_OPS] = sales_ops_forecast(frame)
+    points[SALES_OPS] = sales_ops_estimate(frame, frame["horizon"].to_numpy())["sales_ops_estimate"]
     return points
 
 
