@@ -123,20 +123,25 @@ class PartnerForecaster:
             )
         return out
 
+    def scoring_rows(self, ds: Dataset, *, as_of: pd.Timestamp, horizon: int) -> pd.DataFrame:
+        """Fresh feature rows of every partner in ``ds`` as of ``as_of`` (the model's spec)."""
+        _check_horizon(horizon)
+        return build_scoring_frame(ds, as_of=as_of, spec=self.spec, horizon=horizon)
+
     # -- groups ------------------------------------------------------------------
     def aggregate(
-        self,
-        group_by: str,
-        horizon: int = MAX_HORIZON,
-        *,
-        n_samples: int = 2000,
-        seed: int = 42,
+        self, group_by: str, horizon: int = MAX_HORIZON, *, rows: pd.DataFrame | None = None,
+        n_samples: int = 2000, seed: int = 42,
     ) -> pd.DataFrame:
-        """Group forecasts (region, tier, partner_type or total) that add up, with intervals."""
+        """Group forecasts (region, tier, partner_type or total) that add up, with intervals.
+
+        ``rows`` are scoring rows (default: the snapshot as of the training date).
+        """
         if group_by not in GROUP_LEVELS:
             raise ValueError(f"group_by must be one of {', '.join(GROUP_LEVELS)}, got {group_by!r}")
-        forecasts = self.forecast(None, horizon)
-        first = self.snapshot.drop_duplicates("partner_id").set_index("partner_id")
+        rows = self.snapshot_rows(None, horizon) if rows is None else rows
+        forecasts = self.score(rows[rows["horizon"] <= horizon])
+        first = rows.drop_duplicates("partner_id").set_index("partner_id")
         if group_by == "total":
             groups = pd.Series("total", index=first.index)
         else:

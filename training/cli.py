@@ -8,17 +8,17 @@ stdout carries only results.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
 import pydantic
 
+from features.model_store import NoChampionError
 from features.problems import DataContractError
 from features.settings import Settings
 
@@ -77,43 +77,18 @@ def _month(text: str) -> int:
 # -- commands -------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from features.demo_world import simulate_world, world_summary, write_world
+    from training.outputs import write_folder_atomically
 
     log.info(
         "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
     )
     world = simulate_world(partners=args.partners, quarters=args.quarters, seed=args.seed)
-    _write_folder_atomically(args.out, lambda tmp: write_world(world, tmp))
+    write_folder_atomically(args.out, lambda tmp: write_world(world, tmp))
     summary = world_summary(world)
     print(f"wrote demo dataset to {args.out} (ground truth in {args.out / '_truth'})")
     for key, value in summary.items():
         print(f"{key}: {value}")
     return EXIT_OK
-
-
-def _write_folder_atomically(out: Path, write: Callable[[Path], None]) -> None:
-    """Write a whole folder next to ``out`` first, then swap it in.
-
-    An interrupted run leaves ``out`` as it was (absent, or the previous
-    complete dataset), never a half-written one.
-    """
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the dataset is not
-    try:
-        write(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -126,6 +101,15 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_BAD_INPUT
     print(summarize_dataset(report.dataset, QuarterCalendar(settings.fy_start_month)))
     return EXIT_OK
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A handler imported only when its command runs (keeps ``--help`` and errors fast)."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        return getattr(importlib.import_module(module), name)(args, settings)
+
+    return run
 
 
 def _not_built(issue: str) -> Callable[[argparse.Namespace, Settings], int]:
@@ -172,14 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("validate", "check a dataset against the data contract", cmd_validate, data=True)
 
     p = command("train", "train, log to MLflow, promote champions behind the quality gate",
-                _not_built("forecaster issue"), data=True, as_of=True)
+                _lazy("training.forecast_commands", "cmd_train"), data=True, as_of=True)
     p = command("backtest", "rolling-origin backtest of the forecaster against baselines",
-                _not_built("forecaster issue"), data=True)
+                _lazy("training.forecast_commands", "cmd_backtest"), data=True)
     p.add_argument("--folds", type=_positive_int, default=4)
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
     p = command("forecast", "quarterly revenue forecasts from the champion",
-                _not_built("forecaster issue"), data=True, as_of=True)
+                _lazy("training.forecast_commands", "cmd_forecast"), data=True, as_of=True)
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--aggregates", type=Path, default=None)
@@ -222,6 +206,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``partnercast`` console command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr stays readable
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -246,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"partnercast {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NoChampionError as exc:
+        print(f"partnercast {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except NotBuiltYet as exc:
         print(f"partnercast: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -50,7 +50,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         calibration_slices: int = 2,
         refit: bool = True,
         random_state: int = 42,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
     ) -> None:
         self.quantiles = quantiles
         self.transform = transform

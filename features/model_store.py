@@ -1,0 +1,61 @@
+"""Load champion models from the MLflow registry (never from a loose file).
+
+Used by the CLI's scoring commands and by the HTTP service, so it lives on the
+ground floor. Nothing here changes the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+FORECASTER_MODEL = "partnercast-forecaster"
+
+
+class NoChampionError(LookupError):
+    """The registry has no ``champion`` for a model (nothing trained or promoted yet)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A champion's Python object and where it came from."""
+
+    name: str
+    version: str
+    run_id: str
+    model: Any
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def load_champion(name: str, tracking_uri: str) -> LoadedModel:
+    """The ``champion`` version of ``name``, loaded through MLflow's pyfunc flavour."""
+    import mlflow  # heavy: imported when a model is really loaded
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        raise NoChampionError(
+            f"no '{CHAMPION}' version of model '{name}' in the registry at {tracking_uri}: "
+            "run 'partnercast train' first"
+        ) from exc
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    log.info("loading %s v%s (%s)", name, version.version, CHAMPION)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    run = client.get_run(version.run_id)
+    return LoadedModel(
+        name=name,
+        version=str(version.version),
+        run_id=version.run_id,
+        model=pyfunc.unwrap_python_model(),
+        metrics=dict(run.data.metrics),
+        tags=dict(version.tags),
+    )

@@ -1,0 +1,82 @@
+"""The forecaster's CLI commands: ``train``, ``backtest`` and ``forecast``.
+
+Each validates its data first (bad data exits 2 through ``DataContractError``),
+logs progress to stderr and prints only results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pandas as pd
+
+from features.calendar import QuarterCalendar
+from features.loader import load_dataset
+from features.model_store import FORECASTER_MODEL, load_champion
+from features.partner_forecaster import GROUP_LEVELS
+from features.settings import Settings
+from training.backtest import ForecastConfig
+from training.forecaster import backtest_forecaster, prepare_training_data
+from training.outputs import write_csv_atomically
+from training.train import train_forecaster
+
+log = logging.getLogger(__name__)
+
+
+def _as_of(args: argparse.Namespace) -> pd.Timestamp | None:
+    return pd.Timestamp(args.as_of) if getattr(args, "as_of", None) else None
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    ds = load_dataset(args.data)
+    outcome = train_forecaster(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
+    print(f"run_id: {outcome.run_id}")
+    print(f"model: {outcome.model_name} v{outcome.version} "
+          f"({'promoted to champion' if outcome.promoted else 'not promoted'})")
+    for reason in outcome.decision.reasons:
+        print(f"quality gate: {reason}")
+    for key, value in outcome.headline.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    ds = load_dataset(args.data)
+    data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(settings.fy_start_month))
+    config = ForecastConfig(horizon=args.horizon, folds=args.folds, seed=settings.seed)
+    result = backtest_forecaster(data, config)
+    table = result.metrics[["model", "horizon", "metric", "value"]]
+    write_csv_atomically(table, args.out)
+    summary = table[(table["horizon"] == "all") & table["metric"].isin(
+        ["wape", "bias", "mase", "pinball", "coverage_80"])]
+    print(summary.pivot(index="model", columns="metric", values="value").round(4).to_string())
+    print(f"wrote {len(table)} rows to {args.out}")
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    ds = load_dataset(args.data)
+    champion = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri)
+    forecaster = champion.model.forecaster
+    as_of = _as_of(args) or ds.last_date
+    rows = forecaster.scoring_rows(ds, as_of=as_of, horizon=args.horizon)
+    forecasts = forecaster.score(rows)
+    if args.aggregates is not None:
+        groups = [
+            forecaster.aggregate(level, args.horizon, rows=rows, seed=settings.seed)
+            .assign(level=level) for level in GROUP_LEVELS
+        ]
+        aggregates = pd.concat(groups, ignore_index=True)[
+            ["level", "group", "quarter_start", "horizon", "p10", "p50", "p90"]]
+        write_csv_atomically(aggregates, args.aggregates)
+    write_csv_atomically(forecasts, args.out)
+    print(f"model: {champion.name} v{champion.version} (run {champion.run_id})")
+    print(f"as_of: {pd.Timestamp(as_of).date()}")
+    print(f"partners: {forecasts['partner_id'].nunique()}, rows: {len(forecasts)} -> {args.out}")
+    for h, g in forecasts.groupby("horizon"):
+        print(f"total h{h} ({g['quarter_start'].iloc[0].date()}): "
+              f"P50 {g['p50'].sum():,.0f}")
+    if args.aggregates is not None:
+        print(f"aggregates: {len(aggregates)} rows -> {args.aggregates}")
+    return 0
