@@ -130,8 +130,13 @@ class PartnerForecaster:
 
     # -- groups ------------------------------------------------------------------
     def aggregate(
-        self, group_by: str, horizon: int = MAX_HORIZON, *, rows: pd.DataFrame | None = None,
-        n_samples: int = 2000, seed: int = 42,
+        self,
+        group_by: str,
+        horizon: int = MAX_HORIZON,
+        *,
+        rows: pd.DataFrame | None = None,
+        n_samples: int = 2000,
+        seed: int = 42,
     ) -> pd.DataFrame:
         """Group forecasts (region, tier, partner_type or total) that add up, with intervals.
 

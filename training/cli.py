@@ -135,19 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--data", type=Path, required=True, help="dataset folder (contract)")
         if as_of:
             p.add_argument(
-                "--as-of", type=_iso_date, default=None,
+                "--as-of",
+                type=_iso_date,
+                default=None,
                 help="use only what was known on this date (default: latest date in the data)",
             )
         if data or fiscal:
             p.add_argument(
-                "--fy-start-month", type=_month, default=None,
+                "--fy-start-month",
+                type=_month,
+                default=None,
                 help="first month of the fiscal year, 1-12 (default 1, or "
                 "PARTNERCAST_FY_START_MONTH)",
             )
         return p
 
-    p = command("demo-data", "write a synthetic dataset with ground truth under DIR/_truth/",
-                cmd_demo_data)
+    p = command(
+        "demo-data", "write a synthetic dataset with ground truth under DIR/_truth/", cmd_demo_data
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--partners", type=_positive_int, default=2000)
     p.add_argument("--quarters", type=_positive_int, default=20)
@@ -155,39 +160,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("validate", "check a dataset against the data contract", cmd_validate, data=True)
 
-    p = command("train", "train, log to MLflow, promote champions behind the quality gate",
-                _lazy("training.forecast_commands", "cmd_train"), data=True, as_of=True)
-    p = command("backtest", "rolling-origin backtest of the forecaster against baselines",
-                _lazy("training.forecast_commands", "cmd_backtest"), data=True)
+    p = command(
+        "train",
+        "train, log to MLflow, promote champions behind the quality gate",
+        _lazy("training.forecast_commands", "cmd_train"),
+        data=True,
+        as_of=True,
+    )
+    p = command(
+        "backtest",
+        "rolling-origin backtest of the forecaster against baselines",
+        _lazy("training.forecast_commands", "cmd_backtest"),
+        data=True,
+    )
     p.add_argument("--folds", type=_positive_int, default=4)
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
-    p = command("forecast", "quarterly revenue forecasts from the champion",
-                _lazy("training.forecast_commands", "cmd_forecast"), data=True, as_of=True)
+    p = command(
+        "forecast",
+        "quarterly revenue forecasts from the champion",
+        _lazy("training.forecast_commands", "cmd_forecast"),
+        data=True,
+        as_of=True,
+    )
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--aggregates", type=Path, default=None)
-    p = command("recommend", "next-best incentive per partner for the next quarter",
-                _not_built("recommender issue"), data=True, as_of=True)
+    p = command(
+        "recommend",
+        "next-best incentive per partner for the next quarter",
+        _not_built("recommender issue"),
+        data=True,
+        as_of=True,
+    )
     p.add_argument("--budget", type=_non_negative_float, default=None)
     p.add_argument("--out", type=Path, required=True)
-    p = command("rank", "partners ranked by the value of investing in them next quarter",
-                _not_built("recommender issue"), data=True, as_of=True)
+    p = command(
+        "rank",
+        "partners ranked by the value of investing in them next quarter",
+        _not_built("recommender issue"),
+        data=True,
+        as_of=True,
+    )
     p.add_argument("--top", type=_positive_int, default=None)
     p.add_argument("--out", type=Path, required=True)
-    p = command("tune", "Optuna search of the forecaster's hyper-parameters",
-                _not_built("forecaster issue"), data=True)
+    p = command(
+        "tune",
+        "Optuna search of the forecaster's hyper-parameters",
+        _not_built("forecaster issue"),
+        data=True,
+    )
     p.add_argument("--trials", type=_positive_int, default=20)
     p = command("serve", "the HTTP API over the champion models", _not_built("serving issue"))
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)
-    p = command("kpis", "channel KPIs per partner or group", _not_built("KPI issue"),
-                data=True, as_of=True)
-    p.add_argument("--group-by", choices=["partner", "region", "tier", "partner_type"],
-                   default="partner")
+    p = command(
+        "kpis", "channel KPIs per partner or group", _not_built("KPI issue"), data=True, as_of=True
+    )
+    p.add_argument(
+        "--group-by", choices=["partner", "region", "tier", "partner_type"], default="partner"
+    )
     p.add_argument("--out", type=Path, required=True)
-    command("accuracy", "realised accuracy of past forecasts from the forecast ledger",
-            _not_built("KPI issue"), data=True)
+    command(
+        "accuracy",
+        "realised accuracy of past forecasts from the forecast ledger",
+        _not_built("KPI issue"),
+        data=True,
+    )
     p = command("scorecard", "one partner's scorecard plot", _not_built("KPI issue"))
     p.add_argument("--partner", required=True)
     p.add_argument("--out", type=Path, required=True)

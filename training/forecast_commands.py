@@ -32,8 +32,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
     outcome = train_forecaster(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
     print(f"run_id: {outcome.run_id}")
-    print(f"model: {outcome.model_name} v{outcome.version} "
-          f"({'promoted to champion' if outcome.promoted else 'not promoted'})")
+    print(
+        f"model: {outcome.model_name} v{outcome.version} "
+        f"({'promoted to champion' if outcome.promoted else 'not promoted'})"
+    )
     for reason in outcome.decision.reasons:
         print(f"quality gate: {reason}")
     for key, value in outcome.headline.items():
@@ -48,8 +50,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     result = backtest_forecaster(data, config)
     table = result.metrics[["model", "horizon", "metric", "value"]]
     write_csv_atomically(table, args.out)
-    summary = table[(table["horizon"] == "all") & table["metric"].isin(
-        ["wape", "bias", "mase", "pinball", "coverage_80"])]
+    summary = table[
+        (table["horizon"] == "all")
+        & table["metric"].isin(["wape", "bias", "mase", "pinball", "coverage_80"])
+    ]
     print(summary.pivot(index="model", columns="metric", values="value").round(4).to_string())
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
@@ -64,19 +68,21 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     forecasts = forecaster.score(rows)
     if args.aggregates is not None:
         groups = [
-            forecaster.aggregate(level, args.horizon, rows=rows, seed=settings.seed)
-            .assign(level=level) for level in GROUP_LEVELS
+            forecaster.aggregate(level, args.horizon, rows=rows, seed=settings.seed).assign(
+                level=level
+            )
+            for level in GROUP_LEVELS
         ]
         aggregates = pd.concat(groups, ignore_index=True)[
-            ["level", "group", "quarter_start", "horizon", "p10", "p50", "p90"]]
+            ["level", "group", "quarter_start", "horizon", "p10", "p50", "p90"]
+        ]
         write_csv_atomically(aggregates, args.aggregates)
     write_csv_atomically(forecasts, args.out)
     print(f"model: {champion.name} v{champion.version} (run {champion.run_id})")
     print(f"as_of: {pd.Timestamp(as_of).date()}")
     print(f"partners: {forecasts['partner_id'].nunique()}, rows: {len(forecasts)} -> {args.out}")
     for h, g in forecasts.groupby("horizon"):
-        print(f"total h{h} ({g['quarter_start'].iloc[0].date()}): "
-              f"P50 {g['p50'].sum():,.0f}")
+        print(f"total h{h} ({g['quarter_start'].iloc[0].date()}): P50 {g['p50'].sum():,.0f}")
     if args.aggregates is not None:
         print(f"aggregates: {len(aggregates)} rows -> {args.aggregates}")
     return 0
