@@ -42,6 +42,7 @@ class QuantileBundle:
     transform: str = "asinh"
     scale: float = 1000.0
     corrections: dict[int, float] = field(default_factory=dict)
+    offset_column: str | None = None  # boosting starts from this column (model space)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -51,13 +52,21 @@ class QuantileBundle:
     def median(self) -> float:
         return min(self.quantiles, key=lambda q: abs(q - 0.5))
 
+    def offset(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's starting point in model space (0 without an offset column)."""
+        if self.offset_column is None:
+            return np.zeros(len(X))
+        values = np.nan_to_num(X[self.offset_column].to_numpy(dtype=float), nan=0.0)
+        return forward_transform(values, self.transform, self.scale)
+
     def raw_quantiles(self, X: pd.DataFrame, *, num_threads: int = 0) -> np.ndarray:
         """Sorted predictions in model space, shape (rows, quantiles), before correction."""
+        start = self.offset(X)
         X = X[list(self.feature_names)]
         z = np.column_stack(
             [self.boosters[q].predict(X, num_threads=num_threads) for q in self.quantiles]
         )
-        return np.sort(z, axis=1)
+        return np.sort(z + start[:, None], axis=1)
 
     def predict_quantiles(
         self,
@@ -80,10 +89,14 @@ class QuantileBundle:
         return pd.DataFrame(values, columns=columns, index=X.index)
 
     def contributions(self, X: pd.DataFrame, *, num_threads: int = 0) -> pd.DataFrame:
-        """SHAP contributions of each feature to the median, in model space, plus ``bias``."""
+        """SHAP contributions of each feature to the median, in model space, plus ``bias``.
+
+        ``bias`` includes the row's offset, so it is where the trees start from.
+        """
         values = self.boosters[self.median].predict(
             X[list(self.feature_names)], pred_contrib=True, num_threads=num_threads
         )
+        values[:, -1] += self.offset(X)
         return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
 
     def save(self, folder: Path) -> Path:
@@ -100,6 +113,7 @@ class QuantileBundle:
             "transform": self.transform,
             "scale": self.scale,
             "corrections": {str(k): v for k, v in self.corrections.items()},
+            "offset_column": self.offset_column,
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -118,4 +132,5 @@ class QuantileBundle:
             transform=meta["transform"],
             scale=float(meta["scale"]),
             corrections={int(k): float(v) for k, v in meta["corrections"].items()},
+            offset_column=meta.get("offset_column"),
         )

@@ -49,6 +49,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         conformal: bool = True,
         calibration_slices: int = 2,
         refit: bool = True,
+        offset_column: str | None = None,
         random_state: int = 42,
         n_jobs: int = 1,
     ) -> None:
@@ -65,6 +66,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.conformal = conformal
         self.calibration_slices = calibration_slices
         self.refit = refit
+        self.offset_column = offset_column
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -87,8 +89,24 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             verbose=-1,
         )
 
-    def _fit_models(self, X: pd.DataFrame, z: np.ndarray) -> dict[float, lgb.LGBMRegressor]:
-        return {q: self._booster(q).fit(X, z) for q in self.quantiles}
+    def _fit_models(
+        self, X: pd.DataFrame, z: np.ndarray, weight: np.ndarray | None
+    ) -> dict[float, lgb.LGBMRegressor]:
+        start = self._template().offset(X)
+        return {
+            q: self._booster(q).fit(X, z, sample_weight=weight, init_score=start)
+            for q in self.quantiles
+        }
+
+    def _template(self) -> QuantileBundle:
+        """An empty bundle with this estimator's transform and offset (for the offset math)."""
+        return QuantileBundle(
+            boosters={},
+            feature_names=(),
+            transform=self.transform,
+            scale=self.scale,
+            offset_column=self.offset_column,
+        )
 
     def _bundle(self, models: dict, corrections: dict[int, float]) -> QuantileBundle:
         return QuantileBundle(
@@ -97,6 +115,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             transform=self.transform,
             scale=self.scale,
             corrections=corrections,
+            offset_column=self.offset_column,
         )
 
     # -- fitting ---------------------------------------------------------------
@@ -107,6 +126,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         *,
         time: Sequence | None = None,
         horizon: Sequence[int] | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> QuantileForecaster:
         """Fit on features ``X`` and revenue ``y``.
 
@@ -116,17 +136,20 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         ``horizon`` lets the correction differ by horizon. With ``refit`` the
         boosters are then refitted on all rows (the deployed model); without it
         the held-out boosters are kept (exact split conformal, half the cost).
+        ``sample_weight`` weights rows in the pinball loss (e.g. by partner size, so
+        that errors in asinh space count like errors in money).
         """
         if len(self.quantiles) < 2 and self.conformal:
             raise ValueError("conformal intervals need a lower and an upper quantile")
         z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
         self.feature_names_in_ = list(X.columns)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if not self.conformal:
-            self.bundle_ = self._bundle(self._fit_models(X, z), {})
+            self.bundle_ = self._bundle(self._fit_models(X, z, weight), {})
             return self
-        held_out = self._calibrate(X, z, time, horizon)
+        held_out = self._calibrate(X, z, time, horizon, weight)
         if self.refit:
-            held_out = self._bundle(self._fit_models(X, z), held_out.corrections)
+            held_out = self._bundle(self._fit_models(X, z, weight), held_out.corrections)
         self.bundle_ = held_out
         return self
 
@@ -136,7 +159,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "bundle_")
         return self.bundle_.corrections
 
-    def _calibrate(self, X, z, time, horizon) -> QuantileBundle:
+    def _calibrate(self, X, z, time, horizon, weight) -> QuantileBundle:
         """Fit on all but the last time slices and size the correction on those."""
         if time is None:
             raise ValueError("conformal calibration needs the rows' time (pass time=...)")
@@ -148,7 +171,8 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
                 f"but the training data has only {len(slices)}"
             )
         calib = time.isin(slices[-self.calibration_slices :]).to_numpy()
-        held_out = self._bundle(self._fit_models(X.loc[~calib], z[~calib]), {})
+        w = None if weight is None else weight[~calib]
+        held_out = self._bundle(self._fit_models(X.loc[~calib], z[~calib], w), {})
         zq = held_out.raw_quantiles(X.loc[calib])
         lo, hi = zq[:, 0], zq[:, -1]
         scores = np.maximum(lo - z[calib], z[calib] - hi)
@@ -174,7 +198,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         """The median (P50) without conformal correction, for scikit-learn compatibility."""
         check_is_fitted(self, "bundle_")
         z = self.bundle_.boosters[self.bundle_.median].predict(X[self.feature_names_in_])
-        return inverse_transform(z, self.transform, self.scale)
+        return inverse_transform(z + self.bundle_.offset(X), self.transform, self.scale)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature SHAP contributions of the P50 (model space) plus ``bias``."""

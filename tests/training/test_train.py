@@ -83,7 +83,10 @@ def test_gate_refuses_a_worse_model_and_keeps_the_champion(
         small_world, data_path=small_world_dir, as_of=None, settings=store, config=fast_config
     )
     worse = ForecastConfig(
-        horizon=4, folds=2, seed=7, params={**FAST, "n_estimators": 2, "learning_rate": 0.01}
+        horizon=4,
+        folds=2,
+        seed=7,
+        params={**FAST, "n_estimators": 1, "learning_rate": 0.01, "offset_column": None},
     )
     outcome = train_forecaster(
         small_world, data_path=small_world_dir, as_of=None, settings=store, config=worse
