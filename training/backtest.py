@@ -141,11 +141,13 @@ def run_backtest(
     *,
     with_baselines: bool = True,
     progress: Callable[[str], None] | None = None,
+    on_fold: Callable[[int, pd.DataFrame], None] | None = None,
 ) -> BacktestResult:
     """Backtest ``config`` on the last ``config.folds`` cutoffs of ``frame``.
 
     ``frame`` is a forecast frame (``features.frames.build_forecast_frame``) and
-    ``panel`` the revenue panel of the same dataset.
+    ``panel`` the revenue panel of the same dataset. ``on_fold(i, predictions so
+    far)`` is called after each fold (tuning reports and prunes there).
     """
     frame = frame[frame["horizon"] <= config.horizon].reset_index(drop=True)
     X, y = model_matrix(frame, spec), frame["target"].to_numpy(float)
@@ -180,6 +182,8 @@ def run_backtest(
                 )
                 test[[f"{name}_{c}" for c in b.columns]] = b.to_numpy()
         parts.append(test)
+        if on_fold is not None:
+            on_fold(i, pd.concat(parts, ignore_index=True))
     predictions = pd.concat(parts, ignore_index=True)
     models = [MODEL, *(ALL_BASELINES if with_baselines else ())]
     return BacktestResult(

@@ -207,10 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "tune",
         "Optuna search of the forecaster's hyper-parameters",
-        _not_built("forecaster issue"),
+        _lazy("training.forecast_commands", "cmd_tune"),
         data=True,
     )
     p.add_argument("--trials", type=_positive_int, default=20)
+    p.add_argument("--folds", type=_positive_int, default=4)
     p = command("serve", "the HTTP API over the champion models", _not_built("serving issue"))
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)

@@ -86,3 +86,21 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     if args.aggregates is not None:
         print(f"aggregates: {len(aggregates)} rows -> {args.aggregates}")
     return 0
+
+
+def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
+    from training.tuning import tune_forecaster
+
+    ds = load_dataset(args.data)
+    outcome = tune_forecaster(
+        ds, data_path=args.data, settings=settings, trials=args.trials, folds=args.folds
+    )
+    print(f"run_id: {outcome.run_id}")
+    print(f"trials: {outcome.trials} ({outcome.pruned} pruned)")
+    print(f"default WAPE: {outcome.default_wape:.4f}")
+    print(
+        f"best WAPE: {outcome.best_wape:.4f} "
+        f"(ratio {outcome.best_wape / outcome.default_wape:.3f} of the default)"
+    )
+    print(f"best parameters (used by the next train): {outcome.best_params}")
+    return 0
