@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate test lint format clean
+.PHONY: help venv run demo-data validate train mlflow-ui test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,14 @@ demo-data: venv $(DEMO)/partners.csv ## write the demo dataset to data/demo/ unl
 validate: demo-data ## check the demo dataset against the data contract
 	$(RUN) partnercast validate --data $(DEMO)
 
-run: validate ## the main job on the demo data (train, then serve: as far as is built)
+train: validate ## train on the demo data: backtest, MLflow run, champion behind the gate
+	$(RUN) partnercast train --data $(DEMO)
+
+run: train ## the main job on the demo data (train, then serve: as far as is built)
+
+mlflow-ui: venv ## browse runs and the registry of the embedded store on http://127.0.0.1:5000
+	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
 test: venv ## the whole test suite
 	$(RUN) pytest -n auto
