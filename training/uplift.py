@@ -12,12 +12,13 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   size weights fits the multiplicative structure of revenue far better than raw squared error;
 - **effect** per incentive: the AIPW pseudo-outcome ``phi_k = mu_k - mu_0 + 1[T=k](Y - mu_k)
   / e_k - 1[T=none](Y - mu_0) / e_none``, divided by the partner's expected revenue without an
-  incentive ``s = max(mu_0, floor)`` and regressed on features with weights ``s``. The weights
+  incentive ``s = max(mu_0, floor)`` and regressed with weights ``s`` on the effect columns
+  (default: the categorical partner attributes plus size and tenure). The weights
   make the constant fit a money-weighted ratio estimator (sum of uplift / sum of base), the
   low-variance way to estimate a relative effect when partner sizes span orders of magnitude.
   The boosting starts from that constant and the number of trees is chosen from
-  ``effect_trees`` by cross-fitted DR loss: with little data the model falls back to one
-  relative effect per incentive, with more it learns who responds.
+  ``effect_trees`` by cross-fitted DR loss with the one-standard-error rule: when the
+  heterogeneity is not clearly there, the model keeps one relative effect per incentive.
 
 ``learner="x"`` swaps the effect stage for an X-learner on the same nuisances: imputed
 effects ``Y - mu_0`` on the incentive's rows and ``mu_k - Y`` on ``none`` rows, each
@@ -91,6 +92,25 @@ def size_proxy(X: pd.DataFrame, columns: Sequence[str], floor: float) -> np.ndar
     return out
 
 
+def effect_columns_for(
+    frame: pd.DataFrame, feature_columns: Sequence[str], choice: Sequence[str] | str
+) -> list[str]:
+    """The effect stage's inputs: ``"all"`` features, ``"attributes"`` (the categorical
+    partner attributes plus size and tenure: the segments a channel team can act on, and few
+    enough for noisy pseudo-outcomes), or an explicit list."""
+    if choice == "all":
+        return list(feature_columns)
+    if isinstance(choice, str):
+        if choice != "attributes":
+            raise ValueError(
+                f"effect_columns must be 'all', 'attributes' or a list, got {choice!r}"
+            )
+        cats = [c for c in feature_columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+        extra = [c for c in (*SCALE_COLUMNS, "tenure_quarters") if c in feature_columns]
+        return cats + extra
+    return list(choice)
+
+
 def partner_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[np.ndarray]:
     """Test indices of K folds that keep every partner's rows together (seeded shuffle)."""
     n_groups = len(np.unique(groups))
@@ -115,7 +135,7 @@ class UpliftModel(BaseEstimator):
         scale_columns: Sequence[str] = SCALE_COLUMNS,
         scale_floor: float = 1000.0,
         base_floor_quantile: float = 0.1,
-        effect_columns: Sequence[str] | None = None,
+        effect_columns: Sequence[str] | str = "attributes",
         effect_trees: Sequence[int] = (0, 10, 25, 50, 100),
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
@@ -176,7 +196,7 @@ class UpliftModel(BaseEstimator):
         rows = np.isin(treatment, [NONE, *kept])
         frame = frame.loc[rows].reset_index(drop=True)
         self.feature_columns_ = list(feature_columns)
-        self.effect_columns_ = list(self.effect_columns or feature_columns)
+        self.effect_columns_ = effect_columns_for(frame, feature_columns, self.effect_columns)
         self.arms_ = [NONE, *kept]
         self.incentives_ = kept
         X = frame[self.feature_columns_]
@@ -184,6 +204,7 @@ class UpliftModel(BaseEstimator):
         y = frame[outcome_column].to_numpy(dtype=np.float64)
         groups = frame[group_column].astype("string").to_numpy(dtype=object)
         self.folds_ = partner_folds(groups, self.n_folds, self.random_state)
+        self.groups_ = pd.factorize(groups)[0]
 
         e, mu = self._crossfit_nuisances(X, t, y)
         self.base_floor_ = float(
@@ -230,6 +251,7 @@ class UpliftModel(BaseEstimator):
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
         )
         self.pseudo_outcome_ = pd.DataFrame(pseudo, columns=kept)
+        self.base_oof_ = s
         self.propensity_oof_ = pd.DataFrame(e, columns=self.arms_)
         return self
 
@@ -295,8 +317,8 @@ class UpliftModel(BaseEstimator):
         """Fit ``arm``'s relative effect; return its out-of-fold predictions.
 
         The number of trees is the smallest whose cross-fitted DR loss is within one standard
-        error of the best (the one-standard-error rule: pseudo-outcomes are noisy, and a
-        heterogeneity that is not clearly there costs more than it earns).
+        error (over partners) of the best (the one-standard-error rule: pseudo-outcomes are
+        noisy, and a heterogeneity that is not clearly there costs more than it earns).
         """
         grid = sorted({int(n) for n in self.effect_trees} | {0})
         most = max(grid)
@@ -315,8 +337,12 @@ class UpliftModel(BaseEstimator):
         row_loss = weight[:, None] * (phi[:, None] - oof) ** 2
         loss = row_loss.sum(axis=0)
         lowest = int(np.argmin(loss))
+        # a partner's rows are correlated: the standard error is over partners, not rows
         diff = row_loss - row_loss[:, [lowest]]
-        se = diff.std(axis=0) * np.sqrt(len(E))
+        by_partner = np.stack(
+            [np.bincount(self.groups_, weights=diff[:, i]) for i in range(len(grid))], axis=1
+        )
+        se = by_partner.std(axis=0) * np.sqrt(len(by_partner))
         best = int(np.flatnonzero(loss - loss[lowest] <= se)[0])
         self.effect_trees_[arm] = grid[best]
         self.effect_constant_[arm] = float(np.average(phi, weights=weight))
