@@ -32,9 +32,9 @@ class IncentiveCostModel(BaseEstimator):
     def __init__(
         self,
         n_estimators: int = 200,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.05,
         num_leaves: int = 15,
-        min_child_samples: int = 10,
+        min_child_samples: int = 20,
         min_rows: int = 20,
         random_state: int = 42,
         n_jobs: int = 1,
