@@ -10,9 +10,12 @@ plain floating point after rounding, so the budget holds exactly, never "up to a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Collection
+import os
+import sys
+from collections.abc import Collection, Iterator
 
 import numpy as np
 import pandas as pd
@@ -101,6 +104,23 @@ def greedy_knapsack(net: np.ndarray, cost: np.ndarray, budget: float) -> np.ndar
     return _repair(choice, net, cost, budget)
 
 
+@contextlib.contextmanager
+def _native_stdout_to_devnull() -> Iterator[None]:
+    """HiGHS' MIP code prints debug lines straight to file descriptor 1, which would corrupt
+    a CLI's stdout (results only); silence the descriptor for the duration of the solve."""
+    fd = 1  # the C library's stdout, whatever Python's sys.stdout is
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def milp_knapsack(
     net: np.ndarray, cost: np.ndarray, budget: float, *, time_limit: float = 60.0
 ) -> np.ndarray | None:
@@ -112,13 +132,14 @@ def milp_knapsack(
     one_each = csr_array((np.ones(m), (rows, np.arange(m))), shape=(net.shape[0], m))
     spend = csr_array(cost[rows, cols][None, :])
     upper = np.concatenate([np.ones(net.shape[0]), [budget]])
-    result = milp(
-        c=-net[rows, cols],
-        constraints=LinearConstraint(vstack([one_each, spend]), -np.inf, upper),
-        integrality=np.ones(m),
-        bounds=Bounds(0, 1),
-        options={"time_limit": time_limit, "mip_rel_gap": 1e-9},
-    )
+    with _native_stdout_to_devnull():
+        result = milp(
+            c=-net[rows, cols],
+            constraints=LinearConstraint(vstack([one_each, spend]), -np.inf, upper),
+            integrality=np.ones(m),
+            bounds=Bounds(0, 1),
+            options={"time_limit": time_limit, "mip_rel_gap": 1e-9},
+        )
     if result.x is None:
         log.warning("milp found no solution (%s); using the greedy", result.message)
         return None

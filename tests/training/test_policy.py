@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from training.policy import (
     RECOMMEND_COLUMNS,
+    _native_stdout_to_devnull,
     choose_within_budget,
     greedy_knapsack,
     milp_knapsack,
@@ -128,3 +130,10 @@ def test_zero_budget_gives_none_and_negative_budget_fails():
     assert set(recommend_incentives(up, co, IDS, budget=0.0)["incentive"]) == {"none"}
     with pytest.raises(ValueError, match="budget"):
         recommend_incentives(up, co, IDS, budget=-1.0)
+
+
+def test_solver_output_never_reaches_stdout(capfd):
+    with _native_stdout_to_devnull():
+        os.write(1, b"native noise\n")
+    print("result")
+    assert capfd.readouterr().out == "result\n"
