@@ -1,0 +1,299 @@
+"""Benchmark of the incentive recommender and the partner ranking on the demo world.
+
+Simulates a demo world in-process, trains on its tables only (the truth is used to score),
+and prints a markdown table: the true net value (uplift - cost, from the world's
+``incentive_effects`` for the quarter after the as-of date) of each policy as a share of the
+oracle's, with and without a budget, and NDCG@50 of the partner ranking against the true
+value of each partner's best incentive.
+
+    .venv/bin/python benchmarks/recommend.py [--partners N] [--quarters Q] [--seed S]
+        [--budget-share 0.25] [--variants]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
+    sys.path[0] = str(ROOT)  # run as a script: don't shadow the ``features`` package
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+log = logging.getLogger("benchmarks.recommend")
+
+
+def _dataset(world):  # -> Dataset
+    from features.dataset import TABLES, Dataset
+    from features.reader import coerce_table
+
+    frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
+    return Dataset(**frames, present=frozenset(TABLES))
+
+
+def _growth(ds, spec, as_of, features: pd.DataFrame, seed: int) -> pd.Series:
+    """Forecast P50 of next quarter minus last quarter's revenue (a small forecaster)."""
+    from features.frames import build_forecast_frame, build_scoring_frame
+    from training.quantile_model import QuantileForecaster
+
+    train = build_forecast_frame(ds, spec=spec, horizons=1, data_end=as_of)
+    cols = list(spec.feature_columns)
+    model = QuantileForecaster(
+        quantiles=(0.5,), conformal=False, n_estimators=150, random_state=seed, n_jobs=1
+    )
+    model.fit(train[cols], train["target"].to_numpy())
+    score = build_scoring_frame(ds, as_of=as_of, spec=spec, horizon=1)
+    p50 = model.predict(score[cols])
+    last = features.set_index("partner_id")["revenue_lag_1"]
+    ids = score["partner_id"].astype(str).to_numpy()
+    return pd.Series(p50 - last.reindex(ids).to_numpy(dtype=np.float64), index=ids)
+
+
+def _row(name: str, value: float, oracle: float, spent: float, partners: int) -> dict:
+    return {
+        "policy": name,
+        "net value": value,
+        "share of oracle": value / oracle,
+        "spent": spent,
+        "partners with an incentive": partners,
+    }
+
+
+def _evaluate(name, rec, effects, oracle) -> dict:
+    from training.uplift_eval import policy_net_value
+
+    value = policy_net_value(rec[["partner_id", "incentive"]], effects)
+    true_cost = effects.set_index(["partner_id", "incentive"])["expected_cost"]
+    given = rec.loc[rec["incentive"] != "none"]
+    keys = pd.MultiIndex.from_arrays(
+        [given["partner_id"].astype(str).to_numpy(), given["incentive"].astype(str).to_numpy()]
+    )
+    true_cost.index = true_cost.index.set_levels([lv.astype(str) for lv in true_cost.index.levels])
+    spent = float(true_cost.reindex(keys).sum())
+    return _row(name, value, oracle, spent, len(given))
+
+
+def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"partner_id": ids, "incentive": incentive})
+
+
+def run(partners: int, quarters: int, seed: int, budget_share: float, variants: bool) -> str:
+    from features.calendar import QuarterCalendar
+    from features.demo_world import simulate_world
+    from features.frames import build_features, build_recommender_frame, fit_feature_spec
+    from training.incentive_costs import IncentiveCostModel
+    from training.policy import choose_within_budget, recommend_incentives
+    from training.ranking import rank_by_last_revenue, rank_partners
+    from training.uplift import UpliftModel
+    from training.uplift_baselines import NaiveUpliftModel
+    from training.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
+
+    began = time.perf_counter()
+    world = simulate_world(partners, quarters, seed=seed)
+    ds = _dataset(world)
+    spec = fit_feature_spec(ds, as_of=world.as_of, calendar=QuarterCalendar())
+    frame = build_recommender_frame(ds, spec=spec, data_end=world.as_of)
+    features = build_features(ds, as_of=world.as_of, spec=spec)
+    cols = list(spec.partner_feature_columns)
+    X = features[cols]
+    ids = features["partner_id"].astype(str).to_numpy()
+    eff = world.truth["incentive_effects"]
+    effects = eff.loc[eff["horizon"] == 1].copy()
+    effects["partner_id"] = effects["partner_id"].astype(str)
+    effects["incentive"] = effects["incentive"].astype(str)
+    oracle = oracle_net_value(effects)
+    log.info("world and frames ready in %.0fs", time.perf_counter() - began)
+
+    costs = IncentiveCostModel(random_state=seed).fit(frame, feature_columns=cols)
+    cost_frame = costs.predict_costs(X)
+    truth_cost = effects.pivot(index="partner_id", columns="incentive", values="expected_cost")
+    names = costs.incentives_
+    rel_err = np.abs(cost_frame[names].to_numpy() / truth_cost.loc[ids, names].to_numpy() - 1)
+    notes = [f"cost model: median relative error {np.median(rel_err):.1%} against true cost"]
+
+    models = {"DR-learner (relative, size-weighted)": UpliftModel(random_state=seed)}
+    if variants:
+        models["X-learner (relative, size-weighted)"] = UpliftModel(learner="x", random_state=seed)
+        models["DR-learner, raw money (no scaling)"] = UpliftModel(
+            relative=False, random_state=seed
+        )
+        models["DR-learner, constant relative effect"] = UpliftModel(
+            effect_trees=(0,), random_state=seed
+        )
+        models["DR-learner, effect on all features"] = UpliftModel(
+            effect_columns="all",
+            random_state=seed,
+        )
+    rows, budget_rows, fitted = [], [], {}
+    for name, model in models.items():
+        t0 = time.perf_counter()
+        model.fit(frame, feature_columns=cols)
+        fitted[name] = model
+        rec = recommend_incentives(model.predict_uplift(X), cost_frame, ids)
+        rows.append(_evaluate(name, rec, effects, oracle))
+        log.info("%s: %.0fs, trees %s", name, time.perf_counter() - t0, model.effect_trees_)
+    main_name = next(iter(models))
+    main = fitted[main_name]
+    naive = NaiveUpliftModel(random_state=seed).fit(frame, feature_columns=cols)
+    rec_main = recommend_incentives(main.predict_uplift(X), cost_frame, ids)
+    rec_naive = recommend_incentives(naive.predict_uplift(X), cost_frame, ids)
+    rows.append(_evaluate("naive treated-vs-untreated LightGBM", rec_naive, effects, oracle))
+    rng = np.random.default_rng(seed)
+    options = np.asarray(["none", *names], dtype=object)
+    random_pick = options[rng.integers(0, len(options), len(ids))]
+    rows.append(_evaluate("random incentive", _choices(ids, random_pick), effects, oracle))
+    rows.append(
+        _evaluate("none for all", _choices(ids, np.full(len(ids), "none")), effects, oracle)
+    )
+    common = frame.loc[frame["incentive"] != "none", "incentive"].value_counts().index[0]
+    rows.append(
+        _evaluate(
+            f"everyone gets {common}", _choices(ids, np.full(len(ids), common)), effects, oracle
+        )
+    )
+
+    # -- with a budget: a share of what the unconstrained policy plans to spend ----------------
+    budget = budget_share * float(rec_main["cost"].sum())
+    true_net = effects.assign(net=effects["expected_uplift"] - effects["expected_cost"])
+    net_m = true_net.pivot(index="partner_id", columns="incentive", values="net").loc[ids, names]
+    opt = choose_within_budget(net_m.to_numpy(), truth_cost.loc[ids, names].to_numpy(), budget)
+    picked = np.where(opt >= 0, np.asarray(names, dtype=object)[np.maximum(opt, 0)], "none")
+    b_oracle = _evaluate("oracle within budget", _choices(ids, picked), effects, oracle)[
+        "net value"
+    ]
+    for name, model in [(main_name, main), ("naive treated-vs-untreated LightGBM", naive)]:
+        rec = recommend_incentives(model.predict_uplift(X), cost_frame, ids, budget=budget)
+        assert rec["cost"].sum() <= budget
+        budget_rows.append(_evaluate(name, rec, effects, b_oracle))
+    order = rng.permutation(len(ids))
+    rand_b = np.full(len(ids), "none", dtype=object)
+    left = budget
+    for i in order:
+        k = rng.integers(0, len(names))
+        c = cost_frame.iloc[i][names[k]]
+        if c <= left:
+            rand_b[i], left = names[k], left - c
+    budget_rows.append(
+        _evaluate("random incentive until the budget", _choices(ids, rand_b), effects, b_oracle)
+    )
+
+    # -- ranking -----------------------------------------------------------------------------
+    relevance = net_m.max(axis=1).clip(lower=0)
+    growth = _growth(ds, spec, world.as_of, features, seed)
+    rank_rows = []
+    for label, weight in [("net of best incentive", 0.0), ("net + 0.1 x forecast growth", 0.1)]:
+        ranked = rank_partners(rec_main, growth=growth, growth_weight=weight)
+        rank_rows.append((label, ndcg_at_k(ranked["partner_id"].to_numpy(), relevance, 50)))
+    ranked = rank_partners(rec_naive, growth=growth, growth_weight=0.0)
+    rank_rows.append(
+        ("naive model's net", ndcg_at_k(ranked["partner_id"].to_numpy(), relevance, 50))
+    )
+    base = rank_by_last_revenue(features)
+    rank_rows.append(
+        ("last quarter's revenue", ndcg_at_k(base["partner_id"].to_numpy(), relevance, 50))
+    )
+
+    contrasts = randomized_contrasts(
+        frame.iloc[main.oof_uplift_["row"]].reset_index(drop=True), main.oof_uplift_
+    )
+    return _markdown(
+        partners,
+        quarters,
+        seed,
+        oracle,
+        rows,
+        budget,
+        b_oracle,
+        budget_rows,
+        rank_rows,
+        contrasts,
+        notes
+        + [
+            f"overlap: {main.overlap_}",
+            f"effect trees: {main.effect_trees_}",
+            f"total {time.perf_counter() - began:.0f}s",
+        ],
+    )
+
+
+def _table(rows: list[dict]) -> list[str]:
+    out = [
+        "| policy | net value | share of oracle | true cost | partners with an incentive |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['policy']} | {r['net value']:,.0f} | {r['share of oracle']:.3f} | "
+            f"{r['spent']:,.0f} | {r['partners with an incentive']} |"
+        )
+    return out
+
+
+def _markdown(
+    partners,
+    quarters,
+    seed,
+    oracle,
+    rows,
+    budget,
+    b_oracle,
+    budget_rows,
+    rank_rows,
+    contrasts,
+    notes,
+) -> str:
+    lines = [
+        f"## Recommender benchmark: {partners} partners x {quarters} quarters, seed {seed}",
+        "",
+        f"Oracle net value next quarter: {oracle:,.0f}",
+        "",
+    ]
+    lines += _table(rows)
+    lines += [
+        "",
+        f"### Budget {budget:,.0f} (share is of the oracle within the same budget: "
+        f"{b_oracle:,.0f})",
+        "",
+    ]
+    lines += _table(budget_rows)
+    lines += [
+        "",
+        "### Ranking: NDCG@50 against the true net of each partner's best incentive",
+        "",
+        "| ranking | NDCG@50 |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {value:.3f} |" for name, value in rank_rows]
+    lines += ["", "### Randomized rows: each incentive against the other randomized incentives", ""]
+    lines += [
+        "| incentive | treated | control | qini | auuc | uplift@30% |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.incentive} | {r.n_treated} | {r.n_control} | {r.qini:,.0f} | {r.auuc:,.0f} | "
+        f"{r.uplift_at_k:,.0f} |"
+        for r in contrasts.itertuples()
+    ]
+    lines += [""] + [f"- {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partners", type=int, default=2000)
+    parser.add_argument("--quarters", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--budget-share", type=float, default=0.25)
+    parser.add_argument("--variants", action="store_true", help="also fit the modelling variants")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    print(run(args.partners, args.quarters, args.seed, args.budget_share, args.variants))
+
+
+if __name__ == "__main__":
+    main()
