@@ -89,14 +89,16 @@ class PartnerForecaster:
         return self.score(self.snapshot_rows(partner_ids, horizon), num_threads=num_threads)
 
     # -- explanations ------------------------------------------------------------
-    def drivers(self, rows: pd.DataFrame, *, top: int = 5) -> list[list[dict[str, Any]]]:
+    def drivers(
+        self, rows: pd.DataFrame, *, top: int = 5, num_threads: int = 0
+    ) -> list[list[dict[str, Any]]]:
         """Top feature contributions to each row's P50, in money and plain words.
 
         LightGBM's ``pred_contrib`` works in the model's (asinh) space; each
         feature's share of the move from the average partner's forecast to this
         one is expressed in money, so the contributions add up to that move.
         """
-        contrib = self.bundle.contributions(rows)
+        contrib = self.bundle.contributions(rows, num_threads=num_threads)
         bias = contrib.pop("bias").to_numpy()
         z = contrib.sum(axis=1).to_numpy() + bias
         money_move = inverse_transform(
@@ -137,15 +139,17 @@ class PartnerForecaster:
         rows: pd.DataFrame | None = None,
         n_samples: int = 2000,
         seed: int = 42,
+        num_threads: int = 0,
     ) -> pd.DataFrame:
         """Group forecasts (region, tier, partner_type or total) that add up, with intervals.
 
         ``rows`` are scoring rows (default: the snapshot as of the training date).
+        ``num_threads`` goes to LightGBM (1 in the HTTP service: no OpenMP spin).
         """
         if group_by not in GROUP_LEVELS:
             raise ValueError(f"group_by must be one of {', '.join(GROUP_LEVELS)}, got {group_by!r}")
         rows = self.snapshot_rows(None, horizon) if rows is None else rows
-        forecasts = self.score(rows[rows["horizon"] <= horizon])
+        forecasts = self.score(rows[rows["horizon"] <= horizon], num_threads=num_threads)
         first = rows.drop_duplicates("partner_id").set_index("partner_id")
         if group_by == "total":
             groups = pd.Series("total", index=first.index)
@@ -187,9 +191,12 @@ class PartnerForecaster:
                 rows[column] = np.float32(value)
         return rows
 
-    def cold_start(self, partner: dict[str, Any], horizon: int = MAX_HORIZON) -> pd.DataFrame:
+    def cold_start(
+        self, partner: dict[str, Any], horizon: int = MAX_HORIZON, *, num_threads: int = 0
+    ) -> pd.DataFrame:
         """Forecast for a new partner: ``quarter_start, horizon, p10, p50, p90``."""
-        return self.score(self.cold_start_rows(partner, horizon)).drop(columns="partner_id")
+        rows = self.cold_start_rows(partner, horizon)
+        return self.score(rows, num_threads=num_threads).drop(columns="partner_id")
 
     # -- persistence -------------------------------------------------------------
     def save(self, folder: Path) -> Path:
