@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -228,15 +229,15 @@ def _log_lineage(
     )
     for table in sorted(ds.present):
         frame = ds.table(table)
-        mlflow.log_input(
-            mlflow.data.from_pandas(
+        with warnings.catch_warnings():  # a local path is "ambiguous" to MLflow's resolver
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            dataset = mlflow.data.from_pandas(
                 frame.head(0),
                 source=str(Path(data_path).resolve()),
                 name=table,
                 digest=f"{digest[:8]}-{table}-{len(frame)}",
-            ),
-            context="training",
-        )
+            )
+        mlflow.log_input(dataset, context="training")
 
 
 def _log_artifacts_and_model(
