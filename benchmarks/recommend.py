@@ -216,6 +216,11 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
         + [
             f"overlap: {main.overlap_}",
             f"effect trees: {main.effect_trees_}",
+            "relative effects (partner-clustered se): "
+            + ", ".join(
+                f"{a} {main.effect_constant_[a]:+.3f} ({main.effect_se_[a]:.3f})"
+                for a in main.incentives_
+            ),
             f"total {time.perf_counter() - began:.0f}s",
         ],
     )

@@ -89,8 +89,9 @@ class IncentiveRecommender(BaseEstimator):
 
         Metrics: ``dr_value_<policy>`` (estimated net per partner-quarter for ``model``,
         ``none``, ``most_common``), ``dr_value_gain_vs_most_common``, per incentive
-        ``relative_effect_<i>``, ``effect_trees_<i>``, ``qini_<i>``, ``auuc_<i>``,
-        ``uplift_at_30_<i>`` (randomized contrasts), ``propensity_clipped_share``.
+        ``relative_effect_<i>``, ``relative_effect_se_<i>``, ``effect_trees_<i>``, and from
+        the randomized contrasts ``qini_<i>``, ``auuc_<i>``, ``uplift_at_30_<i>``; and
+        ``propensity_clipped_share``.
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
         ``uplift_by_segment``, ``policy_comparison``.
         """
@@ -123,6 +124,7 @@ class IncentiveRecommender(BaseEstimator):
         for name in names:
             if name in up.effect_constant_:
                 metrics[f"relative_effect_{name}"] = up.effect_constant_[name]
+                metrics[f"relative_effect_se_{name}"] = up.effect_se_[name]
                 metrics[f"effect_trees_{name}"] = float(up.effect_trees_[name])
         contrasts = randomized_contrasts(rows, up.oof_uplift_, k=k)
         for r in contrasts.itertuples():

@@ -230,6 +230,7 @@ class UpliftModel(BaseEstimator):
         self.effects_: dict[str, lgb.LGBMRegressor | None] = {}
         self.effect_constant_: dict[str, float] = {}
         self.effect_trees_: dict[str, int] = {}
+        self.effect_se_: dict[str, float] = {}
         oof = np.zeros((len(X), len(kept)))
         E = frame[self.effect_columns_]
         if self.learner not in ("dr", "x"):
@@ -346,6 +347,10 @@ class UpliftModel(BaseEstimator):
         best = int(np.flatnonzero(loss - loss[lowest] <= se)[0])
         self.effect_trees_[arm] = grid[best]
         self.effect_constant_[arm] = float(np.average(phi, weights=weight))
+        # partner-clustered standard error of that money-weighted mean: how well the data
+        # pins the incentive's average relative effect down (a metric and a gate input)
+        spread = np.bincount(self.groups_, weights=weight * (phi - self.effect_constant_[arm]))
+        self.effect_se_[arm] = float(np.sqrt(np.sum(spread**2)) / weight.sum())
         self.effects_[arm] = (
             self._effect_model(grid[best], float(weight.sum())).fit(
                 E, phi - self.effect_constant_[arm], sample_weight=weight
@@ -354,9 +359,10 @@ class UpliftModel(BaseEstimator):
             else None
         )
         log.info(
-            "%s: relative effect %.4f, %d trees by cross-fitted DR loss",
+            "%s: relative effect %.4f (se %.4f), %d trees by cross-fitted DR loss",
             arm,
             self.effect_constant_[arm],
+            self.effect_se_[arm],
             grid[best],
         )
         return oof[:, best]

@@ -75,6 +75,7 @@ def test_recovers_planted_heterogeneous_effect_better_than_naive(frame, fitted):
     assert by_segment["a"] - by_segment["b"] > 0.25
     assert fitted.effect_trees_["promo"] > 0  # the heterogeneity is clear enough to learn
     assert abs(fitted.effect_constant_["other"]) < 0.05
+    assert 0 < fitted.effect_se_["promo"] < 0.1
 
 
 def test_out_of_fold_predictions_and_overlap_are_exposed(frame, fitted):
@@ -145,6 +146,7 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
     metrics, frames = model.evaluation(rec_frame)
     assert {"dr_value_model", "dr_value_none", "dr_value_most_common"} <= set(metrics)
     assert metrics["dr_value_none"] == 0.0
+    assert all(metrics[f"relative_effect_se_{i}"] > 0 for i in model.incentives_)
     assert set(frames) == {
         "randomized_contrasts",
         "qini_curves",
