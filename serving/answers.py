@@ -1,0 +1,260 @@
+"""Each endpoint's one library call: request model in, answer model out.
+
+The service calls these with the current :class:`~serving.champions.Loaded` snapshot.
+They check what needs the model (unknown partner ids, batch size, feature names) and
+raise :class:`ApiError` with a message that says what to fix; the numbers come from
+the scoring objects unchanged. LightGBM runs single-threaded here: per request that is
+faster and far steadier than OpenMP threads competing with the server's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from features.model_store import FORECASTER_MODEL
+from features.partner_forecaster import UnknownPartnersError
+from serving.champions import RECOMMENDER_MODEL, Loaded, forecaster_of
+from serving.schemas import (
+    AggregateRequest,
+    AggregateResponse,
+    Driver,
+    ForecastRequest,
+    ForecastResponse,
+    GroupForecast,
+    IncentiveOption,
+    ModelInfo,
+    ModelInfoResponse,
+    ModelProblem,
+    NewPartnerRequest,
+    NewPartnerResponse,
+    PartnerForecast,
+    QuarterForecast,
+    RankedPartner,
+    RankRequest,
+    RankResponse,
+    Recommendation,
+    RecommendRequest,
+    RecommendResponse,
+)
+
+THREADS = 1  # LightGBM threads per request
+
+
+class ApiError(Exception):
+    """A request the models cannot answer as asked: HTTP status and ``{"error", ...}``."""
+
+    def __init__(self, status: int, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body: dict[str, Any] = {"error": error, **extra}
+
+
+def _check_batch(ids: Sequence[str] | None, max_batch: int) -> None:
+    if ids is not None and len(ids) > max_batch:
+        raise ApiError(
+            413,
+            f"{len(ids)} partner ids in one request; at most {max_batch} are allowed "
+            "(PARTNERCAST_MAX_BATCH): split the request",
+        )
+
+
+def _unknown(exc: UnknownPartnersError, version: str) -> ApiError:
+    return ApiError(
+        404,
+        f"{len(exc.ids)} partner id(s) unknown to model v{version}: remove them, or use "
+        "POST /forecast/new-partner for partners the model has never seen",
+        unknown_partner_ids=list(exc.ids),
+    )
+
+
+def _quarters(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Plain Python values of the forecast columns, one dict per row."""
+    columns = {
+        "quarter_start": [ts.date() for ts in pd.to_datetime(frame["quarter_start"])],
+        "horizon": frame["horizon"].astype(int).tolist(),
+        "p10": frame["p10"].astype(float).tolist(),
+        "p50": frame["p50"].astype(float).tolist(),
+        "p90": frame["p90"].astype(float).tolist(),
+    }
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+
+
+# -- forecasts ---------------------------------------------------------------------
+def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> ForecastResponse:
+    """Known partners' forecasts (and drivers when asked) from the model's snapshot."""
+    champion, forecaster = forecaster_of(loaded)
+    _check_batch(request.partner_ids, max_batch)
+    try:
+        rows = forecaster.snapshot_rows(request.partner_ids, request.horizon)
+    except UnknownPartnersError as exc:
+        raise _unknown(exc, champion.version) from exc
+    scores = forecaster.score(rows, num_threads=THREADS)
+    drivers = forecaster.drivers(rows, num_threads=THREADS) if request.explain else None
+    ids = scores["partner_id"].astype(str).tolist()
+    forecasts = [
+        PartnerForecast.model_construct(
+            partner_id=pid,
+            drivers=None if drivers is None else [Driver.model_construct(**d) for d in drivers[i]],
+            **quarter,
+        )
+        for i, (pid, quarter) in enumerate(zip(ids, _quarters(scores), strict=True))
+    ]
+    return ForecastResponse.model_construct(
+        as_of=champion.as_of, model_version=champion.version, forecasts=forecasts
+    )
+
+
+def aggregate(loaded: Loaded, request: AggregateRequest, *, max_batch: int) -> AggregateResponse:
+    """Group totals of every partner in the snapshot, with intervals right for the sum."""
+    champion, forecaster = forecaster_of(loaded)
+    frame = forecaster.aggregate(request.group_by, request.horizon, num_threads=THREADS)
+    groups = frame["group"].astype(str).tolist()
+    forecasts = [
+        GroupForecast.model_construct(group=g, **q)
+        for g, q in zip(groups, _quarters(frame), strict=True)
+    ]
+    return AggregateResponse.model_construct(
+        as_of=champion.as_of,
+        model_version=champion.version,
+        group_by=request.group_by,
+        forecasts=forecasts,
+    )
+
+
+def new_partner(
+    loaded: Loaded, request: NewPartnerRequest, *, max_batch: int
+) -> NewPartnerResponse:
+    """Cold-start forecast of a partner described by attributes and optional figures."""
+    champion, forecaster = forecaster_of(loaded)
+    spec = forecaster.spec
+    figures = set(spec.feature_columns) - set(spec.categorical_columns)
+    allowed = (figures - set(spec.horizon_feature_columns)) | set(spec.numeric_partner_columns)
+    unknown = sorted(set(request.partner.model_extra or {}) - allowed)
+    if unknown:
+        raise ApiError(
+            422,
+            f"unknown partner field(s) {unknown}: use the attributes joined_on, tier, "
+            "partner_type, region, country, industry, or numeric feature columns listed "
+            "under feature_columns in GET /model-info",
+        )
+    try:
+        frame = forecaster.cold_start(
+            request.partner.model_dump(exclude_none=True), request.horizon, num_threads=THREADS
+        )
+    except ValueError as exc:
+        raise ApiError(422, f"{exc}: send an earlier joined_on, or none") from exc
+    return NewPartnerResponse.model_construct(
+        cold_start=True,
+        as_of=champion.as_of,
+        model_version=champion.version,
+        forecasts=[QuarterForecast.model_construct(**q) for q in _quarters(frame)],
+    )
+
+
+# -- incentives --------------------------------------------------------------------
+def _options(row: pd.Series, incentives: list[str]) -> list[IncentiveOption]:
+    out = []
+    for name in incentives:
+        uplift, cost = float(row[f"uplift_{name}"]), float(row[f"cost_{name}"])
+        out.append(
+            IncentiveOption(
+                incentive=name, expected_uplift=uplift, cost=cost, expected_net=uplift - cost
+            )
+        )
+    return sorted(out, key=lambda o: -o.expected_net)
+
+
+def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> RecommendResponse:
+    """Next-best incentive per partner from the recommender champion's scoring object.
+
+    The scorer's ``recommend(partner_ids, budget=, allowed=, cost_overrides=)`` returns the
+    CLI contract's frame (``partner_id, incentive, expected_uplift, cost, expected_net``,
+    plus ``uplift_<i>``/``cost_<i>`` per incentive, which become ``options``).
+    """
+    champion = loaded.get(RECOMMENDER_MODEL)
+    _check_batch(request.partner_ids, max_batch)
+    try:
+        frame = champion.scorer.recommend(
+            request.partner_ids,
+            budget=request.budget,
+            allowed=request.incentives,
+            cost_overrides=request.costs,
+        )
+    except UnknownPartnersError as exc:
+        raise _unknown(exc, champion.version) from exc
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    incentives = [c[len("uplift_") :] for c in frame.columns if c.startswith("uplift_")]
+    recommendations = [
+        Recommendation(
+            partner_id=str(row["partner_id"]),
+            incentive=str(row["incentive"]),
+            expected_uplift=float(row["expected_uplift"]),
+            cost=float(row["cost"]),
+            expected_net=float(row["expected_net"]),
+            options=_options(row, incentives),
+        )
+        for _, row in frame.iterrows()
+    ]
+    return RecommendResponse(
+        as_of=champion.as_of,
+        model_version=champion.version,
+        recommendations=recommendations,
+        total_cost=float(frame["cost"].sum()),
+        total_expected_net=float(frame["expected_net"].sum()),
+    )
+
+
+def rank(loaded: Loaded, request: RankRequest, *, max_batch: int) -> RankResponse:
+    """Top partners by the value of investing in them, from the recommender's scorer."""
+    champion = loaded.get(RECOMMENDER_MODEL)
+    try:
+        frame = champion.scorer.rank(
+            top_k=min(request.top_k, max_batch),
+            region=request.region,
+            tier=request.tier,
+            partner_type=request.partner_type,
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    partners = [
+        RankedPartner(
+            partner_id=str(row["partner_id"]),
+            rank=int(row["rank"]),
+            score=float(row["score"]),
+            reasons=list(row["reasons"])
+            if not isinstance(row["reasons"], str)
+            else [r for r in row["reasons"].split("; ") if r],
+        )
+        for _, row in frame.iterrows()
+    ]
+    return RankResponse(as_of=champion.as_of, model_version=champion.version, partners=partners)
+
+
+# -- about the models ----------------------------------------------------------------
+def model_info(loaded: Loaded) -> ModelInfoResponse:
+    """Names, versions, runs, as-of dates and training metrics of the loaded champions."""
+    models = []
+    for champion in loaded.models.values():
+        spec = getattr(champion.scorer, "spec", None)
+        models.append(
+            ModelInfo(
+                name=champion.name,
+                version=champion.version,
+                run_id=champion.run_id,
+                as_of=champion.as_of,
+                metrics=champion.metrics,
+                source=champion.source,
+                loaded_at=champion.loaded_at,
+                feature_columns=list(spec.feature_columns)
+                if spec is not None and champion.name == FORECASTER_MODEL
+                else [],
+            )
+        )
+    problems = [ModelProblem(name=n, reason=r) for n, r in loaded.problems.items()]
+    return ModelInfoResponse(models=models, unavailable=problems)

@@ -1,0 +1,211 @@
+"""What the service needs around BentoML's own request handling.
+
+- :class:`ServiceState`: the settings and champions of this worker, shared by the BentoML
+  service, the ASGI middleware and the mounted app (BentoML builds the middleware from
+  options fixed when the class is defined, before the service object exists).
+- :class:`ApiMiddleware`: bearer-token auth, and every 4xx/5xx body in the contract's
+  ``{"error": ...}`` shape (BentoML answers validation errors with a generic ``error``
+  and a ``detail`` list, Starlette with ``{"detail": ...}``, the readiness probe with
+  plain text).
+- :func:`extra_routes`: ``GET /model-info`` and ``POST /reload`` (BentoML's own API
+  methods are POST-only, so GET routes live in a mounted Starlette app).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving import answers
+from serving.answers import ApiError
+from serving.champions import Champions, Loaded, ModelUnavailable
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
+
+
+class ServiceState:
+    """This worker's settings and champions (set when the service object starts)."""
+
+    def __init__(self) -> None:
+        self.settings: ServingSettings | None = None
+        self.champions: Champions | None = None
+
+    def start(self, settings: ServingSettings) -> None:
+        """Load the champions (never train), then poll for new ones."""
+        self.settings = settings
+        self.champions = Champions(settings)
+        loaded = self.champions.refresh()
+        if not loaded.ready:
+            log.warning("not ready: %s", loaded.reason())
+        self.champions.start_polling()
+
+    def stop(self) -> None:
+        if self.champions is not None:
+            self.champions.stop()
+
+    @property
+    def loaded(self) -> Loaded:
+        return self.champions.current if self.champions is not None else Loaded()
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded.ready
+
+    def reason(self) -> str:
+        if self.champions is None:
+            return "the service is still starting"
+        return self.loaded.reason()
+
+    def answer(self, call: Callable[..., Any], request: Any) -> Any:
+        """Run one endpoint's library call on the current snapshot; errors as JSON answers.
+
+        BentoML sends a returned :class:`Response` as it is, so an error is returned, not
+        raised (raised, BentoML would turn it into a 500 or a list-shaped body).
+        """
+        settings = self.settings or ServingSettings()
+        try:
+            return call(self.loaded, request, max_batch=settings.max_batch)
+        except ApiError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        except ModelUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+
+
+# -- middleware --------------------------------------------------------------------
+def _readable(detail: list[dict[str, Any]]) -> str:
+    """Pydantic's error list as one line: ``field.path: message`` per problem."""
+    parts = []
+    for item in detail[:10]:
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body",))
+        parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    more = f" (and {len(detail) - 10} more)" if len(detail) > 10 else ""
+    return "invalid request: " + "; ".join(parts) + more
+
+
+def error_body(status: int, raw: bytes, path: str, state: ServiceState) -> dict[str, Any]:
+    """Whatever an error answer said, in the contract's shape."""
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace").strip()
+    if isinstance(body, list) and len(body) == 1 and isinstance(body[0], dict):
+        body = body[0]  # BentoML wraps a raised BentoMLException's body in a list
+    if path == "/readyz":
+        return {"error": f"not ready: {state.reason()}", "ready": False}
+    if isinstance(body, dict):
+        if isinstance(body.get("detail"), list):
+            return {**body, "error": _readable(body["detail"])}
+        if "error" in body:
+            return body
+        if isinstance(body.get("detail"), str):
+            return {**body, "error": body["detail"]}
+        return {**body, "error": f"request failed with HTTP {status}"}
+    if status == 400 and not body:
+        body = "the body is not valid JSON for this endpoint"
+    return {"error": str(body) if body else f"request failed with HTTP {status}"}
+
+
+class ApiMiddleware:
+    """Auth for everything but health and metrics; one error shape for every answer."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+
+    def _authorized(self, scope: Scope) -> bool:
+        settings = self.state.settings
+        key = settings.api_key if settings is not None else None
+        if key is None or scope["path"] in OPEN_PATHS:
+            return True
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), key.get_secret_value().encode()
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.state.settings is None and scope["path"] not in OPEN_PATHS:
+            await JSONResponse({"error": "the service is still starting"}, 503)(
+                scope, receive, send
+            )
+            return
+        if not self._authorized(scope):
+            await JSONResponse(
+                {"error": UNAUTHORIZED},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def reshape(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if message["status"] < 400:
+                    await send(message)
+                else:
+                    start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            status = start["status"]
+            body = error_body(status, b"".join(chunks), scope["path"], self.state)
+            headers = [
+                (k, v)
+                for k, v in start.get("headers", [])
+                if k.lower() not in (b"content-length", b"content-type")
+            ]
+            payload = json.dumps(body, default=str).encode()
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        await self.app(scope, receive, reshape)
+
+
+# -- mounted routes ----------------------------------------------------------------
+def extra_routes(state: ServiceState) -> Starlette:
+    """``GET /model-info`` and ``POST /reload`` (auth applies: they are not health paths)."""
+
+    async def model_info(request: Request) -> Response:
+        return JSONResponse(answers.model_info(state.loaded).model_dump(mode="json"))
+
+    async def reload(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        if state.champions is None:
+            return JSONResponse({"error": "the service is still starting"}, 503)
+        loaded = await run_in_threadpool(state.champions.refresh)
+        return JSONResponse(answers.model_info(loaded).model_dump(mode="json"))
+
+    return Starlette(
+        routes=[
+            Route("/model-info", model_info, methods=["GET"]),
+            Route("/reload", reload, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,74 @@
+"""Start the HTTP API in the foreground: ``partnercast serve`` calls :func:`serve`.
+
+BentoML runs the service in a worker process that builds its own settings from the
+environment, so :func:`serve` writes the values it was given there first.
+``python -m serving.run [--host H] [--port P]`` does the same without the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from features.settings import Settings
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICE = "serving.service:PartnerCast"
+
+
+def worker_environment(settings: ServingSettings) -> dict[str, str]:
+    """The ``PARTNERCAST_*``/``MLFLOW_*`` variables that carry ``settings`` to the worker."""
+    env = {
+        "PARTNERCAST_STORE_DIR": str(settings.store_dir.resolve()),
+        "PARTNERCAST_MAX_BATCH": str(settings.max_batch),
+        "PARTNERCAST_RELOAD_SECONDS": str(settings.reload_seconds),
+        "PARTNERCAST_MODEL_SOURCE": settings.model_source,
+    }
+    if settings.tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    if settings.api_key is not None:
+        env["PARTNERCAST_API_KEY"] = settings.api_key.get_secret_value()
+    return env
+
+
+def serve(
+    host: str | None = None, port: int | None = None, settings: Settings | None = None
+) -> int:
+    """Serve until interrupted (blocking); ``host``/``port`` default to the settings'.
+
+    ``settings`` is the CLI's :class:`Settings` (tracking URI, store, API key); the
+    serving-only values (batch limit, refresh, model source) come from the environment.
+    """
+    import bentoml
+
+    serving = ServingSettings()
+    if settings is not None:
+        shared = ("tracking_uri", "store_dir", "api_key", "host", "port")
+        serving = serving.model_copy(update={k: getattr(settings, k) for k in shared})
+    os.environ.update(worker_environment(serving))
+    host = host or serving.host
+    port = port or serving.port
+    auth = "on (Authorization: Bearer <key>)" if serving.api_key else "off"
+    log.info("serving on http://%s:%d (auth %s)", host, port, auth)
+    bentoml.serve(
+        SERVICE, host=host, port=port, working_dir=str(ROOT), api_workers=1, blocking=True
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.run", description=__doc__)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

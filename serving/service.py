@@ -1,0 +1,80 @@
+"""The partnercast HTTP API: a BentoML service over the champion models.
+
+Each endpoint is a request model in, one call into :mod:`serving.answers`, an answer
+model out. The champions are loaded when BentoML starts the service (never trained
+here) and refreshed by polling or ``POST /reload``; see :mod:`serving.champions`.
+Run it with ``partnercast serve`` (or ``python -m serving.run``); the OpenAPI document
+with examples is at ``/docs.json``, the Swagger UI at ``/``.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from serving import answers
+from serving.http import ApiMiddleware, ServiceState, extra_routes
+from serving.schemas import (
+    AggregateRequest,
+    AggregateResponse,
+    ForecastRequest,
+    ForecastResponse,
+    NewPartnerRequest,
+    NewPartnerResponse,
+    RankRequest,
+    RankResponse,
+    RecommendRequest,
+    RecommendResponse,
+)
+from serving.settings import ServingSettings
+
+state = ServiceState()  # filled in by PartnerCast.__init__ in each worker
+
+
+@bentoml.service(
+    name="partnercast",
+    workers=1,
+    threads=2,  # two requests scored at once on 2 cores; LightGBM itself single-threaded
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},
+)
+@bentoml.asgi_app(extra_routes(state), path="/")
+class PartnerCast:
+    """Partner revenue forecasts, next-best incentives and partner ranking."""
+
+    def __init__(self) -> None:
+        state.start(ServingSettings())
+
+    def __is_ready__(self) -> bool:
+        return state.ready
+
+    @bentoml.on_shutdown
+    def _stop_polling(self) -> None:
+        state.stop()
+
+    @bentoml.api(route="/forecast")
+    def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
+        """P10/P50/P90 per partner and quarter ahead; top drivers of the P50 when asked."""
+        return state.answer(answers.forecast, request)
+
+    @bentoml.api(route="/forecast/aggregate")
+    def forecast_aggregate(self, request: AggregateRequest, /) -> AggregateResponse:
+        """Totals by region, tier, partner type or overall, with intervals for the sum."""
+        return state.answer(answers.aggregate, request)
+
+    @bentoml.api(route="/forecast/new-partner")
+    def forecast_new_partner(self, request: NewPartnerRequest, /) -> NewPartnerResponse:
+        """Cold-start forecast of a partner the model has never seen."""
+        return state.answer(answers.new_partner, request)
+
+    @bentoml.api(route="/recommend")
+    def recommend(self, request: RecommendRequest, /) -> RecommendResponse:
+        """Next-best incentive per partner, with uplift, cost and net of every option."""
+        return state.answer(answers.recommend, request)
+
+    @bentoml.api(route="/rank")
+    def rank(self, request: RankRequest, /) -> RankResponse:
+        """Top partners by the value of investing in them next quarter, with reasons."""
+        return state.answer(answers.rank, request)
+
+
+PartnerCast.add_asgi_middleware(ApiMiddleware, state=state)

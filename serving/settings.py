@@ -1,0 +1,29 @@
+"""The service's settings: the project's :class:`Settings` plus what only serving needs.
+
+Built once in the service's constructor (BentoML starts it in a worker process, so the
+environment is how ``partnercast serve`` passes flags down). All ``PARTNERCAST_*``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from features.settings import Settings
+
+ModelSource = Literal["auto", "mlflow", "bentoml"]
+
+
+class ServingSettings(Settings):
+    """Limits, refresh and model source of the HTTP service.
+
+    ``model_source``: ``mlflow`` loads the ``champion`` alias from the registry,
+    ``bentoml`` loads the models imported into the BentoML model store (what a Bento
+    carries), ``auto`` uses the registry when a tracking URI is set or the embedded
+    store exists, else the BentoML store.
+    """
+
+    max_batch: int = Field(default=5000, ge=1)
+    reload_seconds: float = Field(default=60.0, ge=0)  # 0: no polling, POST /reload only
+    model_source: ModelSource = "auto"
