@@ -2,11 +2,16 @@
 
 Summing partner P10s gives a far too wide P10 for the total (it assumes every
 partner misses low together), and assuming independence gives one far too
-narrow. We read each partner's P10/P50/P90 as a split normal distribution,
-tie partners together with a Gaussian copula whose single correlation ``rho``
-per horizon is estimated from backtest errors (:func:`estimate_rho`), draw
-joint samples, and sum them by group. The group P50 is the sum of the partner
-P50s, so planners' numbers add up; the interval is the sampled spread around it.
+narrow. We read each partner's P10/P50/P90 as a split normal distribution in
+the model's space (asinh: there partner errors are close to symmetric, and the
+back-transform restores revenue's right skew), tie partners together with a
+Gaussian copula whose single correlation ``rho`` per horizon is estimated from
+backtest errors (:func:`estimate_rho`), draw joint samples, and sum them by
+group. A group's P50 is the mean of its simulated total: the sum of partner
+medians would sit far below the total (revenue is right-skewed), while means
+add up, so regions sum to the total exactly (every level is cut from the same
+draws), and for groups of many partners the mean and the median of the total
+are within a percent or two. P10/P90 are the simulated total's quantiles.
 
 This module is used at training (backtests) and at request time (the API), so it
 lives on the ground floor.
@@ -17,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
+
+from features.quantile_bundle import forward_transform, inverse_transform
 
 Z90 = float(ndtri(0.9))  # 1.2816: the standard normal's 90th percentile
 
@@ -72,6 +79,8 @@ def aggregate_forecasts(
     groups: pd.Series,
     *,
     rho: float | dict[int, float],
+    transform: str = "none",
+    scale: float = 1.0,
     n_samples: int = 2000,
     seed: int = 42,
     chunk: int = 2048,
@@ -80,8 +89,10 @@ def aggregate_forecasts(
 
     ``forecasts``: ``partner_id, quarter_start, horizon, p10, p50, p90``.
     ``groups``: the group of each partner, indexed by ``partner_id`` (use a
-    constant for the total). Returns ``group, quarter_start, horizon, p10, p50,
-    p90`` with ``p50`` equal to the sum of the partners' P50s.
+    constant for the total). ``transform``/``scale``: the space the partner
+    quantiles are interpolated in (the forecaster's). Returns ``group,
+    quarter_start, horizon, p10, p50, p90``; ``p50`` is the expected total, so
+    groups that partition the partners add up to the total's ``p50``.
     """
     rng = np.random.default_rng(seed)
     group_of = groups.reindex(forecasts["partner_id"].to_numpy())
@@ -95,26 +106,23 @@ def aggregate_forecasts(
         codes, names = pd.factorize(rows["_group"], sort=True)
         common = rng.standard_normal(n_samples)
         sums = np.zeros((len(names), n_samples))
-        q = rows[["p10", "p50", "p90"]].to_numpy(dtype=float)
+        q = forward_transform(rows[["p10", "p50", "p90"]].to_numpy(dtype=float), transform, scale)
         for start in range(0, len(rows), chunk):
             sl = slice(start, start + chunk)
             idio = rng.standard_normal((len(q[sl]), n_samples))
             z = np.sqrt(r) * common[None, :] + np.sqrt(1.0 - r) * idio
             values = split_normal_values(q[sl, 0], q[sl, 1], q[sl, 2], z)
-            np.add.at(sums, codes[sl], values)
-        p50 = np.bincount(codes, weights=q[:, 1], minlength=len(names))
-        centre = np.median(sums, axis=1)
-        lo = np.quantile(sums, 0.1, axis=1) - centre
-        hi = np.quantile(sums, 0.9, axis=1) - centre
+            np.add.at(sums, codes[sl], inverse_transform(values, transform, scale))
+        p50 = sums.mean(axis=1)
         out.append(
             pd.DataFrame(
                 {
                     "group": names.astype(str),
                     "quarter_start": quarter_start,
                     "horizon": int(horizon),
-                    "p10": np.minimum(p50 + lo, p50),
+                    "p10": np.minimum(np.quantile(sums, 0.1, axis=1), p50),
                     "p50": p50,
-                    "p90": np.maximum(p50 + hi, p50),
+                    "p90": np.maximum(np.quantile(sums, 0.9, axis=1), p50),
                 }
             )
         )

@@ -155,7 +155,15 @@ class PartnerForecaster:
             groups = pd.Series("total", index=first.index)
         else:
             groups = first[group_by].astype("string").fillna("unknown")
-        return aggregate_forecasts(forecasts, groups, rho=self.rho, n_samples=n_samples, seed=seed)
+        return aggregate_forecasts(
+            forecasts,
+            groups,
+            rho=self.rho,
+            transform=self.bundle.transform,
+            scale=self.bundle.scale,
+            n_samples=n_samples,
+            seed=seed,
+        )
 
     # -- cold start --------------------------------------------------------------
     def cold_start_rows(self, partner: dict[str, Any], horizon: int = MAX_HORIZON) -> pd.DataFrame:

@@ -189,7 +189,7 @@ def run_backtest(
     return BacktestResult(
         predictions=predictions,
         metrics=metrics_table(predictions, models),
-        rho=_rho_by_horizon(predictions),
+        rho=_rho_by_horizon(predictions, config.estimator().transform, scale),
     )
 
 
@@ -242,13 +242,14 @@ def metrics_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return table
 
 
-def _rho_by_horizon(predictions: pd.DataFrame) -> dict[int, float]:
-    """Copula correlation of the model's errors per horizon (for group intervals)."""
+def _rho_by_horizon(predictions: pd.DataFrame, transform: str, scale: float) -> dict[int, float]:
+    """Copula correlation of the model's errors per horizon, in the model's space."""
+
+    def space(column: str) -> np.ndarray:
+        return forward_transform(predictions[column].to_numpy(), transform, scale)
+
     z = split_normal_scores(
-        predictions["actual"].to_numpy(),
-        predictions[f"{MODEL}_p10"].to_numpy(),
-        predictions[f"{MODEL}_p50"].to_numpy(),
-        predictions[f"{MODEL}_p90"].to_numpy(),
+        space("actual"), space(f"{MODEL}_p10"), space(f"{MODEL}_p50"), space(f"{MODEL}_p90")
     )
     scores = predictions[["as_of", "horizon"]].assign(z=z)
     return {int(h): estimate_rho(g) for h, g in scores.groupby("horizon")}
