@@ -30,7 +30,12 @@ from features.calendar import QuarterCalendar  # noqa: E402
 from features.demo_world import simulate_world, write_world  # noqa: E402
 from features.loader import load_dataset  # noqa: E402
 from training import metrics  # noqa: E402
-from training.backtest import MODEL, BacktestResult, ForecastConfig  # noqa: E402
+from training.backtest import (  # noqa: E402
+    MODEL,
+    BacktestResult,
+    ForecastConfig,
+    group_backtest,
+)
 from training.forecaster import (  # noqa: E402
     backtest_forecaster,
     fit_forecaster,
@@ -117,6 +122,10 @@ def main() -> None:
         fit_forecaster(ds, data, config, rho=result.rho)
         fit_s = time.perf_counter() - start
         oracle = _oracle_wape(Path(data_dir) / "_truth", result)
+        estimator = config.estimator()
+        groups = group_backtest(
+            result, data.frame, transform=estimator.transform, scale=estimator.scale
+        ).pivot(index="level", columns="metric", values="value")
 
         variants = []
         if not args.quick:
@@ -142,6 +151,8 @@ def main() -> None:
     print(_markdown(_summary(result), "model"))
     print("\n### WAPE by horizon\n")
     print(_markdown(by_h.sort_values("h1"), "model"))
+    print("\n### Group forecasts on the same folds (region, tier, partner type, total)\n")
+    print(_markdown(groups, "level"))
     if variants:
         print("\n### What each choice bought (the default model with the choice undone)\n")
         base = _summary(result, "default model")

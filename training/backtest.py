@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.aggregation import estimate_rho, split_normal_scores
+from features.aggregation import aggregate_forecasts, estimate_rho, split_normal_scores
 from features.calendar import QuarterCalendar
 from features.heuristics import sales_ops_estimate
 from features.quantile_bundle import forward_transform, inverse_transform
@@ -253,3 +253,58 @@ def _rho_by_horizon(predictions: pd.DataFrame, transform: str, scale: float) -> 
     )
     scores = predictions[["as_of", "horizon"]].assign(z=z)
     return {int(h): estimate_rho(g) for h, g in scores.groupby("horizon")}
+
+
+def group_backtest(
+    result: BacktestResult, frame: pd.DataFrame, *, transform: str, scale: float, seed: int = 42
+) -> pd.DataFrame:
+    """How group forecasts (region, tier, partner type, total) did on the backtest folds.
+
+    For each level, the partners' test-fold quantiles are aggregated exactly as
+    in production (``features.aggregation``) and compared with the groups' actual
+    totals: rows ``level, metric (wape | coverage_80), value`` over all folds,
+    horizons and groups.
+    """
+    preds = result.predictions
+    attrs = frame.drop_duplicates("partner_id").set_index("partner_id")
+    rows = []
+    for level in ("region", "tier", "partner_type", "total"):
+        groups = (
+            pd.Series("total", index=attrs.index)
+            if level == "total"
+            else attrs[level].astype("string").fillna("unknown")
+        )
+        parts = []
+        for _, g in preds.groupby("as_of"):
+            forecasts = g.rename(columns={f"{MODEL}_{c}": c for c in ("p10", "p50", "p90")})
+            agg = aggregate_forecasts(
+                forecasts[["partner_id", "quarter_start", "horizon", "p10", "p50", "p90"]],
+                groups,
+                rho=result.rho,
+                transform=transform,
+                scale=scale,
+                seed=seed,
+            )
+            actual = (
+                g.assign(group=groups.reindex(g["partner_id"]).to_numpy())
+                .groupby(["group", "horizon"])["actual"]
+                .sum()
+                .rename("actual")
+                .reset_index()
+            )
+            parts.append(agg.merge(actual, on=["group", "horizon"]))
+        joined = pd.concat(parts, ignore_index=True)
+        rows += [
+            {
+                "level": level,
+                "metric": "wape",
+                "value": metrics.wape(joined["actual"], joined["p50"]),
+            },
+            {
+                "level": level,
+                "metric": "coverage_80",
+                "value": metrics.coverage(joined["actual"], joined["p10"], joined["p90"]),
+            },
+            {"level": level, "metric": "groups_x_quarters", "value": float(len(joined))},
+        ]
+    return pd.DataFrame(rows)

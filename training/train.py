@@ -28,7 +28,7 @@ from features.calendar import QuarterCalendar
 from features.dataset import Dataset
 from features.model_store import FORECASTER_MODEL
 from features.settings import Settings
-from training.backtest import MODEL, BacktestResult, ForecastConfig
+from training.backtest import MODEL, BacktestResult, ForecastConfig, group_backtest
 from training.forecaster import (
     TrainingData,
     backtest_forecaster,
@@ -162,6 +162,14 @@ def train_forecaster(
         _log_lineage(ds, data, data_path, config, settings)
         candidate = backtest_forecaster(data, config)
         mlflow.log_metrics(_metric_dict(candidate))
+        estimator = config.estimator()
+        groups = group_backtest(
+            candidate, data.frame, transform=estimator.transform, scale=estimator.scale
+        )
+        mlflow.log_metrics(
+            {f"group.{r.level}.{r.metric}": float(r.value) for r in groups.itertuples()}
+        )
+        mlflow.log_table(groups, "backtest_groups.json")
         champion_wape = _champion_wape_on_same_folds(client, data, config, candidate)
         if champion_wape is not None:
             mlflow.log_metric("champion.wape.same_folds", champion_wape)

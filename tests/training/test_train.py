@@ -174,3 +174,13 @@ def test_forecast_without_a_champion_says_so(store, small_world_dir, tmp_path, c
     assert not out.exists()
     with pytest.raises(NoChampionError):
         load_champion(FORECASTER_MODEL, store.resolved_tracking_uri)
+
+
+def test_group_backtest_is_logged(store, small_world, small_world_dir, fast_config, lenient_gate):
+    outcome = train_forecaster(
+        small_world, data_path=small_world_dir, as_of=None, settings=store, config=fast_config
+    )
+    run = _client(store).get_run(outcome.run_id)
+    for level in ("region", "tier", "partner_type", "total"):
+        assert 0.0 <= run.data.metrics[f"group.{level}.coverage_80"] <= 1.0
+        assert run.data.metrics[f"group.{level}.wape"] < run.data.metrics["lightgbm.wape.all"]
