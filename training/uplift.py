@@ -12,7 +12,8 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   size weights fits the multiplicative structure of revenue far better than raw squared error;
 - **effect** per incentive: the AIPW pseudo-outcome ``phi_k = mu_k - mu_0 + 1[T=k](Y - mu_k)
   / e_k - 1[T=none](Y - mu_0) / e_none``, divided by the partner's expected revenue without an
-  incentive ``s = max(mu_0, floor)`` and regressed with weights ``s`` on the effect columns
+  incentive ``s = max(mu_0, floor)`` and regressed with weights ``s`` (capped at its
+  ``weight_cap_quantile``: sizes have a Pareto tail) on the effect columns
   (default: the categorical partner attributes plus size and tenure). The weights
   make the constant fit a money-weighted ratio estimator (sum of uplift / sum of base), the
   low-variance way to estimate a relative effect when partner sizes span orders of magnitude.
@@ -140,6 +141,7 @@ class UpliftModel(BaseEstimator):
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
         effect_min_weight_share: float = 0.05,
+        weight_cap_quantile: float | None = 0.999,
         effect_learning_rate: float = 0.05,
         n_estimators: int = 100,
         min_treated: int = 20,
@@ -158,6 +160,7 @@ class UpliftModel(BaseEstimator):
         self.effect_leaves = effect_leaves
         self.effect_min_child_samples = effect_min_child_samples
         self.effect_min_weight_share = effect_min_weight_share
+        self.weight_cap_quantile = weight_cap_quantile
         self.effect_learning_rate = effect_learning_rate
         self.n_estimators = n_estimators
         self.min_treated = min_treated
@@ -227,6 +230,11 @@ class UpliftModel(BaseEstimator):
             )
         e = np.clip(e, self.propensity_clip, None)
         s = np.maximum(mu[:, 0], self.base_floor_) if self.relative else np.ones(len(y))
+        # size weights, capped: partner sizes have a Pareto tail, and without a cap the one
+        # or two largest partners' quarterly noise decides each incentive's average effect
+        w = s
+        if self.weight_cap_quantile is not None and self.relative:
+            w = np.minimum(s, np.quantile(s, self.weight_cap_quantile))
         self.effects_: dict[str, lgb.LGBMRegressor | None] = {}
         self.effect_constant_: dict[str, float] = {}
         self.effect_trees_: dict[str, int] = {}
@@ -241,11 +249,11 @@ class UpliftModel(BaseEstimator):
             phi = mu[:, k] - mu[:, 0] + (t == k) * (y - mu[:, k]) / e[:, k]
             pseudo[:, j] = phi - (t == 0) * (y - mu[:, 0]) / e[:, 0]
             if self.learner == "dr":
-                oof[:, j] = self._fit_effect(arm, E, pseudo[:, j] / s, s) * s
+                oof[:, j] = self._fit_effect(arm, E, pseudo[:, j] / s, w) * s
                 continue
             # X-learner: imputed effects on each side, blended by the propensity
-            treated = self._fit_effect(f"{arm}|treated", E, (y - mu[:, 0]) / s, s * (t == k))
-            control = self._fit_effect(f"{arm}|control", E, (mu[:, k] - y) / s, s * (t == 0))
+            treated = self._fit_effect(f"{arm}|treated", E, (y - mu[:, 0]) / s, w * (t == k))
+            control = self._fit_effect(f"{arm}|control", E, (mu[:, k] - y) / s, w * (t == 0))
             g = e[:, k] / (e[:, k] + e[:, 0])
             oof[:, j] = (g * control + (1 - g) * treated) * s
         self.oof_uplift_ = pd.DataFrame(oof, columns=kept).assign(
