@@ -87,14 +87,16 @@ def _quarters(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # -- forecasts ---------------------------------------------------------------------
 def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> ForecastResponse:
     """Known partners' forecasts (and drivers when asked) from the model's snapshot."""
-    champion, forecaster = forecaster_of(loaded)
+    champion, forecaster, table = forecaster_of(loaded)
     _check_batch(request.partner_ids, max_batch)
     try:
-        rows = forecaster.snapshot_rows(request.partner_ids, request.horizon)
+        scores = table.forecast(request.partner_ids, request.horizon)
     except UnknownPartnersError as exc:
         raise _unknown(exc, champion.version) from exc
-    scores = forecaster.score(rows, num_threads=THREADS)
-    drivers = forecaster.drivers(rows, num_threads=THREADS) if request.explain else None
+    drivers = None
+    if request.explain:
+        rows = forecaster.snapshot_rows(request.partner_ids, request.horizon)
+        drivers = forecaster.drivers(rows, num_threads=THREADS)
     ids = scores["partner_id"].astype(str).tolist()
     forecasts = [
         PartnerForecast.model_construct(
@@ -111,8 +113,8 @@ def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> For
 
 def aggregate(loaded: Loaded, request: AggregateRequest, *, max_batch: int) -> AggregateResponse:
     """Group totals of every partner in the snapshot, with intervals right for the sum."""
-    champion, forecaster = forecaster_of(loaded)
-    frame = forecaster.aggregate(request.group_by, request.horizon, num_threads=THREADS)
+    champion, _, table = forecaster_of(loaded)
+    frame = table.aggregate(request.group_by, request.horizon)
     groups = frame["group"].astype(str).tolist()
     forecasts = [
         GroupForecast.model_construct(group=g, **q)
@@ -130,7 +132,7 @@ def new_partner(
     loaded: Loaded, request: NewPartnerRequest, *, max_batch: int
 ) -> NewPartnerResponse:
     """Cold-start forecast of a partner described by attributes and optional figures."""
-    champion, forecaster = forecaster_of(loaded)
+    champion, forecaster, _ = forecaster_of(loaded)
     spec = forecaster.spec
     figures = set(spec.feature_columns) - set(spec.categorical_columns)
     allowed = (figures - set(spec.horizon_feature_columns)) | set(spec.numeric_partner_columns)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from features.model_store import FORECASTER_MODEL, NoChampionError, load_champion
 from features.partner_forecaster import PartnerForecaster
+from serving.forecast_table import ForecastTable
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Champion:
     source: str
     as_of: dt.date | None
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    table: ForecastTable | None = None  # the forecaster's answers, scored once at load
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,12 @@ class Champions:
 
     def _load(self, name: str) -> Champion:
         if self.source == "mlflow":
-            return load_from_mlflow(name, self.settings.resolved_tracking_uri)
-        return load_from_bentoml(name)
+            champion = load_from_mlflow(name, self.settings.resolved_tracking_uri)
+        else:
+            champion = load_from_bentoml(name)
+        if name == FORECASTER_MODEL:
+            champion = replace(champion, table=ForecastTable(champion.scorer))
+        return champion
 
     def _loaded_identity(self, champion: Champion) -> str:
         return champion.version if self.source == "mlflow" else champion.source[len("bentoml:") :]
@@ -218,7 +223,7 @@ class Champions:
             self._current = new  # one assignment: requests see the old or the new snapshot
             return new
 
-    def start_polling(self, on_error: Callable[[Exception], None] | None = None) -> None:
+    def start_polling(self) -> None:
         """Poll for new champions every ``reload_seconds`` in a daemon thread (0: never)."""
         if self.settings.reload_seconds <= 0 or self._poller is not None:
             return
@@ -227,10 +232,8 @@ class Champions:
             while not self._stop.wait(self.settings.reload_seconds):
                 try:
                     self.refresh()
-                except Exception as exc:  # pragma: no cover - refresh already catches
+                except Exception:  # refresh catches load errors; this is a last guard
                     log.exception("champion poll failed")
-                    if on_error:
-                        on_error(exc)
 
         self._poller = threading.Thread(target=loop, name="champion-poll", daemon=True)
         self._poller.start()
@@ -239,7 +242,11 @@ class Champions:
         self._stop.set()
 
 
-def forecaster_of(loaded: Loaded) -> tuple[Champion, PartnerForecaster]:
-    """The forecaster champion and its scoring object (``ModelUnavailable`` if missing)."""
+def forecaster_of(loaded: Loaded) -> tuple[Champion, PartnerForecaster, ForecastTable]:
+    """The forecaster champion, its scoring object and its table of answers.
+
+    Raises ``ModelUnavailable`` when no forecaster is loaded.
+    """
     champion = loaded.get(FORECASTER_MODEL)
-    return champion, champion.scorer
+    table = champion.table if champion.table is not None else ForecastTable(champion.scorer)
+    return champion, champion.scorer, table
