@@ -1,4 +1,4 @@
-"""Start the HTTP API in the foreground: ``partnercast serve`` calls :func:`serve`.
+"""Start the HTTP API in the foreground: ``partnercast serve`` calls :func:`cmd_serve`.
 
 BentoML runs the service in a worker process that builds its own settings from the
 environment, so :func:`serve` writes the values it was given there first.
@@ -59,6 +59,11 @@ def serve(
         SERVICE, host=host, port=port, working_dir=str(ROOT), api_workers=1, blocking=True
     )
     return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """``partnercast serve [--host H] [--port P]``: the CLI's handler (blocking)."""
+    return serve(args.host, args.port, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
