@@ -3,8 +3,10 @@
 The service calls these with the current :class:`~serving.champions.Loaded` snapshot.
 They check what needs the model (unknown partner ids, batch size, feature names) and
 raise :class:`ApiError` with a message that says what to fix; the numbers come from
-the scoring objects unchanged. LightGBM runs single-threaded here: per request that is
-faster and far steadier than OpenMP threads competing with the server's.
+the scoring objects unchanged (known partners' forecasts and group totals from the
+:class:`~serving.forecast_table.ForecastTable` scored at load). LightGBM runs
+single-threaded here: per request that is faster and far steadier than OpenMP threads
+competing with the server's.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from features.model_store import FORECASTER_MODEL, NoChampionError
@@ -64,9 +66,10 @@ def import_champions(settings: ServingSettings) -> list[str]:
 def export_requirements(out: Path = REQUIREMENTS) -> Path:
     """The locked runtime requirements (no dev tools, not the project itself)."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    uv = [shutil.which("uv") or sys.executable, *([] if shutil.which("uv") else ["-m", "uv"])]
     subprocess.run(
         [
-            "uv",
+            *uv,
             "export",
             "--frozen",
             "--no-dev",
