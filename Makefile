@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train mlflow-ui test lint format clean
+.PHONY: help venv run demo-data validate train serve bento mlflow-ui test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,14 +26,21 @@ validate: demo-data ## check the demo dataset against the data contract
 train: validate ## train on the demo data: backtest, MLflow run, champion behind the gate
 	$(RUN) partnercast train --data $(DEMO)
 
-run: train ## the main job on the demo data (train, then serve: as far as is built)
+run: train ## train on the demo data, then serve the API on http://127.0.0.1:3000 (Ctrl+C stops)
+	$(RUN) partnercast serve
+
+serve: venv ## serve the API over the current champions (Ctrl+C stops)
+	$(RUN) partnercast serve
+
+bento: venv ## import the champions into the BentoML store and build the Bento (no network)
+	$(RUN) python -m serving.bento
 
 mlflow-ui: venv ## browse runs and the registry of the embedded store on http://127.0.0.1:5000
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
 test: venv ## the whole test suite
-	$(RUN) pytest -n auto
+	$(RUN) pytest -n auto --dist loadgroup
 
 lint: venv ## ruff lint and format check
 	$(RUN) ruff check .
@@ -44,4 +51,4 @@ format: venv ## ruff format and autofix
 	$(RUN) ruff check --fix .
 
 clean: ## remove the venv, demo data and the local MLflow store
-	rm -rf .venv data/demo mlruns/*.db mlruns/artifacts
+	rm -rf .venv data/demo mlruns/*.db mlruns/artifacts build

@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trials", type=_positive_int, default=20)
     p.add_argument("--folds", type=_positive_int, default=4)
-    p = command("serve", "the HTTP API over the champion models", _not_built("serving issue"))
+    p = command("serve", "the HTTP API over the champion models", _lazy("serving.run", "cmd_serve"))
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)
     p = command(

@@ -64,7 +64,6 @@ def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["serve"],
         ["kpis", "--data", "d", "--out", "k.csv"],
         ["recommend", "--data", "d", "--out", "r.csv"],
     ],
