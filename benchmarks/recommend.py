@@ -86,9 +86,9 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
     from features.calendar import QuarterCalendar
     from features.demo_world import simulate_world
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
+    from features.policy import choose_within_budget, recommend_incentives
+    from features.ranking import rank_by_last_revenue, rank_partners
     from training.incentive_costs import IncentiveCostModel
-    from training.policy import choose_within_budget, recommend_incentives
-    from training.ranking import rank_by_last_revenue, rank_partners
     from training.uplift import UpliftModel
     from training.uplift_baselines import NaiveUpliftModel
     from training.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts

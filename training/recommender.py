@@ -25,8 +25,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from features.policy import best_by_net, recommend_incentives
 from training.incentive_costs import IncentiveCostModel
-from training.policy import best_by_net, recommend_incentives
 from training.uplift import NONE, UpliftModel
 from training.uplift_eval import qini_curve, randomized_contrasts, uplift_by_segment
 

@@ -51,7 +51,7 @@ def rank_partners(
 ) -> pd.DataFrame:
     """``partner_id, rank, score`` (rank 1 = best), then the score's parts and ``reasons``.
 
-    ``recommendations`` is :func:`training.policy.recommend_incentives`'s output (without a
+    ``recommendations`` is :func:`features.policy.recommend_incentives`'s output (without a
     budget: every partner's best option). ``growth`` is indexed by ``partner_id``; partners
     without a value get 0. Ties break by partner_id, so the order is deterministic.
     """
