@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 FORECASTER_MODEL = "partnercast-forecaster"
+RECOMMENDER_MODEL = "partnercast-recommender"
 
 
 class NoChampionError(LookupError):

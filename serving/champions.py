@@ -21,14 +21,18 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from features.model_store import FORECASTER_MODEL, NoChampionError, load_champion
+from features.model_store import (
+    FORECASTER_MODEL,
+    RECOMMENDER_MODEL,
+    NoChampionError,
+    load_champion,
+)
 from features.partner_forecaster import PartnerForecaster
 from serving.forecast_table import ForecastTable
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
-RECOMMENDER_MODEL = "partnercast-recommender"
 MODEL_NAMES: tuple[str, ...] = (FORECASTER_MODEL, RECOMMENDER_MODEL)
 
 

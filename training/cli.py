@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "recommend",
         "next-best incentive per partner for the next quarter",
-        _not_built("recommender issue"),
+        _lazy("training.incentive_commands", "cmd_recommend"),
         data=True,
         as_of=True,
     )
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "rank",
         "partners ranked by the value of investing in them next quarter",
-        _not_built("recommender issue"),
+        _lazy("training.incentive_commands", "cmd_rank"),
         data=True,
         as_of=True,
     )

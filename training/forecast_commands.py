@@ -13,13 +13,15 @@ import pandas as pd
 
 from features.calendar import QuarterCalendar
 from features.loader import load_dataset
-from features.model_store import FORECASTER_MODEL, load_champion
+from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
 from features.partner_forecaster import GROUP_LEVELS
 from features.settings import Settings
 from training.backtest import ForecastConfig
 from training.forecaster import backtest_forecaster, prepare_training_data
 from training.outputs import write_csv_atomically
+from training.tracking import configure_tracking
 from training.train import train_forecaster
+from training.train_recommender import train_recommender
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,26 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     for reason in outcome.decision.reasons:
         print(f"quality gate: {reason}")
     for key, value in outcome.headline.items():
+        print(f"{key}: {value}")
+    rec = train_recommender(
+        ds,
+        outcome.data,
+        outcome.forecaster,
+        client=configure_tracking(settings),
+        experiment_id=outcome.experiment_id,
+        seed=settings.seed,
+    )
+    if rec is None:
+        print("recommender: not trained (the dataset has no incentives)")
+        return 0
+    print(f"recommender run_id: {rec.run_id}")
+    print(
+        f"model: {RECOMMENDER_MODEL} v{rec.version} "
+        f"({'promoted to champion' if rec.promoted else 'not promoted'})"
+    )
+    for reason in rec.decision.reasons:
+        print(f"quality gate: {reason}")
+    for key, value in rec.headline.items():
         print(f"{key}: {value}")
     return 0
 

@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import features.forecast_pyfunc as forecast_pyfunc
 from features.calendar import QuarterCalendar
 from features.dataset import Dataset
 from features.model_store import FORECASTER_MODEL
+from features.partner_forecaster import PartnerForecaster
 from features.settings import Settings
 from training.backtest import MODEL, BacktestResult, ForecastConfig, group_backtest
 from training.forecaster import (
@@ -63,6 +64,9 @@ class TrainOutcome:
     promoted: bool
     decision: GateDecision
     headline: dict[str, Any]
+    forecaster: PartnerForecaster | None = field(default=None, repr=False)
+    data: TrainingData | None = field(default=None, repr=False)
+    experiment_id: str = ""
 
 
 def pip_requirements() -> list[str]:
@@ -201,6 +205,9 @@ def train_forecaster(
         promoted=promoted,
         decision=decision,
         headline=headline(candidate),
+        forecaster=forecaster,
+        data=data,
+        experiment_id=experiment_id,
     )
 
 

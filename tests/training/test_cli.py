@@ -65,7 +65,6 @@ def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
     "argv",
     [
         ["kpis", "--data", "d", "--out", "k.csv"],
-        ["recommend", "--data", "d", "--out", "r.csv"],
     ],
 )
 def test_commands_not_built_yet_exit_1(argv, capsys) -> None:

@@ -1,0 +1,139 @@
+"""train → recommend / rank through the CLI, against the registry; no incentives → exit 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from features.model_store import RECOMMENDER_MODEL, load_champion
+from training import train as train_module
+from training import train_recommender as rec_module
+from training.cli import main
+from training.tracking import GateDecision
+
+
+@pytest.fixture(scope="module")
+def trained(small_world_dir, fast_config, tmp_path_factory) -> Path:
+    """One store with forecaster and recommender champions, shared by the module."""
+    root = tmp_path_factory.mktemp("store")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    mp.chdir(root)
+    mp.setattr(train_module, "COVERAGE_RANGE", (0.0, 1.0))
+    mp.setattr(train_module, "tuned_config", lambda client, seed: fast_config)
+    mp.setattr(
+        rec_module,
+        "recommender_gate",
+        lambda metrics: GateDecision.from_checks({"small world": True}),
+    )
+    assert main(["train", "--data", str(small_world_dir)]) == 0
+    yield root
+    mp.undo()
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def store(trained, monkeypatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{trained / 'mlflow.db'}")
+    return trained
+
+
+def test_recommend_respects_the_budget_and_the_contract(
+    store, small_world_dir, tmp_path, capsys
+) -> None:
+    out = tmp_path / "rec.csv"
+    assert main(["recommend", "--data", str(small_world_dir), "--out", str(out)]) == 0
+    free = pd.read_csv(out)
+    assert list(free.columns[:5]) == [
+        "partner_id",
+        "incentive",
+        "expected_uplift",
+        "cost",
+        "expected_net",
+    ]
+    names = [c[len("uplift_") :] for c in free.columns if c.startswith("uplift_")]
+    assert names and all(f"cost_{n}" in free.columns for n in names)
+    assert set(free["incentive"]) <= {*names, "none"}
+    assert (free["expected_net"] - (free["expected_uplift"] - free["cost"])).abs().max() < 1e-6
+    budget = max(float(free["cost"].sum()) / 3, 1.0)
+    assert (
+        main(
+            [
+                "recommend",
+                "--data",
+                str(small_world_dir),
+                "--out",
+                str(out),
+                "--budget",
+                str(budget),
+            ]
+        )
+        == 0
+    )
+    assert pd.read_csv(out)["cost"].sum() <= budget + 1e-9
+    assert "spent" in capsys.readouterr().out
+
+
+def test_rank_lists_the_top_partners(store, small_world_dir, tmp_path) -> None:
+    out = tmp_path / "rank.csv"
+    assert main(["rank", "--data", str(small_world_dir), "--top", "5", "--out", str(out)]) == 0
+    ranked = pd.read_csv(out)
+    assert list(ranked.columns[:3]) == ["partner_id", "rank", "score"]
+    assert ranked["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert ranked["score"].is_monotonic_decreasing
+
+
+def test_the_api_scorer_and_an_earlier_as_of(store, small_world_dir, tmp_path) -> None:
+    champion = load_champion(RECOMMENDER_MODEL, f"sqlite:///{store / 'mlflow.db'}")
+    ids = champion.model.recommender.options["partner_id"][:3].tolist()
+    rec = champion.model.recommender.recommend(ids, budget=0.0)
+    assert (rec["incentive"] == "none").all() and rec["cost"].sum() == 0
+    out = tmp_path / "early.csv"
+    assert (
+        main(
+            [
+                "recommend",
+                "--data",
+                str(small_world_dir),
+                "--as-of",
+                "2023-09-30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert len(pd.read_csv(out)) > 0
+
+
+def test_recommend_without_incentives_is_bad_input(
+    store, small_world_dir, tmp_path, capsys
+) -> None:
+    data = tmp_path / "no_incentives"
+    shutil.copytree(small_world_dir, data)
+    (data / "incentives.csv").unlink()
+    out = tmp_path / "rec.csv"
+    assert main(["recommend", "--data", str(data), "--out", str(out)]) == 2
+    assert "incentives" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_train_without_incentives_still_trains_the_forecaster(
+    small_world_dir, fast_config, tmp_path, monkeypatch, capsys
+) -> None:
+    data = tmp_path / "no_incentives"
+    shutil.copytree(small_world_dir, data)
+    (data / "incentives.csv").unlink()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_module, "COVERAGE_RANGE", (0.0, 1.0))
+    monkeypatch.setattr(train_module, "tuned_config", lambda client, seed: fast_config)
+    assert main(["train", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "partnercast-forecaster v1 (promoted to champion)" in out
+    assert "recommender: not trained (the dataset has no incentives)" in out
+    mlflow.set_tracking_uri(None)

@@ -1,0 +1,94 @@
+"""The recommender's CLI commands: ``recommend`` and ``rank``.
+
+Both load the ``champion`` recommender from the registry. As of the champion's own
+training date on the same data they use its logged scoring tables (exactly what the
+API answers); for any other as-of date they rebuild the features from ``--data`` as
+of that date and apply the champion's fitted models (logged in the same run), so
+only what was known then is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+
+from features.dataset import Dataset
+from features.frames import build_features
+from features.loader import load_dataset
+from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
+from features.partner_recommender import PartnerRecommender
+from features.settings import Settings
+from features.spec import FeatureSpec
+from training.cli import BadInput
+from training.outputs import write_csv_atomically
+from training.train_recommender import ESTIMATOR, SPEC_ARTIFACT, growth_outlook
+
+log = logging.getLogger(__name__)
+
+
+def _recommender(ds: Dataset, args: argparse.Namespace, settings: Settings) -> PartnerRecommender:
+    if "incentives" not in ds.present or ds.incentives.empty:
+        raise BadInput(
+            f"{args.data}: the incentives table is missing or empty, and the recommender "
+            "needs it (incentives.csv or incentives.parquet, see the data contract)"
+        )
+    champion = load_champion(RECOMMENDER_MODEL, settings.resolved_tracking_uri)
+    stored: PartnerRecommender = champion.model.recommender
+    as_of = pd.Timestamp(args.as_of) if args.as_of else ds.last_date
+    if as_of.normalize() == stored.as_of:
+        log.info(
+            "using %s v%s's scoring tables as of %s",
+            champion.name,
+            champion.version,
+            stored.as_of.date(),
+        )
+        return stored
+    log.info("scoring as of %s with %s v%s's models", as_of.date(), champion.name, champion.version)
+    uri = f"runs:/{champion.run_id}"
+    spec = FeatureSpec.from_dict(mlflow.artifacts.load_dict(f"{uri}/{SPEC_ARTIFACT}"))
+    model = mlflow.sklearn.load_model(f"{uri}/{ESTIMATOR}")
+    features = build_features(ds, as_of=as_of, spec=spec)
+    options = model.recommend(features)
+    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
+    forecaster = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri).model.forecaster
+    return PartnerRecommender(
+        options=options[keep].reset_index(drop=True),
+        attributes=features[["partner_id", "region", "tier", "partner_type"]].astype("string"),
+        growth=growth_outlook(forecaster, features),
+        as_of=as_of,
+    )
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    ds = load_dataset(args.data)
+    recommender = _recommender(ds, args, settings)
+    out = recommender.recommend(None, budget=args.budget)
+    write_csv_atomically(out, args.out)
+    chosen = out[out["incentive"] != "none"]
+    print(f"as_of: {recommender.as_of.date()}")
+    print(f"partners: {len(out)}, with an incentive: {len(chosen)} -> {args.out}")
+    if args.budget is not None:
+        print(f"budget: {args.budget:,.2f}, spent: {out['cost'].sum():,.2f}")
+    print(
+        f"total expected uplift: {out['expected_uplift'].sum():,.0f}, "
+        f"cost: {out['cost'].sum():,.0f}, net: {out['expected_net'].sum():,.0f}"
+    )
+    for name, count in chosen["incentive"].value_counts().items():
+        print(f"  {name}: {count}")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
+    ds = load_dataset(args.data)
+    recommender = _recommender(ds, args, settings)
+    ranked = recommender.rank(top_k=args.top)
+    write_csv_atomically(ranked, args.out)
+    print(f"as_of: {recommender.as_of.date()}")
+    print(f"ranked partners: {len(ranked)} -> {args.out}")
+    for row in ranked.head(10).itertuples(index=False):
+        print(f"  {row.rank:>3}. {row.partner_id}  score {row.score:,.0f}  {row.reasons}")
+    return 0
