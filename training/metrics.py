@@ -59,9 +59,7 @@ def seasonal_naive_scale(history: ArrayLike, *, season: int = 4) -> float:
     return float(diffs.mean())
 
 
-def pinball_loss(
-    actual: ArrayLike, quantile_predictions: dict[float, ArrayLike]
-) -> float:
+def pinball_loss(actual: ArrayLike, quantile_predictions: dict[float, ArrayLike]) -> float:
     """Mean pinball loss over the given quantiles (scikit-learn's, averaged)."""
     y = np.asarray(actual, dtype=float)
     losses = [
