@@ -50,12 +50,27 @@ def train_demo_champion(root: Path, partners: int) -> str:
     write_world(simulate_world(partners=partners, quarters=12, seed=11), root / "demo")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     train_module.COVERAGE_RANGE = (0.0, 1.0)  # a benchmark needs a champion, not a gate
-    train_module.train_forecaster(
-        load_dataset(root / "demo"),
+    ds = load_dataset(root / "demo")
+    outcome = train_module.train_forecaster(
+        ds,
         data_path=root / "demo",
         as_of=None,
         settings=Settings(store_dir=root / "mlruns"),
         config=ForecastConfig(horizon=4, folds=2, params=FAST, seed=7),
+    )
+    from mlflow import MlflowClient
+
+    from training import train_recommender as rec_module
+    from training.tracking import GateDecision
+
+    rec_module.recommender_gate = lambda metrics: GateDecision.from_checks({"benchmark": True})
+    rec_module.train_recommender(
+        ds,
+        outcome.data,
+        outcome.forecaster,
+        client=MlflowClient(uri, uri),
+        experiment_id=outcome.experiment_id,
+        seed=7,
     )
     return uri
 
