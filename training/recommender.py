@@ -113,13 +113,22 @@ class IncentiveRecommender(BaseEstimator):
             "none": np.full(len(rows), -1),
             "most_common": np.full(len(rows), names.index(str(common))),
         }
-        values = {}
+        values, per_row = {}, {}
         for name, pick in policies.items():
             on = np.flatnonzero(pick >= 0)
-            gain = pseudo[on, pick[on]] - cost[on, pick[on]]
-            values[name] = float(gain.sum() / len(rows))
+            gain = np.zeros(len(rows))
+            gain[on] = pseudo[on, pick[on]] - cost[on, pick[on]]
+            per_row[name] = gain
+            values[name] = float(gain.mean())
         metrics: dict[str, float] = {f"dr_value_{p}": v for p, v in values.items()}
         metrics["dr_value_gain_vs_most_common"] = values["model"] - values["most_common"]
+        # standard errors: pseudo-outcomes of heavy-tailed revenue are noisy, so a gate
+        # must ask whether a difference is distinguishable from zero, not just its sign
+        n = max(len(rows), 1)
+        metrics["dr_value_model_se"] = float(per_row["model"].std(ddof=1) / np.sqrt(n))
+        metrics["dr_value_gain_vs_most_common_se"] = float(
+            (per_row["model"] - per_row["most_common"]).std(ddof=1) / np.sqrt(n)
+        )
         metrics["propensity_clipped_share"] = float(up.overlap_["clipped_share_treated"])
         for name in names:
             if name in up.effect_constant_:

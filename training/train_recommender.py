@@ -49,15 +49,23 @@ class RecommenderOutcome:
     headline: dict[str, float]
 
 
-def recommender_gate(metrics: dict[str, float]) -> GateDecision:
-    """The policy must beat both "none for all" and "everyone gets the usual incentive"."""
+def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecision:
+    """The policy must not be distinguishably worse than "none for all" or than
+    "everyone gets the usual incentive" (doubly-robust estimates, ``z`` standard errors).
+
+    The estimates come from pseudo-outcomes of heavy-tailed revenue and are noisy, so the
+    gate asks for no significant loss rather than a positive point estimate.
+    """
     value = metrics.get("dr_value_model", float("nan"))
+    value_se = metrics.get("dr_value_model_se", float("nan"))
     gain = metrics.get("dr_value_gain_vs_most_common", float("nan"))
+    gain_se = metrics.get("dr_value_gain_vs_most_common_se", float("nan"))
     return GateDecision.from_checks(
         {
-            f"estimated net value per partner-quarter {value:,.0f} > 0 (beats none for all)": value
-            > 0,
-            f"gain over 'everyone gets the usual incentive' {gain:,.0f} > 0": gain > 0,
+            f"net value per partner-quarter {value:,.0f} (se {value_se:,.0f}) not significantly "
+            "below none for all": value > -z * value_se,
+            f"gain over 'everyone gets the usual incentive' {gain:,.0f} (se {gain_se:,.0f}) "
+            "not significantly negative": gain > -z * gain_se,
         }
     )
 

@@ -137,3 +137,24 @@ def test_train_without_incentives_still_trains_the_forecaster(
     assert "partnercast-forecaster v1 (promoted to champion)" in out
     assert "recommender: not trained (the dataset has no incentives)" in out
     mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize(
+    ("value", "value_se", "gain", "gain_se", "passed"),
+    [
+        (-4500.0, 8300.0, -3900.0, 8100.0, True),  # noise: not distinguishable from zero
+        (-20000.0, 8000.0, 100.0, 50.0, False),  # clearly worse than doing nothing
+        (500.0, 100.0, -900.0, 300.0, False),  # clearly worse than the usual incentive
+        (500.0, 100.0, 200.0, 50.0, True),
+    ],
+)
+def test_recommender_gate_asks_for_no_significant_loss(value, value_se, gain, gain_se, passed):
+    decision = rec_module.recommender_gate(
+        {
+            "dr_value_model": value,
+            "dr_value_model_se": value_se,
+            "dr_value_gain_vs_most_common": gain,
+            "dr_value_gain_vs_most_common_se": gain_se,
+        }
+    )
+    assert decision.passed is passed
