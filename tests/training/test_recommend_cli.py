@@ -14,6 +14,7 @@ from training import train as train_module
 from training import train_recommender as rec_module
 from training.cli import main
 from training.tracking import GateDecision
+from training.train_recommender import recommender_gate as real_recommender_gate
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_train_without_incentives_still_trains_the_forecaster(
     ],
 )
 def test_recommender_gate_asks_for_no_significant_loss(value, value_se, gain, gain_se, passed):
-    decision = rec_module.recommender_gate(
+    decision = real_recommender_gate(
         {
             "dr_value_model": value,
             "dr_value_model_se": value_se,
