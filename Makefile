@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train serve bento mlflow-ui test lint format clean
+.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ serve: venv ## serve the API over the current champions (Ctrl+C stops)
 
 bento: venv ## import the champions into the BentoML store and build the Bento (no network)
 	$(RUN) python -m serving.bento
+
+notebook: venv ## open the notebooks in JupyterLab (notebooks/)
+	$(UV) run --locked --with jupyterlab jupyter lab --notebook-dir notebooks
 
 mlflow-ui: venv ## browse runs and the registry of the embedded store on http://127.0.0.1:5000
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
