@@ -142,7 +142,13 @@ def train_recommender(
         promoted = promote_if_passed(client, RECOMMENDER_MODEL, version, decision)
     headline = {
         k: round(float(metrics[k]), 2)
-        for k in ("dr_value_model", "dr_value_none", "dr_value_most_common")
+        for k in (
+            "dr_value_model",
+            "dr_value_model_se",
+            "dr_value_most_common",
+            "dr_value_gain_vs_most_common",
+            "dr_value_gain_vs_most_common_se",
+        )
         if k in metrics
     }
     return RecommenderOutcome(run.info.run_id, version, promoted, decision, headline)
