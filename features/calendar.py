@@ -31,9 +31,11 @@ def _months(dates: pd.DatetimeIndex) -> np.ndarray:
 
 def _from_months(months: np.ndarray) -> pd.DatetimeIndex:
     years, month0 = np.divmod(np.asarray(months, dtype=np.int64), 12)
-    return pd.to_datetime(
-        pd.DataFrame({"year": years, "month": month0 + 1, "day": 1})
-    ).pipe(pd.DatetimeIndex).astype("datetime64[ns]")
+    return (
+        pd.to_datetime(pd.DataFrame({"year": years, "month": month0 + 1, "day": 1}))
+        .pipe(pd.DatetimeIndex)
+        .astype("datetime64[ns]")
+    )
 
 
 @dataclass(frozen=True)

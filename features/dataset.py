@@ -104,9 +104,7 @@ def dtype_of(column: Column) -> str:
 
 def empty_frame(table: str) -> pd.DataFrame:
     """A frame with no rows and exactly the contract's columns and dtypes."""
-    return pd.DataFrame(
-        {c.name: pd.Series(dtype=dtype_of(c)) for c in COLUMNS[table]}
-    )
+    return pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in COLUMNS[table]})
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,7 @@ class Dataset:
     @property
     def last_date(self) -> pd.Timestamp:
         """The latest date in any table: the default as-of date."""
-        dates = [
-            self.table(t)[col].max() for t, col in DATE_COLUMNS.items() if len(self.table(t))
-        ]
+        dates = [self.table(t)[col].max() for t, col in DATE_COLUMNS.items() if len(self.table(t))]
         if "opportunities" in self.present and len(self.opportunities):
             dates.append(self.opportunities["closed_on"].max())
         dates = [d for d in dates if pd.notna(d)]

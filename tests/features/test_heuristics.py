@@ -10,13 +10,15 @@ from features.heuristics import sales_ops_estimate
 
 
 def test_sales_ops_estimate_by_hand() -> None:
-    frame = pd.DataFrame({
-        "revenue_mean_4q": [1000.0, 100.0, np.nan],
-        "won_amount_4q": [2000.0, 800.0, np.nan],
-        "open_amount_close_next_q": [3000.0, 0.0, 50.0],
-        "open_amount_overdue": [1000.0, 0.0, 0.0],
-        "win_rate_shrunk_8q": [0.25, 0.5, 1.7],
-    })
+    frame = pd.DataFrame(
+        {
+            "revenue_mean_4q": [1000.0, 100.0, np.nan],
+            "won_amount_4q": [2000.0, 800.0, np.nan],
+            "open_amount_close_next_q": [3000.0, 0.0, 50.0],
+            "open_amount_overdue": [1000.0, 0.0, 0.0],
+            "win_rate_shrunk_8q": [0.25, 0.5, 1.7],
+        }
+    )
     got = sales_ops_estimate(frame, np.array([1, 2, 1]))
     # run-rate: 1000 - 2000/4 = 500; 100 - 200 -> 0 (floored); missing -> 0
     np.testing.assert_allclose(got["run_rate_non_deal"], [500, 0, 0])
@@ -34,4 +36,5 @@ def test_forecast_frame_carries_the_estimate_per_horizon(hand, hand_spec) -> Non
     assert rows["sales_ops_estimate"].notna().all()
     assert "sales_ops_estimate" in hand_spec.feature_columns
     assert rows["sales_ops_estimate"].sum() == pytest.approx(
-        rows["run_rate_non_deal"].sum() + rows["expected_deal_revenue"].sum(), rel=1e-6)
+        rows["run_rate_non_deal"].sum() + rows["expected_deal_revenue"].sum(), rel=1e-6
+    )
