@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from features.quantile_bundle import forward_transform, inverse_transform
 
@@ -132,8 +132,3 @@ def aggregate_forecasts(
         else pd.DataFrame(columns=["group", "quarter_start", "horizon", "p10", "p50", "p90"])
     )
     return result.sort_values(["group", "horizon"], ignore_index=True)
-
-
-def coverage_probability(z: np.ndarray) -> np.ndarray:
-    """Normal CDF of scores: the PIT value of each actual (for calibration plots)."""
-    return ndtr(z)

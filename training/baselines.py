@@ -7,8 +7,9 @@ partner, cutoff ``as_of`` and horizon) from the revenue panel alone:
 - ``last_value``: the cutoff's quarter;
 - ``mean_4q``: the mean of the last four quarters the partner existed in.
 
-The sales-ops heuristic, which needs pipeline signals, is
-:func:`sales_ops_heuristic`. Partners with no revenue history get 0.
+The sales-ops heuristic, which needs pipeline signals, lives in
+``features.heuristics`` (shared with the forecaster, which gets it as a feature).
+Partners with no revenue history get 0.
 """
 
 from __future__ import annotations
@@ -58,10 +59,3 @@ def baseline_forecasts(
         {"seasonal_naive": seasonal, "last_value": last, "mean_4q": mean4}, index=rows.index
     )
     return out.fillna(0.0)
-
-
-def sales_ops_heuristic(
-    run_rate: pd.Series, open_pipeline: pd.Series, win_rate: pd.Series
-) -> pd.Series:
-    """Run-rate plus open pipeline times trailing win rate: how sales ops plans a quarter."""
-    return run_rate.fillna(0.0) + open_pipeline.fillna(0.0) * win_rate.fillna(0.0).clip(0, 1)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from training.baselines import baseline_forecasts, sales_ops_heuristic
+from training.baselines import baseline_forecasts
 
 CAL = QuarterCalendar()
 QUARTERS = pd.date_range("2024-01-01", periods=8, freq="QS")
@@ -52,10 +51,3 @@ def test_baselines_by_hand() -> None:
 def test_partner_without_history_gets_zero() -> None:
     rows = pd.DataFrame({"partner_id": ["C"], "as_of": pd.Timestamp("2025-06-30"), "horizon": [1]})
     assert baseline_forecasts(_panel(), rows, CAL).loc[0].tolist() == [0.0, 0.0, 0.0]
-
-
-def test_sales_ops_heuristic() -> None:
-    got = sales_ops_heuristic(
-        pd.Series([100.0, np.nan]), pd.Series([1000.0, 50.0]), pd.Series([0.25, 1.5])
-    )
-    assert got.tolist() == [350.0, 50.0]
