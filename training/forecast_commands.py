@@ -19,7 +19,7 @@ from features.settings import Settings
 from training.backtest import ForecastConfig
 from training.forecaster import backtest_forecaster, prepare_training_data
 from training.outputs import write_csv_atomically
-from training.tracking import configure_tracking
+from training.tracking import GateDecision, configure_tracking
 from training.train import train_forecaster
 from training.train_recommender import train_recommender
 
@@ -30,18 +30,36 @@ def _as_of(args: argparse.Namespace) -> pd.Timestamp | None:
     return pd.Timestamp(args.as_of) if getattr(args, "as_of", None) else None
 
 
+def _print_outcome(
+    prefix: str,
+    run_id: str,
+    name: str,
+    version: str,
+    promoted: bool,
+    decision: GateDecision,
+    headline: dict,
+) -> None:
+    """A training run's result lines: run id, version, gate reasons, headline metrics."""
+    print(f"{prefix}run_id: {run_id}")
+    print(f"model: {name} v{version} ({'promoted to champion' if promoted else 'not promoted'})")
+    for reason in decision.reasons:
+        print(f"quality gate: {reason}")
+    for key, value in headline.items():
+        print(f"{key}: {value}")
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
     outcome = train_forecaster(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
-    print(f"run_id: {outcome.run_id}")
-    print(
-        f"model: {outcome.model_name} v{outcome.version} "
-        f"({'promoted to champion' if outcome.promoted else 'not promoted'})"
+    _print_outcome(
+        "",
+        outcome.run_id,
+        outcome.model_name,
+        outcome.version,
+        outcome.promoted,
+        outcome.decision,
+        outcome.headline,
     )
-    for reason in outcome.decision.reasons:
-        print(f"quality gate: {reason}")
-    for key, value in outcome.headline.items():
-        print(f"{key}: {value}")
     rec = train_recommender(
         ds,
         outcome.data,
@@ -53,15 +71,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if rec is None:
         print("recommender: not trained (the dataset has no incentives)")
         return 0
-    print(f"recommender run_id: {rec.run_id}")
-    print(
-        f"model: {RECOMMENDER_MODEL} v{rec.version} "
-        f"({'promoted to champion' if rec.promoted else 'not promoted'})"
+    _print_outcome(
+        "recommender ",
+        rec.run_id,
+        RECOMMENDER_MODEL,
+        rec.version,
+        rec.promoted,
+        rec.decision,
+        rec.headline,
     )
-    for reason in rec.decision.reasons:
-        print(f"quality gate: {reason}")
-    for key, value in rec.headline.items():
-        print(f"{key}: {value}")
     return 0
 
 

@@ -25,7 +25,7 @@ from features.settings import Settings
 from features.spec import FeatureSpec
 from training.cli import BadInput
 from training.outputs import write_csv_atomically
-from training.train_recommender import ESTIMATOR, SPEC_ARTIFACT, growth_outlook
+from training.train_recommender import ESTIMATOR, SPEC_ARTIFACT, score_partners
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,8 @@ def _recommender(ds: Dataset, args: argparse.Namespace, settings: Settings) -> P
     spec = FeatureSpec.from_dict(mlflow.artifacts.load_dict(f"{uri}/{SPEC_ARTIFACT}"))
     model = mlflow.sklearn.load_model(f"{uri}/{ESTIMATOR}")
     features = build_features(ds, as_of=as_of, spec=spec)
-    options = model.recommend(features)
-    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
     forecaster = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri).model.forecaster
-    return PartnerRecommender(
-        options=options[keep].reset_index(drop=True),
-        attributes=features[["partner_id", "region", "tier", "partner_type"]].astype("string"),
-        growth=growth_outlook(forecaster, features),
-        as_of=as_of,
-    )
+    return score_partners(model, features, forecaster, as_of=as_of)
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:

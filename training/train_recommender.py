@@ -27,7 +27,7 @@ from features.dataset import Dataset
 from features.frames import build_features, build_recommender_frame
 from features.model_store import RECOMMENDER_MODEL
 from features.partner_forecaster import PartnerForecaster
-from features.partner_recommender import PartnerRecommender
+from features.partner_recommender import FILTERS, PartnerRecommender
 from training.forecaster import TrainingData
 from training.recommender import IncentiveRecommender
 from training.tracking import GateDecision, promote_if_passed
@@ -78,6 +78,26 @@ def growth_outlook(forecaster: PartnerForecaster, features: pd.DataFrame) -> pd.
     return (nxt - last.reindex(nxt.index).fillna(0.0)).rename("growth")
 
 
+def score_partners(
+    model: IncentiveRecommender,
+    features: pd.DataFrame,
+    forecaster: PartnerForecaster,
+    *,
+    as_of: pd.Timestamp,
+    info: dict | None = None,
+) -> PartnerRecommender:
+    """Every partner's uplift and cost per incentive as of ``as_of``: the API's scoring tables."""
+    options = model.recommend(features)
+    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
+    return PartnerRecommender(
+        options=options[keep].reset_index(drop=True),
+        attributes=features[["partner_id", *FILTERS]].astype("string").reset_index(drop=True),
+        growth=growth_outlook(forecaster, features),
+        as_of=as_of,
+        info=info or {},
+    )
+
+
 def train_recommender(
     ds: Dataset,
     data: TrainingData,
@@ -112,14 +132,10 @@ def train_recommender(
         metrics, artifacts = model.evaluation(frame)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
-        options = model.recommend(features)
-        keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
-        recommender = PartnerRecommender(
-            options=options[keep].reset_index(drop=True),
-            attributes=features[["partner_id", "region", "tier", "partner_type"]]
-            .astype("string")
-            .reset_index(drop=True),
-            growth=growth_outlook(forecaster, features),
+        recommender = score_partners(
+            model,
+            features,
+            forecaster,
             as_of=data.as_of,
             info={"run_id": run.info.run_id, "as_of": str(data.as_of.date())},
         )
