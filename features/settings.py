@@ -29,10 +29,12 @@ class Settings(BaseSettings):
     )
     store_dir: Path = Field(default_factory=lambda: Path.cwd() / EMBEDDED_STORE_DIR)
     api_key: SecretStr | None = None
+    ledger_url: str | None = None  # any SQLAlchemy URL; unset: SQLite next to the MLflow store
+    mdf_incentive: str = "mdf"  # the incentive name that is marketing development funds
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
 
-    @field_validator("tracking_uri")
+    @field_validator("tracking_uri", "ledger_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
         if self.tracking_uri:
             return self.tracking_uri
         return f"sqlite:///{self.store_dir.resolve() / 'mlflow.db'}"
+
+    @property
+    def resolved_ledger_url(self) -> str:
+        """``PARTNERCAST_LEDGER_URL`` when set, else ``ledger.db`` beside the MLflow store."""
+        if self.ledger_url:
+            return self.ledger_url
+        return f"sqlite:///{self.store_dir.resolve() / 'ledger.db'}"
 
     @property
     def artifact_location(self) -> str:

@@ -31,10 +31,6 @@ class BadInput(Exception):
     """Input the user can fix (data, flag values): reported on stderr, exit 2."""
 
 
-class NotBuiltYet(Exception):
-    """A contract command whose implementation has not landed yet: exit 1."""
-
-
 # -- flag value types (argparse turns their ValueError into exit 2) ------------
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -112,13 +108,6 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
     return run
 
 
-def _not_built(issue: str) -> Callable[[argparse.Namespace, Settings], int]:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        raise NotBuiltYet(f"'partnercast {args.command}' is not built yet ({issue})")
-
-    return run
-
-
 # -- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -176,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=_positive_int, default=4)
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--ledger",
+        action="store_true",
+        help="also record every fold's forecasts in the forecast ledger (a replay that "
+        "'partnercast accuracy' can score)",
+    )
     p = command(
         "forecast",
         "quarterly revenue forecasts from the champion",
@@ -186,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=_horizon, default=4)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--aggregates", type=Path, default=None)
+    p.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="do not record the forecasts in the forecast ledger",
+    )
     p = command(
         "recommend",
         "next-best incentive per partner for the next quarter",
@@ -216,21 +216,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)
     p = command(
-        "kpis", "channel KPIs per partner or group", _not_built("KPI issue"), data=True, as_of=True
+        "kpis",
+        "channel KPIs per partner or group",
+        _lazy("training.kpi_commands", "cmd_kpis"),
+        data=True,
+        as_of=True,
     )
     p.add_argument(
         "--group-by", choices=["partner", "region", "tier", "partner_type"], default="partner"
     )
     p.add_argument("--out", type=Path, required=True)
-    command(
+    p = command(
         "accuracy",
         "realised accuracy of past forecasts from the forecast ledger",
-        _not_built("KPI issue"),
+        _lazy("training.accuracy_commands", "cmd_accuracy"),
         data=True,
     )
-    p = command("scorecard", "one partner's scorecard plot", _not_built("KPI issue"))
+    p.add_argument("--out", type=Path, default=None, help="also write the report as CSV")
+    p.add_argument(
+        "--coverage-floor",
+        type=_non_negative_float,
+        default=0.70,
+        help="flag segments whose 80%% interval coverage is below this (default 0.70)",
+    )
+    p.add_argument("--model-version", default=None, help="only forecasts of this model version")
+    p = command(
+        "scorecard",
+        "one partner's scorecard plot",
+        _lazy("training.scorecard", "cmd_scorecard"),
+        as_of=True,
+        fiscal=True,
+    )
     p.add_argument("--partner", required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="dataset folder (contract); default PARTNERCAST_DATA_DIR or data/demo",
+    )
+    p.add_argument(
+        "--quarters", type=_positive_int, default=8, help="quarters of history shown (default 8)"
+    )
     return parser
 
 
@@ -273,9 +300,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except NoChampionError as exc:
         print(f"partnercast {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except NotBuiltYet as exc:
-        print(f"partnercast: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("partnercast: interrupted", file=sys.stderr)

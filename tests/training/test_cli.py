@@ -61,17 +61,6 @@ def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["kpis", "--data", "d", "--out", "k.csv"],
-    ],
-)
-def test_commands_not_built_yet_exit_1(argv, capsys) -> None:
-    assert main(argv) == 1
-    assert "not built yet" in capsys.readouterr().err
-
-
 def test_demo_data_writes_a_valid_dataset_atomically(tmp_path, capsys) -> None:
     out = tmp_path / "demo"
     assert main(["demo-data", "--out", str(out), "--partners", "40", "--quarters", "8"]) == 0
