@@ -71,6 +71,12 @@ def _open_snapshot(ds: Dataset, grid: CutoffGrid) -> dict[str, np.ndarray]:
     return out
 
 
+def open_pipeline(ds: Dataset, grid: CutoffGrid) -> dict[str, np.ndarray]:
+    """``open_count`` and ``open_amount`` per grid row: the pipeline as it stood at as_of."""
+    snapshot = _open_snapshot(ds, grid)
+    return {"open_count": snapshot["open_count"], "open_amount": snapshot["open_amount"]}
+
+
 def _shrunk_win_rates(
     ds: Dataset, grid: CutoffGrid, won: np.ndarray, closed: np.ndarray, strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
