@@ -236,6 +236,12 @@ class ForecastLedger:
         """Release the connection pool (the ledger can be opened again any time)."""
         self.engine.dispose()
 
+    def __enter__(self) -> ForecastLedger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- schema ----------------------------------------------------------------------
     def _create_tables(self, attempts: int = 5) -> None:
         """Create the table if missing; a race with another process creating it is fine."""

@@ -1,22 +1,28 @@
 """The forecaster's CLI commands: ``train``, ``backtest`` and ``forecast``.
 
 Each validates its data first (bad data exits 2 through ``DataContractError``),
-logs progress to stderr and prints only results to stdout.
+logs progress to stderr and prints only results to stdout. ``forecast`` (unless
+``--no-ledger``) and ``backtest --ledger`` record their forecasts in the forecast
+ledger (``features.ledger``) after writing their files, in one transaction; when that
+fails they say so on stderr and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+import uuid
 
 import pandas as pd
 
 from features.calendar import QuarterCalendar
+from features.ledger import ForecastLedger, display_url, forecast_rows
 from features.loader import load_dataset
 from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
 from features.partner_forecaster import GROUP_LEVELS
 from features.settings import Settings
-from training.backtest import ForecastConfig
+from training.backtest import ALL_BASELINES, MODEL, ForecastConfig
 from training.forecaster import backtest_forecaster, prepare_training_data
 from training.outputs import write_csv_atomically
 from training.tracking import GateDecision, configure_tracking
@@ -83,6 +89,50 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _record(command: str, rows: pd.DataFrame, settings: Settings) -> bool:
+    """Record ``rows`` in the forecast ledger in one transaction; say so on failure."""
+    url = settings.resolved_ledger_url
+    try:
+        with ForecastLedger(url) as ledger:
+            added = ledger.record(rows)
+    except Exception as exc:
+        log.debug("ledger failure", exc_info=True)
+        print(
+            f"partnercast {command}: could not record the forecasts in the ledger at "
+            f"{display_url(url)} (nothing was recorded; the output files are written): {exc}",
+            file=sys.stderr,
+        )
+        return False
+    print(f"ledger: {added} new of {len(rows)} rows -> {display_url(url)}")
+    return True
+
+
+def backtest_ledger_rows(predictions: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Every fold's forecasts of the model and the baselines as ledger rows.
+
+    The model is recorded under the forecaster's registry name, the baselines as
+    ``baseline:<name>``; the version is the backtest's own ``run_id`` (so two replays
+    stay apart in ``accuracy``) and the as-of date is the fold's cutoff.
+    """
+    names = {MODEL: FORECASTER_MODEL, **{b: f"baseline:{b}" for b in ALL_BASELINES}}
+    parts = []
+    for column_prefix, name in names.items():
+        if f"{column_prefix}_p50" not in predictions.columns:
+            continue
+        quantiles = {f"{column_prefix}_{q}": q for q in ("p10", "p50", "p90")}
+        frame = predictions[["partner_id", "as_of", "quarter_start", "horizon", *quantiles]]
+        parts.append(
+            forecast_rows(
+                frame.rename(columns=quantiles),
+                source="backtest",
+                model_name=name,
+                model_version=run_id,
+                run_id=run_id,
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(settings.fy_start_month))
@@ -96,6 +146,11 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     ]
     print(summary.pivot(index="model", columns="metric", values="value").round(4).to_string())
     print(f"wrote {len(table)} rows to {args.out}")
+    if args.ledger:
+        run_id = f"backtest-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        print(f"backtest run: {run_id}")
+        if not _record("backtest", backtest_ledger_rows(result.predictions, run_id), settings):
+            return 1
     return 0
 
 
@@ -125,7 +180,19 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         print(f"total h{h} ({g['quarter_start'].iloc[0].date()}): P50 {g['p50'].sum():,.0f}")
     if args.aggregates is not None:
         print(f"aggregates: {len(aggregates)} rows -> {args.aggregates}")
-    return 0
+    if args.no_ledger:
+        return 0
+    provenance = {
+        "source": "cli",
+        "model_name": champion.name,
+        "model_version": champion.version,
+        "run_id": champion.run_id,
+        "as_of": pd.Timestamp(as_of),
+    }
+    rows = [forecast_rows(forecasts, **provenance)]
+    if args.aggregates is not None:
+        rows.append(forecast_rows(aggregates, **provenance))
+    return 0 if _record("forecast", pd.concat(rows, ignore_index=True), settings) else 1
 
 
 def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
