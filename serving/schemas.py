@@ -140,6 +140,27 @@ class RankRequest(_Request):
     partner_type: str | None = None
 
 
+KpiGroupBy = Literal["region", "tier", "partner_type"]
+
+
+class KpiRequest(_Request):
+    """Channel KPIs per partner (all, or the ones listed) or per group, as of a date."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"partner_ids": ["P00001", "P00002"], "group_by": None}}
+    )
+
+    partner_ids: list[PartnerId] | None = Field(
+        default=None, min_length=1, description="null for every partner; not with group_by"
+    )
+    group_by: KpiGroupBy | None = Field(
+        default=None, description="null: one row per partner; else one row per group"
+    )
+    as_of: dt.date | None = Field(
+        default=None, description="null: the latest date in the service's dataset"
+    )
+
+
 # -- answers -----------------------------------------------------------------------
 class Driver(BaseModel):
     """One feature's share of the move from the average partner's P50, in money."""
@@ -217,6 +238,59 @@ class RankResponse(BaseModel):
     as_of: dt.date
     model_version: str
     partners: list[RankedPartner]
+
+
+class _Kpis(BaseModel):
+    """The contract's KPI fields (money in the dataset's currency), then the extras."""
+
+    open_pipeline: float
+    pipeline_created_qtd: float
+    pipeline_created_ytd: float
+    revenue_qtd: float
+    revenue_ytd: float
+    forecast_p50_quarter: float | None = Field(
+        description="the champion's P50 for this quarter as it stood at the quarter's start"
+    )
+    attainment_vs_forecast: float | None = Field(description="revenue_qtd / forecast_p50_quarter")
+    leaderboard_rank: int = Field(description="1 = highest revenue_ytd; ties by growth_ytd")
+    mdf_spend_4q: float
+    mdf_roi: float | None = Field(
+        description="the recommender's estimated incremental revenue per MDF dollar"
+    )
+    mdf_revenue_per_dollar_naive: float | None = Field(
+        description="revenue of the last 4 quarters / MDF spend: not a return (credits MDF "
+        "with every sale)"
+    )
+    open_opportunities: float
+    revenue_ytd_prior: float
+    growth_ytd: float
+    revenue_4q: float
+    forecast_source: str | None = Field(
+        description="ledger (recorded at the time), rescored, or rescored_in_sample (the "
+        "model has seen the quarter's outcome)"
+    )
+
+
+class PartnerKpis(_Kpis):
+    partner_id: str
+    name: str | None = None
+    region: str | None = None
+    tier: str | None = None
+    partner_type: str | None = None
+    forecast_as_of: dt.date | None = None
+    forecast_model_version: str | None = None
+
+
+class GroupKpis(_Kpis):
+    group: str
+    partners: int
+
+
+class KpiResponse(BaseModel):
+    as_of: dt.date
+    quarter_start: dt.date
+    group_by: KpiGroupBy | None
+    kpis: list[PartnerKpis] | list[GroupKpis]
 
 
 class ModelInfo(BaseModel):

@@ -13,11 +13,14 @@ import bentoml
 
 from serving import answers
 from serving.http import ApiMiddleware, ServiceState, extra_routes
+from serving.kpis import KpiSource
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,
     ForecastRequest,
     ForecastResponse,
+    KpiRequest,
+    KpiResponse,
     NewPartnerRequest,
     NewPartnerResponse,
     RankRequest,
@@ -42,7 +45,9 @@ class PartnerCast:
     """Partner revenue forecasts, next-best incentives and partner ranking."""
 
     def __init__(self) -> None:
-        state.start(ServingSettings())
+        settings = ServingSettings()
+        state.start(settings)
+        self.kpi_source = KpiSource(settings)
 
     def __is_ready__(self) -> bool:
         return state.ready
@@ -75,6 +80,11 @@ class PartnerCast:
     def rank(self, request: RankRequest, /) -> RankResponse:
         """Top partners by the value of investing in them next quarter, with reasons."""
         return state.answer(answers.rank, request)
+
+    @bentoml.api(route="/kpis")
+    def kpis(self, request: KpiRequest, /) -> KpiResponse:
+        """Channel KPIs per partner or group from the dataset (PARTNERCAST_DATA_DIR)."""
+        return state.answer(self.kpi_source.answer, request)
 
 
 PartnerCast.add_asgi_middleware(ApiMiddleware, state=state)

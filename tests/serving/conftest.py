@@ -97,6 +97,40 @@ def champion_forecaster(store: Store) -> PartnerForecaster:
     return load_champion(FORECASTER_MODEL, store.uri).model.forecaster
 
 
+def with_recommender(trained_store: Store, to: Path) -> Store:
+    """A copy of the forecaster store with a recommender champion trained into it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from features.calendar import QuarterCalendar
+    from features.loader import load_dataset
+    from training import train_recommender as rec_module
+    from training.forecaster import prepare_training_data
+    from training.tracking import GateDecision
+
+    store = copy_store(trained_store, to)
+    ds = load_dataset(trained_store.root / "demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", store.uri)
+        mp.chdir(store.root)
+        mp.setattr(
+            rec_module,
+            "recommender_gate",
+            lambda metrics: GateDecision.from_checks({"small world": True}),
+        )
+        mlflow.set_tracking_uri(store.uri)
+        client = MlflowClient(store.uri, store.uri)
+        forecaster = load_champion(FORECASTER_MODEL, store.uri).model.forecaster
+        data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
+        experiment = client.get_experiment_by_name("partnercast").experiment_id
+        outcome = rec_module.train_recommender(
+            ds, data, forecaster, client=client, experiment_id=experiment, seed=7
+        )
+    mlflow.set_tracking_uri(None)
+    assert outcome is not None and outcome.promoted
+    return store
+
+
 # -- servers -------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:

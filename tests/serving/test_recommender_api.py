@@ -7,17 +7,13 @@ Answers are compared with the library's own scoring object (the champion's
 from __future__ import annotations
 
 import httpx
-import mlflow
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
-from features.calendar import QuarterCalendar
-from features.loader import load_dataset
-from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
+from features.model_store import RECOMMENDER_MODEL, load_champion
 from features.partner_recommender import PartnerRecommender
 
-from .conftest import Server, Store, assert_error, copy_store
+from .conftest import Server, Store, assert_error, with_recommender
 
 pytestmark = pytest.mark.xdist_group("serving-recommender")
 
@@ -25,31 +21,7 @@ pytestmark = pytest.mark.xdist_group("serving-recommender")
 @pytest.fixture(scope="module")
 def store(trained_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A copy of the forecaster store with a recommender champion trained into it."""
-    from training import train_recommender as rec_module
-    from training.forecaster import prepare_training_data
-    from training.tracking import GateDecision
-
-    store = copy_store(trained_store, tmp_path_factory.mktemp("rec-store"))
-    ds = load_dataset(trained_store.root / "demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", store.uri)
-        mp.chdir(store.root)
-        mp.setattr(
-            rec_module,
-            "recommender_gate",
-            lambda metrics: GateDecision.from_checks({"small world": True}),
-        )
-        mlflow.set_tracking_uri(store.uri)
-        client = MlflowClient(store.uri, store.uri)
-        forecaster = load_champion(FORECASTER_MODEL, store.uri).model.forecaster
-        data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
-        experiment = client.get_experiment_by_name("partnercast").experiment_id
-        outcome = rec_module.train_recommender(
-            ds, data, forecaster, client=client, experiment_id=experiment, seed=7
-        )
-    mlflow.set_tracking_uri(None)
-    assert outcome is not None and outcome.promoted
-    return store
+    return with_recommender(trained_store, tmp_path_factory.mktemp("rec-store"))
 
 
 @pytest.fixture(scope="module")

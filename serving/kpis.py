@@ -1,0 +1,171 @@
+"""``POST /kpis``: channel KPIs from the service's dataset and its champions.
+
+The KPIs need the exports themselves, not only the models: the service reads the dataset
+folder ``PARTNERCAST_DATA_DIR`` (validated like the CLI's ``--data``), reloads it when its
+files change, and computes the KPIs with :func:`features.kpi_sources.channel_kpis`, the
+same call as ``partnercast kpis``, so both give the same numbers. A table of KPIs is
+computed once per (dataset, as-of, grouping, champions) and kept for
+``PARTNERCAST_RELOAD_SECONDS`` (start-of-quarter forecasts recorded in the ledger since
+then show up after that); requests for some partners are answered from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import QuarterCalendar
+from features.dataset import Dataset
+from features.kpi_sources import channel_kpis, ledger_forecasts
+from features.loader import load_dataset
+from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.problems import DataContractError
+from serving.answers import ApiError
+from serving.champions import Loaded
+from serving.schemas import GroupKpis, KpiRequest, KpiResponse, PartnerKpis
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+MAX_REPORTED_PROBLEMS = 1500  # characters of a validation report in an error answer
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a file of the dataset is replaced or edited."""
+    return tuple(
+        sorted(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in folder.iterdir()
+            if p.suffix in (".csv", ".parquet")
+        )
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready scalars: NaN and NaT become None, numpy and pandas values plain Python."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class KpiSource:
+    """The dataset folder, loaded on first use and when its files change, and KPI tables."""
+
+    def __init__(self, settings: ServingSettings | None = None) -> None:
+        self.settings = settings or ServingSettings()
+        self._lock = threading.Lock()
+        self._dataset: tuple[tuple, Dataset] | None = None
+        self._tables: dict[tuple, tuple[float, pd.DataFrame]] = {}
+
+    def dataset(self) -> tuple[tuple, Dataset]:
+        folder = Path(self.settings.data_dir)
+        if not folder.is_dir():
+            raise ApiError(
+                503,
+                f"the KPI dataset folder {folder} does not exist: set PARTNERCAST_DATA_DIR "
+                "to a folder laid out as in the data contract",
+            )
+        signature = _signature(folder)
+        with self._lock:
+            if self._dataset is None or self._dataset[0] != signature:
+                try:
+                    ds = load_dataset(folder)
+                except DataContractError as exc:
+                    report = exc.report.format()[:MAX_REPORTED_PROBLEMS]
+                    raise ApiError(503, f"the KPI dataset {folder} is invalid: {report}") from exc
+                self._dataset = (signature, ds)
+                self._tables.clear()
+                log.info("KPI dataset loaded from %s", folder)
+            return self._dataset
+
+    def table(self, loaded: Loaded, as_of: pd.Timestamp | None, group_by: str | None) -> Any:
+        """(as_of, KPI frame) for the request, computed once per key and kept a while."""
+        signature, ds = self.dataset()
+        as_of = (as_of or ds.last_date).normalize()
+        forecaster = loaded.models.get(FORECASTER_MODEL)
+        recommender = loaded.models.get(RECOMMENDER_MODEL)
+        key = (
+            signature,
+            as_of,
+            group_by,
+            None if forecaster is None else forecaster.version,
+            None if recommender is None else recommender.version,
+        )
+        now = time.monotonic()
+        with self._lock:
+            cached = self._tables.get(key)
+            if cached is not None and now - cached[0] < max(self.settings.reload_seconds, 1.0):
+                return as_of, cached[1]
+            calendar = QuarterCalendar(self.settings.fy_start_month)
+            quarter_start = pd.Timestamp(calendar.quarter_start(as_of))
+            try:
+                ledger = ledger_forecasts(self.settings.resolved_ledger_url, quarter_start)
+            except Exception:  # the ledger adds to the KPIs; it must never break them
+                log.exception("reading the forecast ledger failed; rescoring instead")
+                ledger = None
+            frame = channel_kpis(
+                ds,
+                as_of=as_of,
+                calendar=calendar,
+                group_by=group_by,
+                forecaster=None if forecaster is None else forecaster.scorer,
+                forecaster_version=None if forecaster is None else forecaster.version,
+                recommender=None if recommender is None else recommender.scorer,
+                ledger_forecasts=ledger,
+                mdf_incentive=self.settings.mdf_incentive,
+                seed=self.settings.seed,
+            )
+            self._tables[key] = (now, frame)
+            return as_of, frame
+
+    def answer(self, loaded: Loaded, request: KpiRequest, *, max_batch: int) -> KpiResponse:
+        """The ``POST /kpis`` answer (errors as :class:`ApiError`)."""
+        if request.partner_ids is not None and request.group_by is not None:
+            raise ApiError(
+                422,
+                "give partner_ids or group_by, not both: partner_ids selects partner rows, "
+                "group_by asks for one row per group",
+            )
+        if request.partner_ids is not None and len(request.partner_ids) > max_batch:
+            raise ApiError(
+                413,
+                f"{len(request.partner_ids)} partner ids in one request; at most {max_batch} "
+                "are allowed (PARTNERCAST_MAX_BATCH): split the request",
+            )
+        as_of = None if request.as_of is None else pd.Timestamp(request.as_of)
+        as_of, frame = self.table(loaded, as_of, request.group_by)
+        if request.partner_ids is not None:
+            wanted = list(dict.fromkeys(request.partner_ids))
+            ids = frame["partner_id"].astype(str)
+            unknown = sorted(set(wanted) - set(ids))
+            if unknown:
+                raise ApiError(
+                    404,
+                    f"{len(unknown)} partner id(s) not in the KPI dataset as of {as_of.date()} "
+                    "(unknown, or joined later): remove them",
+                    unknown_partner_ids=unknown,
+                )
+            frame = frame.set_index(ids).loc[wanted].reset_index(drop=True)
+        row_model = PartnerKpis if request.group_by is None else GroupKpis
+        fields = set(row_model.model_fields)
+        rows = [
+            row_model(**{k: _plain(v) for k, v in record.items() if k in fields})
+            for record in frame.to_dict("records")
+        ]
+        quarter_start = QuarterCalendar(self.settings.fy_start_month).quarter_start(as_of)
+        return KpiResponse(
+            as_of=as_of.date(),
+            quarter_start=pd.Timestamp(quarter_start).date(),
+            group_by=request.group_by,
+            kpis=rows,
+        )
