@@ -16,7 +16,7 @@ import difflib
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,14 @@ from features.calendar import QuarterCalendar
 from features.dataset import Dataset
 from features.engagement import build_engagement
 from features.panel import revenue_events
-from features.partner_forecaster import PartnerForecaster
 from features.pipeline_signals import build_pipeline_signals
 from features.settings import Settings
 from features.vocabulary import learn_vocabulary, slugs
 from features.windows import CutoffGrid, to_days, window_sums
 from training.cli import BadInput
+
+if TYPE_CHECKING:
+    from features.partner_forecaster import PartnerForecaster
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ REVENUE, CREDIT, FAN = "#2f6db5", "#c8433a", "#e08a1e"
 OPEN, CREATED, WON = "#555555", "#9ecae1", "#31a354"
 FUTURE_SHADE, BEFORE_SHADE = "#f3f3f3", "#fafafa"
 FORECAST_SLOTS = 4
+MAX_LABELLED = 16  # with more quarter slots, values are not written on the bars
 
 
 def money(value: float) -> str:
@@ -88,7 +89,7 @@ def render_scorecard(data: ScorecardData, *, model_label: str | None = None) -> 
     ax_inc.set_xticks(np.arange(n_slots), labels)
     for ax in panels[:-1]:
         ax.tick_params(labelbottom=False)
-    ax_inc.tick_params(axis="x", labelsize=9)
+    ax_inc.tick_params(axis="x", labelsize=9, labelrotation=90 if n_slots > MAX_LABELLED else 0)
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -160,14 +161,16 @@ def _draw_revenue(
         ax.bar(x, q["credit"], width=0.7, color=CREDIT, label="credit notes")
     ax.plot(x, q["revenue"], "o", color="black", ms=4, label="net revenue", zorder=3)
     tops = np.maximum(np.maximum(q["positive"], q["revenue"]), 0)
-    _money_labels(ax, x, tops, q["revenue"], (0, 4))
+    if len(q) + FORECAST_SLOTS <= MAX_LABELLED:  # more quarters: the labels would collide
+        _money_labels(ax, x, tops, q["revenue"], (0, 4))
     if forecast is not None:
         xf = data.history_slots + np.arange(len(forecast))
         ax.fill_between(
             xf, forecast["p10"], forecast["p90"], color=FAN, alpha=0.25, lw=0, label="P10-P90"
         )
         ax.plot(xf, forecast["p50"], "o-", color=FAN, lw=2, ms=5, label="P50")
-        _money_labels(ax, xf, forecast["p50"], forecast["p50"], (0, 6), color="#8a4f00")
+        if len(q) + FORECAST_SLOTS <= MAX_LABELLED:
+            _money_labels(ax, xf, forecast["p50"], forecast["p50"], (0, 6), color="#8a4f00")
         ax.text(
             data.history_slots - 0.35,
             0.97,
@@ -177,10 +180,10 @@ def _draw_revenue(
             va="top",
             color="#8a4f00",
         )
-    elif not data.notes:
+    elif data.notes:  # why there is no forecast, where the fan would be
+        _future_note(ax, data, _notes_text(data), "#9a1c1c")
+    else:
         _future_note(ax, data, "no forecast", "#888888")
-    if data.notes:
-        _future_note(ax, data, "\n\n".join(textwrap.fill(n, 42) for n in data.notes), "#9a1c1c")
     if x[0] > 0:
         ax.text(
             (x[0] - 1) / 2,
@@ -206,6 +209,10 @@ def _money_labels(ax: Axes, x, y, values, offset: tuple[int, int], **style) -> N
         ax.annotate(money(value), (xi, yi), xytext=offset, textcoords="offset points", **style)
 
 
+def _notes_text(data: ScorecardData) -> str:
+    return "\n\n".join(textwrap.fill(note, 42) for note in data.notes)
+
+
 def _future_note(ax: Axes, data: ScorecardData, text: str, color: str) -> None:
     """Text in the middle of the forecast quarters' area."""
     ax.text(
@@ -228,6 +235,8 @@ def _draw_pipeline(ax: Axes, data: ScorecardData) -> None:
     ax.bar(x + 0.18, q["won_amount"], width=0.36, color=WON, label="won in quarter")
     ax.plot(x, q["open_amount"], "s-", color=OPEN, lw=2, ms=5, label="open at quarter end")
     ax.set_title("Pipeline (opportunities as they stood then)", loc="left", fontsize=12)
+    if data.notes and data.forecast is not None:  # remarks on the fan above, in free space
+        _future_note(ax, data, _notes_text(data), "#9a1c1c")
     if not (q[["created_amount", "won_amount", "open_amount"]].to_numpy() != 0).any():
         _empty_note(ax, "no opportunities in these quarters")
     _money_axis(ax)

@@ -273,6 +273,18 @@ def test_png_is_1600_by_1200_and_deterministic(world) -> None:
     assert matplotlib.image.imread(io.BytesIO(young)).shape[:2] == (1200, 1600)
 
 
+def test_png_with_bookings_only_and_many_quarters() -> None:
+    ds = dataset(
+        partners=[dict(partner_id="Z", joined_on="2020-01-01")],
+        bookings=[dict(partner_id="Z", booked_on="2024-03-01", amount=-10.0)],
+    )
+    data = scorecard_data(ds, "Z", calendar=CAL, quarters=30)
+    assert len(data.quarters) == 17 and data.quarters["revenue"].sum() == -10
+    assert data.quarters["open_amount"].eq(0).all() and data.activities.empty
+    png = render_scorecard(data)
+    assert matplotlib.image.imread(io.BytesIO(png)).shape[:2] == (1200, 1600)
+
+
 # -- the command --------------------------------------------------------------------------------
 def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
