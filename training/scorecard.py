@@ -165,6 +165,12 @@ def scorecard_data(
 
     forecast = None
     if forecaster is not None:
+        model_month = forecaster.spec.fy_start_month
+        if model_month != calendar.fy_start_month:
+            raise ValueError(
+                f"the forecaster's quarters start with fiscal month {model_month}, "
+                f"the scorecard's with {calendar.fy_start_month}"
+            )
         forecast = partner_forecast(forecaster, ds, partner_id, as_of=as_of)
         forecast.insert(1, "label", list(calendar.label(forecast["quarter_start"])))
     return ScorecardData(
@@ -266,12 +272,11 @@ def _incentives(own: Dataset, calendar, as_of: pd.Timestamp, shown: np.ndarray) 
     inc = own.incentives
     inc = inc[inc["starts_on"] <= as_of]
     q = calendar.quarter_index_days(to_days(inc["starts_on"]))
-    inc = inc[(q >= shown[0]) & (q <= shown[-1])]
+    keep = (q >= shown[0]) & (q <= shown[-1])
+    inc, q = inc[keep], q[keep]
     out = pd.DataFrame(
         {
-            "quarter_start": calendar.start_days(
-                calendar.quarter_index_days(to_days(inc["starts_on"]))
-            ).astype("datetime64[ns]"),
+            "quarter_start": calendar.start_days(q).astype("datetime64[ns]"),
             "starts_on": inc["starts_on"].to_numpy(),
             "incentive": inc["incentive"].astype("string").to_numpy(),
             "cost": inc["cost"].to_numpy(dtype=np.float64),

@@ -359,9 +359,15 @@ def test_champion_forecast_on_the_scorecard(trained_store, tmp_path, monkeypatch
     assert (f["p10"] <= f["p50"]).all() and (f["p50"] <= f["p90"]).all()
     assert f["label"].tolist() == list(CAL.label(f["quarter_start"]))
 
+    with pytest.raises(ValueError, match="fiscal month 1"):
+        scorecard_data(ds, "P00007", calendar=FEB, forecaster=forecaster)
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
     out = tmp_path / "p7.png"
     argv = ["scorecard", "--data", str(trained_store.root / "demo"), "--partner", "P00007"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "forecast by partnercast-forecaster v1" in capsys.readouterr().out
     assert matplotlib.image.imread(out).shape[:2] == (1200, 1600)
+    # another fiscal calendar than the model's: the history still, no fan, a warning
+    assert main([*argv, "--out", str(out), "--fy-start-month", "2"]) == 0
+    assert capsys.readouterr().out.strip().endswith("no forecast")
