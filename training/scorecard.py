@@ -65,6 +65,7 @@ class Headline:
     prior_4q: float
     change_4q: float | None  # trailing vs prior four quarters; None when the prior is 0
     open_pipeline: float
+    trailing_quarters_joined: int  # how many of the trailing four the partner was one in
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def _headline(own, ids, calendar, as_of_day, q0, join_q, frame) -> Headline:
         prior_4q=prior,
         change_4q=(trailing - prior) / abs(prior) if prior != 0 else None,
         open_pipeline=float(frame["open_amount"].iloc[-1]),
+        trailing_quarters_joined=int(np.clip(last_complete - join_q + 1, 0, 4)),
     )
 
 

@@ -134,7 +134,7 @@ def _draw_header(ax: Axes, data: ScorecardData, model_label: str | None) -> None
     change = "n/a (no revenue before)" if h.change_4q is None else f"{h.change_4q:+.0%}"
     boxes = [
         (f"Revenue {last}", money(h.revenue_last_complete) if h.last_complete_label else "-"),
-        ("Trailing 4 complete quarters", money(h.trailing_4q)),
+        (_trailing_label(data), money(h.trailing_4q)),
         (f"Change vs the 4 before ({money(h.prior_4q)})", change),
         ("Open pipeline now", money(h.open_pipeline)),
     ]
@@ -144,6 +144,14 @@ def _draw_header(ax: Axes, data: ScorecardData, model_label: str | None) -> None
         ax.text(x, -0.1, value, fontsize=15, fontweight="bold", transform=ax.transAxes)
     forecast_text = f"Forecast: {model_label} (champion)" if model_label else "Forecast: none"
     ax.text(1.0, 1.0, forecast_text, fontsize=11, ha="right", va="top", transform=ax.transAxes)
+
+
+def _trailing_label(data: ScorecardData) -> str:
+    """ "Trailing 4 complete quarters", saying how many of them the partner has been one."""
+    existed = data.headline.trailing_quarters_joined
+    if existed == 4:
+        return "Trailing 4 complete quarters"
+    return f"Trailing 4 complete quarters ({existed} since joining)"
 
 
 def _draw_revenue(

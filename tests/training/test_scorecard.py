@@ -158,6 +158,7 @@ def test_headline_by_hand(world) -> None:
     assert h.prior_4q == 100 + 200  # 2022-Q3 .. 2023-Q2; A joined in 2023-Q1
     assert h.change_4q == pytest.approx((1860 - 300) / 300)
     assert h.open_pipeline == 2700
+    assert h.trailing_quarters_joined == 4
 
 
 def test_headline_uses_complete_quarters_only(world) -> None:
@@ -220,6 +221,7 @@ def test_young_partner(world) -> None:
     assert data.quarters["revenue"].tolist() == [250]
     assert data.headline.trailing_4q == 250 and data.headline.prior_4q == 0
     assert data.headline.change_4q is None
+    assert data.headline.trailing_quarters_joined == 1
     assert data.headline.open_pipeline == 300
     assert data.activities.empty and data.incentives.empty
 
