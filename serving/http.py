@@ -1,8 +1,10 @@
 """What the service needs around BentoML's own request handling.
 
-- :class:`ServiceState`: the settings and champions of this worker, shared by the BentoML
-  service, the ASGI middleware and the mounted app (BentoML builds the middleware from
-  options fixed when the class is defined, before the service object exists).
+- :class:`ServiceState`: the settings, champions and forecast-ledger writer of this
+  worker (every forecast answered is queued for the ledger, off the request path),
+  shared by the BentoML service, the ASGI middleware and the mounted app (BentoML builds
+  the middleware from options fixed when the class is defined, before the service
+  object exists).
 - :class:`ApiMiddleware`: bearer-token auth, and every 4xx/5xx body in the contract's
   ``{"error": ...}`` shape (BentoML answers validation errors with a generic ``error``
   and a ``detail`` list, Starlette with ``{"detail": ...}``, the readiness probe with
@@ -25,9 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from features.ledger import display_url
+from features.model_store import FORECASTER_MODEL
 from serving import answers
 from serving.answers import ApiError
 from serving.champions import Champions, Loaded, ModelUnavailable
+from serving.ledger_writer import LedgerWriter, Provenance
+from serving.schemas import AggregateResponse, ForecastResponse
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -37,15 +43,21 @@ UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer
 
 
 class ServiceState:
-    """This worker's settings and champions (set when the service object starts)."""
+    """This worker's settings, champions and ledger writer (set when the service starts)."""
 
     def __init__(self) -> None:
         self.settings: ServingSettings | None = None
         self.champions: Champions | None = None
+        self.ledger: LedgerWriter | None = None
 
     def start(self, settings: ServingSettings) -> None:
-        """Load the champions (never train), then poll for new ones."""
+        """Load the champions (never train), then poll for new ones; start recording."""
         self.settings = settings
+        if settings.record_forecasts:
+            self.ledger = LedgerWriter(
+                settings.resolved_ledger_url, flush_seconds=settings.ledger_flush_seconds
+            )
+            log.info("recording forecasts in %s", display_url(settings.resolved_ledger_url))
         self.champions = Champions(settings)
         loaded = self.champions.refresh()
         if not loaded.ready:
@@ -53,8 +65,11 @@ class ServiceState:
         self.champions.start_polling()
 
     def stop(self) -> None:
+        """Stop polling and write the forecasts still waiting for the ledger."""
         if self.champions is not None:
             self.champions.stop()
+        if self.ledger is not None:
+            self.ledger.close()
 
     @property
     def loaded(self) -> Loaded:
@@ -76,12 +91,31 @@ class ServiceState:
         raised (raised, BentoML would turn it into a 500 or a list-shaped body).
         """
         settings = self.settings or ServingSettings()
+        loaded = self.loaded  # one snapshot for the answer and its ledger record
         try:
-            return call(self.loaded, request, max_batch=settings.max_batch)
+            answer = call(loaded, request, max_batch=settings.max_batch)
         except ApiError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
         except ModelUnavailable as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
+        self._record(loaded, answer)
+        return answer
+
+    def _record(self, loaded: Loaded, answer: Any) -> None:
+        """Queue forecast answers for the ledger; anything else, or any failure, is skipped."""
+        if self.ledger is None or not isinstance(answer, ForecastResponse | AggregateResponse):
+            return
+        try:
+            champion = loaded.get(FORECASTER_MODEL)
+            made_by = Provenance(
+                model_name=champion.name,
+                model_version=champion.version,
+                run_id=champion.run_id,
+                as_of=answer.as_of,
+            )
+            self.ledger.submit(answer, made_by)
+        except Exception:  # recording must never cost an answer
+            log.exception("could not queue an answer for the forecast ledger")
 
 
 # -- middleware --------------------------------------------------------------------

@@ -21,9 +21,13 @@ class ServingSettings(Settings):
     ``model_source``: ``mlflow`` loads the ``champion`` alias from the registry,
     ``bentoml`` loads the models imported into the BentoML model store (what a Bento
     carries), ``auto`` uses the registry when a tracking URI is set or the embedded
-    store exists, else the BentoML store.
+    store exists, else the BentoML store. ``record_forecasts`` (``PARTNERCAST_RECORD_
+    FORECASTS``, default on) records every forecast answered in the forecast ledger at
+    ``resolved_ledger_url`` (``serving.ledger_writer``).
     """
 
     max_batch: int = Field(default=5000, ge=1)
     reload_seconds: float = Field(default=60.0, ge=0)  # 0: no polling, POST /reload only
     model_source: ModelSource = "auto"
+    record_forecasts: bool = True  # answers of /forecast and /forecast/aggregate -> ledger
+    ledger_flush_seconds: float = Field(default=0.5, ge=0)  # how long answers gather per write
