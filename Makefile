@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui test lint format clean
+.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ notebook: venv ## open the notebooks in JupyterLab (notebooks/)
 mlflow-ui: venv ## browse runs and the registry of the embedded store on http://127.0.0.1:5000
 	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+
+bench: venv $(if $(DATA),,$(DEMO)/partners.csv) ## ours vs mlforecast, statsforecast, causalml in one table (DATA=dir: another dataset)
+	$(RUN) python benchmarks/peers.py --data $(or $(DATA),$(DEMO)) --uv "$(UV)"
 
 test: venv ## the whole test suite
 	$(RUN) pytest -n auto --dist loadgroup
