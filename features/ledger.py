@@ -354,43 +354,60 @@ class ForecastLedger:
         """
         start = pd.Timestamp(quarter_start).date()
         t = forecasts_table.c
-        found = self._select(
-            [
+        columns = _read_columns()
+        rank = sa.func.row_number().over(
+            partition_by=t.key, order_by=(t.as_of.desc(), t.recorded_at.desc(), t.id.desc())
+        )
+        ranked = (
+            sa.select(*columns, rank.label("rank"))
+            .where(
                 t.model_name == model_name,
                 t.level == "partner",
                 t.quarter_start == start,
                 t.as_of < start,
                 t.source.in_(list(sources)),
-            ]
+            )
+            .subquery()
         )
-        latest = found.sort_values(["key", "as_of", "recorded_at", "id"]).drop_duplicates(
-            "key", keep="last"
-        )
-        out = latest.rename(columns={"key": "partner_id"})[AS_STOOD_COLUMNS]
-        return out.sort_values("partner_id", ignore_index=True)
+        query = sa.select(*(ranked.c[c.name] for c in columns)).where(ranked.c.rank == 1)
+        found = self._frame(query.order_by(ranked.c.key))
+        out = found.rename(columns={"key": "partner_id"})[AS_STOOD_COLUMNS]
+        return out.reset_index(drop=True)
 
     def _select(self, where: list[Any]) -> pd.DataFrame:
+        query = sa.select(*_read_columns()).where(*where).order_by(forecasts_table.c.id)
+        return self._frame(query)
+
+    def _frame(self, query: sa.Select) -> pd.DataFrame:
         if not self._has_table():
             return _empty()
-        t = forecasts_table
-        # dates travel as text (ISO) and are parsed by pandas at once: far faster than
-        # per-value conversion for big reads, and the same on every dialect
-        as_text = [sa.cast(t.c[c], sa.String).label(c) for c in ("as_of", "quarter_start")]
-        columns = [t.c.id, t.c.recorded_at, *(t.c[c] for c in RECORD_COLUMNS)]
-        columns = [as_text[0] if c.name == "as_of" else c for c in columns]
-        columns = [as_text[1] if c.name == "quarter_start" else c for c in columns]
-        query = sa.select(*columns).where(*where).order_by(t.c.id)
         with self.engine.connect() as conn:
             result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        if frame.empty:
+            names, rows = list(result.keys()), result.all()
+        if not rows:
             return _empty()
-        return _typed(frame)
+        columns = map(list, zip(*rows, strict=True))  # column lists: cheaper than row objects
+        return _typed(pd.DataFrame(dict(zip(names, columns, strict=True))))
+
+
+def _read_columns() -> list[Any]:
+    """The table's columns for reading; instants and dates travel as ISO text.
+
+    pandas parses text columns at once, far faster than per-value conversion for big
+    reads, and the text is the same on every dialect.
+    """
+    t = forecasts_table.c
+    text = ("recorded_at", "as_of", "quarter_start")
+    return [
+        sa.cast(t[c], sa.String).label(c) if c in text else t[c]
+        for c in ("id", "recorded_at", *RECORD_COLUMNS)
+    ]
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    out["recorded_at"] = pd.to_datetime(out["recorded_at"], utc=True).astype("datetime64[ns, UTC]")
+    recorded = pd.to_datetime(out["recorded_at"], utc=True, format="ISO8601")
+    out["recorded_at"] = recorded.astype("datetime64[ns, UTC]")
     for column in ("as_of", "quarter_start"):
         out[column] = pd.to_datetime(out[column].str.slice(0, 10), format="%Y-%m-%d").astype(
             "datetime64[ns]"
