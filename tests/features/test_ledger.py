@@ -107,6 +107,15 @@ def test_a_batch_is_all_or_nothing(tmp_path: Path) -> None:
     assert ledger.forecasts().empty
 
 
+def test_other_dialects_skip_duplicates_row_by_row(tmp_path: Path, monkeypatch) -> None:
+    """The fallback for databases without ON CONFLICT, exercised on SQLite."""
+    monkeypatch.setattr(ForecastLedger, "_insert", lambda self: None)
+    ledger = ForecastLedger(_url(tmp_path))
+    assert ledger.record(_rows(["A", "B"])) == 2
+    assert ledger.record(_rows(["B", "C"])) == 1
+    assert sorted(ledger.forecasts()["key"]) == ["A", "B", "C"]
+
+
 def test_reading_a_ledger_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
     url = _url(tmp_path)
     reader = ForecastLedger(url, create=False)
