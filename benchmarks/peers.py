@@ -334,7 +334,14 @@ def uplift_section(ours: dict, exchange: Path, data_dir: Path) -> tuple[list[str
         f"{label} {info['seconds'][f'{name}_out_of_fold']:.0f}s"
         for name, label in UPLIFT_PEERS.items()
     )
+    levels = {
+        c: train[c].nunique()
+        for c in up.effect_columns_
+        if isinstance(train[c].dtype, pd.CategoricalDtype)
+    }
     notes = [
+        "our effect stage's columns: "
+        + ", ".join(f"{c} ({levels[c]} levels)" if c in levels else c for c in up.effect_columns_),
         f"uplift: {len(train):,} partner-quarters of the recommender frame "
         f"({int(train['randomized'].sum()):,} randomized), {len(ids):,} partners scored as of "
         f"{ours['as_of'].date()}, incentives {', '.join(names)}, control none",
