@@ -148,12 +148,8 @@ def run_ours(data_dir: Path, folds: int, seed: int, fy_start_month: int, exchang
     out["times"][OURS] = time.perf_counter() - began
     rows = result.predictions[KEYS].assign(partner_id=lambda f: f["partner_id"].astype(str))
     rows.to_parquet(exchange / "forecast_rows.parquet", index=False)
-    spec = {
-        "data": str(data_dir.resolve()),
-        "fy_start_month": fy_start_month,
-        "seed": seed,
-        "arms": [],
-    }
+    spec = {"data": str(data_dir.resolve()), "fy_start_month": fy_start_month, "seed": seed}
+    spec["arms"] = []  # no incentives: no uplift comparison
     if "incentives" in ds.present and len(ds.incentives):
         frame = build_recommender_frame(ds, spec=data.spec, data_end=data.as_of)
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
@@ -198,19 +194,8 @@ def run_peers(exchange: Path, uv: str) -> float:
     }
     if not (PEERS_ENV / ".venv").exists():
         log.info("creating the peers' environment in %s (first use: downloads ~300 MB)", PEERS_ENV)
-    command = [
-        *shlex.split(uv),
-        "run",
-        "--project",
-        str(PEERS_ENV),
-        "--locked",
-        "python",
-        "-m",
-        "peers_runner",
-        "all",
-        "--exchange",
-        str(exchange),
-    ]
+    tail = ["run", "--project", str(PEERS_ENV), "--locked", "python", "-m", "peers_runner"]
+    command = [*shlex.split(uv), *tail, "all", "--exchange", str(exchange)]
     log.info("peers: %s", " ".join(command))
     began = time.perf_counter()
     subprocess.run(command, cwd=PEERS_ENV, env=env, check=True)  # its stderr is ours
@@ -238,7 +223,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
 
 
-def forecast_section(ours: dict, exchange: Path) -> tuple[list[str], list[str]]:
+def forecast_section(ours: dict, exchange: Path) -> tuple[list[str], list[str], list[str]]:
     """Table rows and notes of the forecasting comparison."""
     predictions = ours["backtest"].predictions.copy()
     info = json.loads((exchange / "forecast_info.json").read_text())
@@ -298,10 +283,12 @@ def forecast_section(ours: dict, exchange: Path) -> tuple[list[str], list[str]]:
         "its time; our forecaster's time is the whole backtest (4 fold fits with conformal "
         "calibration, plus our baselines)"
     )
-    return rows, notes
+    return rows, notes, info["settings"]
 
 
-def uplift_section(ours: dict, exchange: Path, data_dir: Path) -> tuple[list[str], list[str]]:
+def uplift_section(
+    ours: dict, exchange: Path, data_dir: Path
+) -> tuple[list[str], list[str], list[str]]:
     """Table rows and notes of the uplift comparison."""
     info = json.loads((exchange / "uplift_info.json").read_text())
     effects = _truth(data_dir, ours["as_of"])
@@ -358,24 +345,16 @@ def uplift_section(ours: dict, exchange: Path, data_dir: Path) -> tuple[list[str
         f"({info['seconds']['propensity']:.0f}s) and out-of-fold fits for Qini ({oof_s}), "
         "not in their times",
     ]
-    return rows, notes
+    return rows, notes, info["settings"]
 
 
 SETTINGS = [
     "partnercast forecaster: `training.backtest.ForecastConfig` defaults (LightGBM P10/P50/P90 "
-    "on asinh revenue from the sales-ops offset, 200 trees, conformal per horizon)",
-    "mlforecast 1.1: `MLForecast(LGBMRegressor(n_jobs=1, defaults), freq=1, lags=[1,2,3,4], "
-    "lag_transforms={1: [RollingMean(4), RollingStd(4), ExpandingMean()], 4: [RollingMean(4)]}, "
-    "date_features=[fiscal quarter])`, static tier/partner type/region, recursive h=1-4, "
-    "`PredictionIntervals(n_windows=2, h=4)` conformal at level 80 (P10/P90 = its 80% bounds), "
-    "series with 9+ quarters",
-    "statsforecast 2.1: `AutoETS(season_length=4)` (series with 8+ quarters) and "
-    "`SeasonalNaive(season_length=4)`, level 80, `n_jobs=1`",
-    "causalml 0.18: `BaseXRegressor` / `BaseDRRegressor(learner=LGBMRegressor(n_jobs=1, "
-    "defaults), control_name='none')` (the DR-learner's own 3-way cross-fitting), propensity "
-    "`p` from a cross-fitted multi-class `LGBMClassifier` (defaults), clipped to [0.01, 0.99]",
-    "policy for every model: per partner the incentive with the highest uplift - cost, `none` "
-    "when nothing pays (`features.policy.recommend_incentives`), costs from "
+    "on asinh revenue from the sales-ops offset, conformal per horizon)",
+    "partnercast uplift: `training.uplift.UpliftModel` defaults (what `IncentiveRecommender` "
+    "fits), the same features for every uplift model: `FeatureSpec.partner_feature_columns`",
+    "policy for every uplift model: per partner the incentive with the highest uplift - cost, "
+    "`none` when nothing pays (`features.policy.recommend_incentives`), costs from our "
     "`training.incentive_costs.IncentiveCostModel`",
 ]
 
@@ -390,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uv", default=os.environ.get("UV", shutil.which("uv") or "uv"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    from features.problems import DataContractError
     from features.settings import Settings
 
     settings = Settings()
@@ -398,12 +378,16 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         exchange = args.exchange or Path(tmp)
         exchange.mkdir(parents=True, exist_ok=True)
-        ours = run_ours(args.data, args.folds, seed, settings.fy_start_month, exchange)
+        try:
+            ours = run_ours(args.data, args.folds, seed, settings.fy_start_month, exchange)
+        except DataContractError as error:  # the CLI's convention: a report and exit code 2
+            print(error, file=sys.stderr)
+            raise SystemExit(2) from error
         peers_s = run_peers(exchange, args.uv)
-        rows, notes = forecast_section(ours, exchange)
+        rows, notes, peer_settings = forecast_section(ours, exchange)
         if "uplift" in ours:
-            more_rows, more_notes = uplift_section(ours, exchange, args.data)
-            rows, notes = rows + more_rows, notes + more_notes
+            more = uplift_section(ours, exchange, args.data)
+            rows, notes, peer_settings = rows + more[0], notes + more[1], peer_settings + more[2]
     total = time.perf_counter() - began
     notes.append(
         f"times in seconds on this machine: 2 cores shared with other jobs, so pessimistic; "
@@ -421,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
             "",
             "Settings:",
             "",
-            *[f"- {s}" for s in SETTINGS],
+            *[f"- {s}" for s in [*SETTINGS, *peer_settings]],
             "",
             "Notes:",
             "",

@@ -22,6 +22,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,21 @@ def choose_transform(series: pd.DataFrame, first_q0: int, seed: int) -> tuple[st
     return min(scores, key=scores.get), scores
 
 
+def settings(transform: str) -> list[str]:
+    """What each peer ran with, for the lines under the table."""
+    return [
+        f"mlforecast {version('mlforecast')}: `MLForecast(models=LGBMRegressor(n_jobs=1, "
+        "otherwise defaults), freq=1, lags=[1, 2, 3, 4], lag_transforms={1: [RollingMean(4), "
+        "RollingStd(4), ExpandingMean()], 4: [RollingMean(4)]}, date_features=[fiscal quarter], "
+        f"target_transforms={transform})`, static tier / partner type / region, recursive "
+        "horizons 1-4, conformal `PredictionIntervals(n_windows=2, h=4)` at level 80 (P10/P90 "
+        "are its 80% bounds), series with 9+ quarters (its minimum for those intervals)",
+        f"statsforecast {version('statsforecast')}: `AutoETS(season_length=4)` (series with 8+ "
+        "quarters; shorter ones raise 'tiny datasets') and `SeasonalNaive(season_length=4)`, "
+        "level 80, `n_jobs=1`",
+    ]
+
+
 def _warm_up() -> None:
     """Compile statsforecast's numba code once, outside the timings (a one-off per machine)."""
     y = np.abs(np.sin(np.arange(12.0))) * 100 + 50
@@ -164,6 +180,7 @@ def forecast_peers(
     began = time.perf_counter()
     transform, scores = choose_transform(series, int(cutoffs[0]), seed)
     info: dict = {
+        "settings": settings(transform),
         "mlforecast_target_transform": transform,
         "mlforecast_search_wape": scores,
         "mlforecast_search_seconds": time.perf_counter() - began,

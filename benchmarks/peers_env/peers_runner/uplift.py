@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,16 @@ def uplift_peers(
     y = train["revenue"].to_numpy(dtype=np.float64)
     folds = train["fold"].to_numpy()
     incentives = arms[1:]
-    info: dict = {"seconds": {}}
+    info: dict = {
+        "seconds": {},
+        "settings": [
+            f"causalml {version('causalml')}: `BaseXRegressor` and `BaseDRRegressor` (its own "
+            "3-way cross-fitting) with `learner=LGBMRegressor(n_jobs=1, otherwise defaults)`, "
+            "`control_name='none'`, multi-treatment; propensity `p` from a multi-class "
+            "`LGBMClassifier` (defaults) cross-fitted over the same partner folds as ours, "
+            f"`e_k / (e_k + e_none)` clipped to [{CLIP}, {1 - CLIP}]",
+        ],
+    }
 
     began = time.perf_counter()
     e = np.zeros((len(X), len(arms)))
