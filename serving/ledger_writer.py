@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.ledger import KEY_COLUMNS, ForecastLedger, display_url, forecast_rows
+from features.ledger import ForecastLedger, display_url, forecast_rows
 from serving.schemas import AggregateResponse, ForecastResponse
 
 log = logging.getLogger(__name__)
@@ -38,30 +38,36 @@ class Provenance:
     as_of: dt.date
 
 
-def answer_rows(answer: ForecastResponse | AggregateResponse, made_by: Provenance) -> pd.DataFrame:
-    """Ledger rows (source ``api``) of a forecast or group-forecast answer."""
-    items = answer.forecasts
-    columns: dict[str, list[Any]] = {
-        "quarter_start": [pd.Timestamp(f.quarter_start) for f in items],
-        "horizon": [f.horizon for f in items],
-        "p10": [f.p10 for f in items],
-        "p50": [f.p50 for f in items],
-        "p90": [f.p90 for f in items],
-    }
+Item = tuple[str, str, dt.date, int, float, float, float]  # level, key, quarter, horizon, p's
+
+
+def answer_items(answer: ForecastResponse | AggregateResponse) -> list[Item]:
+    """An answer's forecasts as plain tuples (cheap: no frames on the common path)."""
     if isinstance(answer, AggregateResponse):
-        columns["group"] = [f.group for f in items]
         level = answer.group_by
-    else:
-        columns["partner_id"] = [f.partner_id for f in items]
-        level = None
+        return [
+            (level, f.group, f.quarter_start, f.horizon, f.p10, f.p50, f.p90)
+            for f in answer.forecasts
+        ]
+    return [
+        ("partner", f.partner_id, f.quarter_start, f.horizon, f.p10, f.p50, f.p90)
+        for f in answer.forecasts
+    ]
+
+
+def item_rows(items: list[Item], made_by: Provenance) -> pd.DataFrame:
+    """Ledger rows (source ``api``) of answer items given by one model."""
+    frame = pd.DataFrame(
+        items, columns=["level", "group", "quarter_start", "horizon", "p10", "p50", "p90"]
+    )
+    frame["quarter_start"] = pd.to_datetime(frame["quarter_start"])
     return forecast_rows(
-        pd.DataFrame(columns),
+        frame,
         source="api",
         model_name=made_by.model_name,
         model_version=made_by.model_version,
         run_id=made_by.run_id,
         as_of=pd.Timestamp(made_by.as_of),
-        level=level,
     )
 
 
@@ -86,7 +92,7 @@ class LedgerWriter:
         self.recorded = 0  # rows new to the ledger
         self.dropped = 0  # answers not recorded (queue full or ledger failure)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
-        self._seen: set[tuple] = set()
+        self._seen: dict[Provenance, set[tuple]] = {}  # stored (level, key, quarter, horizon)
         self._ledger: ForecastLedger | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -131,16 +137,20 @@ class LedgerWriter:
                 self._write(answers)
 
     def _write(self, answers: list[tuple[Any, Provenance]]) -> None:
+        """Store the forecasts of ``answers`` not stored before, in one transaction."""
         try:
-            rows = pd.concat([answer_rows(a, p) for a, p in answers], ignore_index=True)
-            keys = list(rows[list(KEY_COLUMNS)].astype(str).itertuples(index=False, name=None))
-            new = [k not in self._seen for k in keys]
-            rows = rows[new]
-            if rows.empty:
-                return
+            new: dict[Provenance, dict[tuple, Item]] = {}
+            for answer, made_by in answers:
+                seen, fresh = self._seen.get(made_by, set()), new.setdefault(made_by, {})
+                for item in answer_items(answer):
+                    if item[:4] not in seen:
+                        fresh.setdefault(item[:4], item)
+            parts = [item_rows(list(items.values()), p) for p, items in new.items() if items]
+            if not parts:
+                return  # the common case: every forecast asked for is stored already
             if self._ledger is None:
                 self._ledger = ForecastLedger(self.url)
-            self.recorded += self._ledger.record(rows)
+            self.recorded += self._ledger.record(pd.concat(parts, ignore_index=True))
         except Exception as exc:  # never let the ledger take the service down
             self.dropped += len(answers)
             log.error(
@@ -150,6 +160,7 @@ class LedgerWriter:
                 exc,
             )
             return
-        if len(self._seen) > self.max_seen:
+        if sum(len(keys) for keys in self._seen.values()) > self.max_seen:
             self._seen.clear()
-        self._seen.update(k for k, is_new in zip(keys, new, strict=True) if is_new)
+        for made_by, items in new.items():
+            self._seen.setdefault(made_by, set()).update(items)
