@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
 
-def write_csv_atomically(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to a temporary file beside ``path``, then rename it into place.
+def _write_file_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place.
 
-    A reader never sees a truncated file, and a failed write leaves the old one.
+    A reader never sees a truncated file; on any error neither the temporary file nor a
+    new ``path`` is left behind (an older ``path`` stays as it was).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, date_format="%Y-%m-%d")
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_csv_atomically(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV (dates as ``YYYY-MM-DD``) whole or not at all."""
+
+    def write(handle: BinaryIO) -> None:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        frame.to_csv(text, index=False, date_format="%Y-%m-%d")
+        text.flush()
+        text.detach()  # the binary handle stays its owner's to close
+
+    return _write_file_atomically(path, write)
+
+
+def write_bytes_atomically(data: bytes, path: Path) -> Path:
+    """Write ``data`` (e.g. a PNG) whole or not at all."""
+    return _write_file_atomically(path, lambda handle: handle.write(data))
 
 
 def write_folder_atomically(out: Path, write: Callable[[Path], None]) -> None:
@@ -58,23 +78,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def write_bytes_atomically(data: bytes, path: Path) -> Path:
-    """Write ``data`` (e.g. a PNG) to a temporary file beside ``path``, then rename it into place.
-
-    On any error neither ``path`` nor the temporary file is left behind (an older ``path``
-    stays as it was).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
