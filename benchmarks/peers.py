@@ -193,7 +193,11 @@ def run_peers(exchange: Path, uv: str) -> float:
         "PYTHONPATH": str(PEERS_ENV),
     }
     if not (PEERS_ENV / ".venv").exists():
-        log.info("creating the peers' environment in %s (first use: downloads ~300 MB)", PEERS_ENV)
+        log.info(
+            "creating the peers' environment in %s (first use: about 160 MB to download "
+            "beyond the service's own packages, 850 MB installed)",
+            PEERS_ENV,
+        )
     tail = ["run", "--project", str(PEERS_ENV), "--locked", "python", "-m", "peers_runner"]
     command = [*shlex.split(uv), *tail, "all", "--exchange", str(exchange)]
     log.info("peers: %s", " ".join(command))
