@@ -25,6 +25,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+SEGMENTS = ("partner_type", "tier", "region")
 log = logging.getLogger("benchmarks.recommend")
 
 
@@ -76,6 +77,44 @@ def _evaluate(name, rec, effects, oracle) -> dict:
     true_cost.index = true_cost.index.set_levels([lv.astype(str) for lv in true_cost.index.levels])
     spent = float(true_cost.reindex(keys).sum())
     return _row(name, value, oracle, spent, len(given))
+
+
+def _reference_rows(model, X, features, effects, cost_frame, ids, oracle) -> list[dict]:
+    """Policies that know part of the ground truth: how far the data can take any model.
+
+    Each uses the model's own base revenue and the learned costs, and knows the true
+    relative effects (uplift / revenue without an incentive) to some degree: only each
+    incentive's money-weighted average; those effects projected on partner type, tier,
+    region and a new-partner flag (the segments the simulator builds them from); or
+    every partner's own.
+    """
+    from features.policy import recommend_incentives
+
+    names = model.incentives_
+    revenue = effects.pivot(index="partner_id", columns="incentive", values="expected_revenue")
+    uplift = effects.pivot(index="partner_id", columns="incentive", values="expected_uplift")
+    none = revenue["none"].reindex(ids).fillna(0.0).to_numpy()
+    rel = uplift[names].reindex(ids).to_numpy() / np.where(none > 0, none, np.nan)[:, None]
+    rel = np.nan_to_num(rel)
+    base = model.predict_base(X)[:, None]
+    average = np.average(rel, axis=0, weights=none + 1e-9)[None, :]
+    design = pd.concat(
+        [pd.get_dummies(features[c].astype(str), dtype=float) for c in SEGMENTS], axis=1
+    )
+    design["new"] = (features["tenure_quarters"].fillna(0).to_numpy() <= 4).astype(float)
+    D = design.to_numpy()
+    sw = np.sqrt(none + 1e-9)[:, None]
+    coef = np.linalg.lstsq(D * sw, rel * sw, rcond=None)[0]
+    rows = []
+    for label, relative in [
+        ("knows each incentive's true average effect", np.repeat(average, len(ids), axis=0)),
+        ("knows the true effects by type + tier + region + new", D @ coef),
+        ("knows every partner's true effect", rel),
+    ]:
+        up = pd.DataFrame(relative * base, columns=names, index=X.index)
+        rec = recommend_incentives(up, cost_frame, ids)
+        rows.append(_evaluate(f"reference: {label}", rec, effects, oracle))
+    return rows
 
 
 def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
@@ -143,6 +182,7 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
     rec_main = recommend_incentives(main.predict_uplift(X), cost_frame, ids)
     rec_naive = recommend_incentives(naive.predict_uplift(X), cost_frame, ids)
     rows.append(_evaluate("naive treated-vs-untreated LightGBM", rec_naive, effects, oracle))
+    rows += _reference_rows(main, X, features, effects, cost_frame, ids, oracle)
     rng = np.random.default_rng(seed)
     options = np.asarray(["none", *names], dtype=object)
     random_pick = options[rng.integers(0, len(options), len(ids))]
