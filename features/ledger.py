@@ -187,10 +187,10 @@ def _records(rows: pd.DataFrame, recorded_at: dt.datetime) -> list[dict[str, Any
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL (readers never block the writer) and a long wait for the write lock."""
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; only the tail can go
     cursor.close()
 
 
