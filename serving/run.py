@@ -28,6 +28,12 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
         "PARTNERCAST_MAX_BATCH": str(settings.max_batch),
         "PARTNERCAST_RELOAD_SECONDS": str(settings.reload_seconds),
         "PARTNERCAST_MODEL_SOURCE": settings.model_source,
+        "PARTNERCAST_DATA_DIR": str(settings.data_dir.resolve()),
+        "PARTNERCAST_FY_START_MONTH": str(settings.fy_start_month),
+        "PARTNERCAST_SEED": str(settings.seed),
+        "PARTNERCAST_LEDGER_URL": settings.resolved_ledger_url,
+        "PARTNERCAST_RECORD_FORECASTS": str(settings.record_forecasts).lower(),
+        "PARTNERCAST_MDF_INCENTIVE": settings.mdf_incentive,
     }
     if settings.tracking_uri:
         env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
@@ -48,7 +54,18 @@ def serve(
 
     serving = ServingSettings()
     if settings is not None:
-        shared = ("tracking_uri", "store_dir", "api_key", "host", "port")
+        shared = (
+            "tracking_uri",
+            "store_dir",
+            "api_key",
+            "host",
+            "port",
+            "data_dir",
+            "fy_start_month",
+            "seed",
+            "ledger_url",
+            "mdf_incentive",
+        )
         serving = serving.model_copy(update={k: getattr(settings, k) for k in shared})
     os.environ.update(worker_environment(serving))
     host = host or serving.host
