@@ -253,11 +253,26 @@ def _default_series(column: Column, index: pd.Index) -> pd.Series:
     return pd.Series([value] * len(index), index=index, dtype=dtype_of(column))
 
 
+_CODE_LIKE = r"^[+-]?0\d"  # "0123": a code (postcode, account), not a number
+
+
 def _clean_extra(raw: pd.Series) -> pd.Series:
-    """Text extra columns stripped (empty as missing); other dtypes as read."""
-    if pd.api.types.is_string_dtype(raw) or raw.dtype == object:
-        return _text(raw)
-    return raw
+    """Extra columns as read, text stripped (empty as missing).
+
+    A text column whose values are all plain numbers (CSV has no types) becomes float64,
+    so ``employees`` is a number whatever the file format; values with a leading zero
+    (codes such as postcodes) keep the column text.
+    """
+    if not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
+        return raw
+    text = _text(raw)
+    present = text.dropna()
+    if present.empty or present.str.contains(_CODE_LIKE).any():
+        return text
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+        return text
+    return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def _unparseable(table: str, column: Column, raw: pd.Series, bad: pd.Series) -> Problem:

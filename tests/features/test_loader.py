@@ -60,6 +60,21 @@ def test_extra_columns_are_kept_after_the_contract_columns(tmp_path: Path) -> No
     assert list(ds.partners.columns) == [*contract_names("partners"), "employees", "segment"]
     assert ds.partners["segment"].tolist() == ["smb", "enterprise", "mid"]
     assert ds.partners["employees"].isna().tolist() == [False, False, True]
+    # all numbers in CSV: a number, as from Parquet (not a 100-level text category)
+    assert ds.partners["employees"].dtype == "float64"
+    assert ds.partners["employees"].tolist()[:2] == [10.0, 250.0]
+
+
+def test_extra_text_columns_stay_text_unless_every_value_is_a_number(tmp_path: Path) -> None:
+    tables = valid_tables()
+    partners = tables["partners"]
+    partners["postcode"] = ["01234", "99999", "12345"]  # a leading zero: a code
+    partners["mixed"] = ["12", "n/a", "7"]
+    partners["score"] = ["1.5e3", "-2", " 3 "]
+    ds = load_dataset(write_tables(tmp_path, tables))
+    assert ds.partners["postcode"].tolist() == ["01234", "99999", "12345"]
+    assert ds.partners["mixed"].tolist() == ["12", "n/a", "7"]
+    assert ds.partners["score"].tolist() == [1500.0, -2.0, 3.0]
 
 
 def test_missing_optional_columns_get_their_defaults(tmp_path: Path) -> None:
