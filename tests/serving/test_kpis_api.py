@@ -85,9 +85,13 @@ def test_partner_kpis_match_the_library(api, store, data_dir) -> None:
     # the small world ends on a quarter end and the champion was trained through it;
     # partners who joined during the quarter had no forecast at its start
     new = (
-        load_dataset(data_dir).partners.set_index("partner_id")["joined_on"]
-        >= pd.Timestamp(body["quarter_start"])
-    ).reindex(got["partner_id"]).to_numpy()
+        (
+            load_dataset(data_dir).partners.set_index("partner_id")["joined_on"]
+            >= pd.Timestamp(body["quarter_start"])
+        )
+        .reindex(got["partner_id"])
+        .to_numpy()
+    )
     assert new.any() and not new.all()
     assert (got.loc[~new, "forecast_source"] == IN_SAMPLE).all()
     assert got.loc[new, ["forecast_source", "forecast_p50_quarter"]].isna().all().all()
