@@ -100,23 +100,56 @@ def _point_baselines(
     return points
 
 
+SIZE_BINS = 5  # baseline intervals: error quantiles per horizon and size of the point forecast
+MIN_BIN_ROWS = 50
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """One horizon's 10th/90th error percentiles (asinh space) per size bin of the point."""
+
+    edges: np.ndarray  # inner bin edges of the point forecast in asinh space
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def at(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bins = np.searchsorted(self.edges, z, side="right")
+        return self.lo[bins], self.hi[bins]
+
+
 def _residual_quantiles(
     actual: np.ndarray, point: np.ndarray, horizon: np.ndarray, scale: float
-) -> dict[int, tuple[float, float]]:
-    """Per horizon, the 10th and 90th percentiles of errors in asinh space."""
-    r = forward_transform(actual, "asinh", scale) - forward_transform(point, "asinh", scale)
-    return {
-        int(h): (float(np.quantile(r[horizon == h], 0.1)), float(np.quantile(r[horizon == h], 0.9)))
-        for h in np.unique(horizon)
-    }
+) -> dict[int, _Spread]:
+    """Per horizon and size bin of the point, the 10th and 90th percentiles of errors in
+    asinh space. Small partners' revenue is lumpier in relative terms than large ones', so
+    one pooled spread is too narrow for the small and far too wide in money for the large."""
+    z = forward_transform(point, "asinh", scale)
+    r = forward_transform(actual, "asinh", scale) - z
+    out = {}
+    for h in np.unique(horizon):
+        zh, rh = z[horizon == h], r[horizon == h]
+        pooled = (np.quantile(rh, 0.1), np.quantile(rh, 0.9))
+        n_bins = int(max(1, min(SIZE_BINS, len(zh) // MIN_BIN_ROWS)))
+        edges = np.unique(np.quantile(zh, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        bins = np.searchsorted(edges, zh, side="right")
+        lo, hi = np.empty(len(edges) + 1), np.empty(len(edges) + 1)
+        for b in range(len(edges) + 1):
+            rb = rh[bins == b]
+            lo[b], hi[b] = (
+                (np.quantile(rb, 0.1), np.quantile(rb, 0.9)) if len(rb) >= MIN_BIN_ROWS else pooled
+            )
+        out[int(h)] = _Spread(edges, lo, hi)
+    return out
 
 
 def _with_intervals(
-    point: np.ndarray, horizon: np.ndarray, spread: dict[int, tuple[float, float]], scale: float
+    point: np.ndarray, horizon: np.ndarray, spread: dict[int, _Spread], scale: float
 ) -> pd.DataFrame:
     z = forward_transform(point, "asinh", scale)
-    lo = np.array([spread.get(int(h), (0.0, 0.0))[0] for h in horizon])
-    hi = np.array([spread.get(int(h), (0.0, 0.0))[1] for h in horizon])
+    lo, hi = np.zeros(len(z)), np.zeros(len(z))
+    for h, s in spread.items():
+        rows = horizon == h
+        lo[rows], hi[rows] = s.at(z[rows])
     return pd.DataFrame(
         {
             "p10": np.minimum(inverse_transform(z + lo, "asinh", scale), point),

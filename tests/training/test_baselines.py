@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,3 +52,24 @@ def test_baselines_by_hand() -> None:
 def test_partner_without_history_gets_zero() -> None:
     rows = pd.DataFrame({"partner_id": ["C"], "as_of": pd.Timestamp("2025-06-30"), "horizon": [1]})
     assert baseline_forecasts(_panel(), rows, CAL).loc[0].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_baseline_intervals_follow_the_size_of_the_point_forecast() -> None:
+    """Small points with lumpy errors, large points with tight ones: each gets its own spread,
+    and each size holds about 80% of its actuals (one pooled spread would not)."""
+    from training.backtest import _residual_quantiles, _with_intervals
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    point = np.where(np.arange(n) % 2 == 0, 2_000.0, 2_000_000.0)
+    noise = np.where(point < 1e5, 0.8, 0.05)
+    actual = point * np.exp(rng.normal(0.0, noise))
+    horizon = np.ones(n, dtype=int)
+    spread = _residual_quantiles(actual, point, horizon, 1000.0)
+    out = _with_intervals(point, horizon, spread, 1000.0)
+    inside = (actual >= out["p10"].to_numpy()) & (actual <= out["p90"].to_numpy())
+    for size in (2_000.0, 2_000_000.0):
+        assert abs(inside[point == size].mean() - 0.8) < 0.03
+    big = point == 2_000_000.0
+    width = (out["p90"] - out["p10"]).to_numpy()[big].mean() / 2_000_000.0
+    assert width < 0.2  # about 2 x 1.28 x 5%, not the small partners' spread
