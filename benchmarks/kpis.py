@@ -77,7 +77,7 @@ def _mdf_honesty(data: Path) -> list[dict] | str:
     from features.settings import Settings
 
     settings = Settings()
-    if not settings.tracking_uri and not (settings.store_dir / "mlflow.db").exists():
+    if not settings.has_tracking_store:
         return "no MLflow store: run `make train` first"
     try:
         champion = load_champion(RECOMMENDER_MODEL, settings.resolved_tracking_uri)

@@ -111,24 +111,27 @@ def channel_kpis(
     as_of = pd.Timestamp(as_of).normalize()
     quarter_start = pd.Timestamp(calendar.quarter_start(as_of))
     known = _from_ledger(ledger_forecasts)
-    rows = None
-    if forecaster is not None:
+    made = quarter_start - pd.Timedelta(days=1)
+    existing = ds.partners.loc[ds.partners["joined_on"] <= made, "partner_id"].astype(str)
+    unrecorded = set(existing) - set(known["partner_id"])
+    rows = None  # rescoring rows: only when some partner's forecast is not in the ledger
+    if forecaster is not None and unrecorded:
         rows = _rescoring_rows(ds, forecaster, quarter_start)
     rescored = pd.DataFrame(columns=known.columns)
     if rows is not None:
-        missing = rows[~rows["partner_id"].astype(str).isin(set(known["partner_id"]))]
-        if len(missing):
-            scores = forecaster.score(missing, num_threads=1)
-            in_sample = pd.Timestamp(forecaster.as_of) >= calendar.quarter_end(as_of)
-            rescored = pd.DataFrame(
-                {
-                    "partner_id": scores["partner_id"].astype(str).to_numpy(),
-                    "forecast_p50_quarter": scores["p50"].to_numpy(dtype=float),
-                    "forecast_source": IN_SAMPLE if in_sample else RESCORED,
-                    "forecast_as_of": quarter_start - pd.Timedelta(days=1),
-                    "forecast_model_version": forecaster_version or "",
-                }
-            )
+        scores = forecaster.score(
+            rows[rows["partner_id"].astype(str).isin(unrecorded)], num_threads=1
+        )
+        in_sample = pd.Timestamp(forecaster.as_of) >= calendar.quarter_end(as_of)
+        rescored = pd.DataFrame(
+            {
+                "partner_id": scores["partner_id"].astype(str).to_numpy(),
+                "forecast_p50_quarter": scores["p50"].to_numpy(dtype=float),
+                "forecast_source": IN_SAMPLE if in_sample else RESCORED,
+                "forecast_as_of": made,
+                "forecast_model_version": forecaster_version or "",
+            }
+        )
     parts = [f for f in (known, rescored) if len(f)]
     forecasts = (pd.concat(parts, ignore_index=True) if parts else known).set_index("partner_id")
     partners = build_partner_kpis(
@@ -145,7 +148,7 @@ def channel_kpis(
     if group_by is None or group_by == "partner":
         return partners
     group_forecast, source = None, LEDGER
-    if rows is not None and not (forecasts["forecast_source"] == LEDGER).all():
+    if rows is not None:
         totals = forecaster.aggregate(group_by, 1, rows=rows, seed=seed, num_threads=1)
         group_forecast = totals.set_index(totals["group"].astype(str))["p50"]
         source = rescored["forecast_source"].iloc[0] if len(rescored) else RESCORED

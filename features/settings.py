@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         return value or None
 
     @property
+    def has_tracking_store(self) -> bool:
+        """A tracking URI is set or the embedded store exists (opening a missing embedded
+        store would create it)."""
+        return bool(self.tracking_uri) or (self.store_dir / "mlflow.db").exists()
+
+    @property
     def resolved_tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` when set, else the embedded SQLite store under ``mlruns/``."""
         if self.tracking_uri:

@@ -81,7 +81,7 @@ def resolve_source(settings: ServingSettings) -> str:
     """``mlflow`` or ``bentoml``, following the order in the module docstring."""
     if settings.model_source != "auto":
         return settings.model_source
-    if settings.tracking_uri or (settings.store_dir / "mlflow.db").exists():
+    if settings.has_tracking_store:
         return "mlflow"
     return "bentoml"
 

@@ -38,13 +38,8 @@ MAX_REPORTED_PROBLEMS = 1500  # characters of a validation report in an error an
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """What changes when a file of the dataset is replaced or edited."""
-    return tuple(
-        sorted(
-            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
-            for p in folder.iterdir()
-            if p.suffix in (".csv", ".parquet")
-        )
-    )
+    stats = [(p.name, p.stat()) for p in folder.iterdir() if p.suffix in (".csv", ".parquet")]
+    return tuple(sorted((name, s.st_mtime_ns, s.st_size) for name, s in stats))
 
 
 def _plain(value: Any) -> Any:

@@ -30,7 +30,11 @@ from training.train_recommender import ESTIMATOR, SPEC_ARTIFACT, score_partners
 log = logging.getLogger(__name__)
 
 
-def _recommender(ds: Dataset, args: argparse.Namespace, settings: Settings) -> PartnerRecommender:
+def recommender_as_of(
+    ds: Dataset, args: argparse.Namespace, settings: Settings
+) -> PartnerRecommender:
+    """The champion recommender's scoring object as of ``args.as_of`` (default: the data's
+    last date); ``BadInput`` when the data has no incentives."""
     if "incentives" not in ds.present or ds.incentives.empty:
         raise BadInput(
             f"{args.data}: the incentives table is missing or empty, and the recommender "
@@ -58,7 +62,7 @@ def _recommender(ds: Dataset, args: argparse.Namespace, settings: Settings) -> P
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    recommender = _recommender(ds, args, settings)
+    recommender = recommender_as_of(ds, args, settings)
     out = recommender.recommend(None, budget=args.budget)
     write_csv_atomically(out, args.out)
     chosen = out[out["incentive"] != "none"]
@@ -77,7 +81,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    recommender = _recommender(ds, args, settings)
+    recommender = recommender_as_of(ds, args, settings)
     ranked = recommender.rank(top_k=args.top)
     write_csv_atomically(ranked, args.out)
     print(f"as_of: {recommender.as_of.date()}")

@@ -27,13 +27,8 @@ log = logging.getLogger(__name__)
 SHOWN = ["revenue_qtd", "revenue_ytd", "forecast_p50_quarter", "open_pipeline", "mdf_spend_4q"]
 
 
-def _store_exists(settings: Settings) -> bool:
-    """False when the embedded MLflow store was never created (opening it would create it)."""
-    return bool(settings.tracking_uri) or (settings.store_dir / "mlflow.db").exists()
-
-
 def _forecaster(settings: Settings) -> tuple[Any | None, str | None]:
-    if not _store_exists(settings):
+    if not settings.has_tracking_store:
         log.warning("no MLflow store at %s: KPIs without forecasts", settings.store_dir)
         return None, None
     try:
@@ -46,13 +41,13 @@ def _forecaster(settings: Settings) -> tuple[Any | None, str | None]:
 
 def _recommender(ds: Any, args: argparse.Namespace, settings: Settings) -> Any | None:
     """The recommender as of the KPIs' date, or None (no incentives, store or champion)."""
-    if "incentives" not in ds.present or ds.incentives.empty or not _store_exists(settings):
+    if "incentives" not in ds.present or ds.incentives.empty or not settings.has_tracking_store:
         log.warning("no incentives or no MLflow store: KPIs without the MDF return")
         return None
-    from training.incentive_commands import _recommender as scored_recommender  # heavy
+    from training.incentive_commands import recommender_as_of  # heavy: MLflow, LightGBM
 
     try:
-        return scored_recommender(ds, args, settings)
+        return recommender_as_of(ds, args, settings)
     except NoChampionError as exc:
         log.warning("%s: KPIs without the MDF return", exc)
         return None
