@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/peers.py [--data data/demo] [--folds 4] [--out FILE.md]
 
-1. Forecasting: the rolling-origin backtest of ``training.backtest`` (same folds, horizons
+1. Forecasting: the rolling-origin backtest of ``training.forecast.backtest`` (same folds, horizons
    1-4, same rows) for our forecaster, and the same rows forecast by Nixtla ``mlforecast``
    (LightGBM, conformal intervals), ``statsforecast`` AutoETS and SeasonalNaive.
 2. Incentive uplift: our DR-learner against ``causalml``'s X-learner and DR-learner with
@@ -12,8 +12,8 @@
 The peers run in their own uv project (``benchmarks/peers_env``: pandas < 3, CPU-only
 xgboost), created on first use, and exchange files with this side: the dataset in the
 contract format, plus the rows, features and folds written here. Every model is scored here by
-the same code (``training.metrics`` via ``training.backtest.metrics_table``,
-``training.uplift_eval``). Logs go to stderr; the markdown table to stdout and ``--out``.
+the same code (``training.forecast.metrics`` via ``training.forecast.backtest.metrics_table``,
+``training.incentives.uplift_eval``). Logs go to stderr; the markdown table to stdout and ``--out``.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def merge_forecasts(
 
 def forecast_metrics(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Over all horizons: wape, mase, pinball, coverage_80 per model (rows), same code as
-    the backtest (``training.backtest.metrics_table``)."""
-    from training.backtest import metrics_table
+    the backtest (``training.forecast.backtest.metrics_table``)."""
+    from training.forecast.backtest import metrics_table
 
     m = metrics_table(predictions, models)
     m = m[m["horizon"] == "all"].pivot(index="model", columns="metric", values="value")
@@ -108,8 +108,8 @@ def policy_scores(
 ) -> tuple[pd.DataFrame, float]:
     """The policy (best uplift - cost, ``none`` when nothing pays) and its true net / oracle's
     (NaN without ground truth)."""
-    from features.policy import recommend_incentives
-    from training.uplift_eval import oracle_net_value, policy_net_value
+    from features.scoring.policy import recommend_incentives
+    from training.incentives.uplift_eval import oracle_net_value, policy_net_value
 
     names = [c for c in uplift.columns if c in costs.columns]
     rec = recommend_incentives(uplift[names], costs[names], ids)
@@ -122,8 +122,8 @@ def policy_scores(
 
 def mean_qini(rows: pd.DataFrame, oof: pd.DataFrame) -> float:
     """Mean over incentives of the Qini coefficient on randomized rows (each incentive against
-    the other randomized incentives, ``training.uplift_eval.randomized_contrasts``)."""
-    from training.uplift_eval import randomized_contrasts
+    the other randomized incentives, ``training.incentives.uplift_eval.randomized_contrasts``)."""
+    from training.incentives.uplift_eval import randomized_contrasts
 
     return float(randomized_contrasts(rows, oof)["qini"].mean())
 
@@ -132,12 +132,12 @@ def mean_qini(rows: pd.DataFrame, oof: pd.DataFrame) -> float:
 def run_ours(data_dir: Path, folds: int, seed: int, fy_start_month: int, exchange: Path) -> dict:
     """Our backtest and recommender; writes the peers' inputs into ``exchange``."""
     from features.calendar import QuarterCalendar
+    from features.data.loader import load_dataset
     from features.frames import build_features, build_recommender_frame
-    from features.loader import load_dataset
-    from training.backtest import ForecastConfig
-    from training.forecaster import backtest_forecaster, prepare_training_data
-    from training.incentive_costs import IncentiveCostModel
-    from training.uplift import UpliftModel
+    from training.forecast.backtest import ForecastConfig
+    from training.forecast.forecaster import backtest_forecaster, prepare_training_data
+    from training.incentives.costs import IncentiveCostModel
+    from training.incentives.uplift import UpliftModel
 
     ds = load_dataset(data_dir)
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(fy_start_month))
@@ -354,13 +354,14 @@ def uplift_section(
 
 
 SETTINGS = [
-    "partnercast forecaster: `training.backtest.ForecastConfig` defaults (LightGBM P10/P50/P90 "
-    "on asinh revenue from the sales-ops offset, conformal per horizon)",
-    "partnercast uplift: `training.uplift.UpliftModel` defaults (what `IncentiveRecommender` "
-    "fits), the same features for every uplift model: `FeatureSpec.partner_feature_columns`",
+    "partnercast forecaster: `training.forecast.backtest.ForecastConfig` defaults "
+    "(LightGBM P10/P50/P90 on asinh revenue from the sales-ops offset, conformal per horizon)",
+    "partnercast uplift: `training.incentives.uplift.UpliftModel` defaults "
+    "(what `IncentiveRecommender` fits), the same features for every uplift model: "
+    "`FeatureSpec.partner_feature_columns`",
     "policy for every uplift model: per partner the incentive with the highest uplift - cost, "
-    "`none` when nothing pays (`features.policy.recommend_incentives`), costs from our "
-    "`training.incentive_costs.IncentiveCostModel`",
+    "`none` when nothing pays (`features.scoring.policy.recommend_incentives`), costs from our "
+    "`training.incentives.costs.IncentiveCostModel`",
 ]
 
 
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uv", default=os.environ.get("UV", shutil.which("uv") or "uv"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    from features.problems import DataContractError
+    from features.data.problems import DataContractError
     from features.settings import Settings
 
     settings = Settings()

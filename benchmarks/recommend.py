@@ -30,8 +30,8 @@ log = logging.getLogger("benchmarks.recommend")
 
 
 def _dataset(world):  # -> Dataset
-    from features.dataset import TABLES, Dataset
-    from features.reader import coerce_table
+    from features.data.dataset import TABLES, Dataset
+    from features.data.reader import coerce_table
 
     frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
     return Dataset(**frames, present=frozenset(TABLES))
@@ -40,7 +40,7 @@ def _dataset(world):  # -> Dataset
 def _growth(ds, spec, as_of, features: pd.DataFrame, seed: int) -> pd.Series:
     """Forecast P50 of next quarter minus last quarter's revenue (a small forecaster)."""
     from features.frames import build_forecast_frame, build_scoring_frame
-    from training.quantile_model import QuantileForecaster
+    from training.forecast.quantile_model import QuantileForecaster
 
     train = build_forecast_frame(ds, spec=spec, horizons=1, data_end=as_of)
     cols = list(spec.feature_columns)
@@ -66,7 +66,7 @@ def _row(name: str, value: float, oracle: float, spent: float, partners: int) ->
 
 
 def _evaluate(name, rec, effects, oracle) -> dict:
-    from training.uplift_eval import policy_net_value
+    from training.incentives.uplift_eval import policy_net_value
 
     value = policy_net_value(rec[["partner_id", "incentive"]], effects)
     true_cost = effects.set_index(["partner_id", "incentive"])["expected_cost"]
@@ -88,7 +88,7 @@ def _reference_rows(model, X, features, effects, cost_frame, ids, oracle) -> lis
     region and a new-partner flag (the segments the simulator builds them from); or
     every partner's own.
     """
-    from features.policy import recommend_incentives
+    from features.scoring.policy import recommend_incentives
 
     names = model.incentives_
     revenue = effects.pivot(index="partner_id", columns="incentive", values="expected_revenue")
@@ -123,14 +123,14 @@ def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
 
 def run(partners: int, quarters: int, seed: int, budget_share: float, variants: bool) -> str:
     from features.calendar import QuarterCalendar
-    from features.demo_world import simulate_world
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
-    from features.policy import choose_within_budget, recommend_incentives
-    from features.ranking import rank_by_last_revenue, rank_partners
-    from training.incentive_costs import IncentiveCostModel
-    from training.uplift import UpliftModel
-    from training.uplift_baselines import NaiveUpliftModel
-    from training.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
+    from features.scoring.policy import choose_within_budget, recommend_incentives
+    from features.scoring.ranking import rank_by_last_revenue, rank_partners
+    from features.world.simulate import simulate_world
+    from training.incentives.costs import IncentiveCostModel
+    from training.incentives.uplift import UpliftModel
+    from training.incentives.uplift_baselines import NaiveUpliftModel
+    from training.incentives.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
 
     began = time.perf_counter()
     world = simulate_world(partners, quarters, seed=seed)

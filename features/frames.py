@@ -1,6 +1,6 @@
 """Point-in-time feature frames for training, batch scoring and the HTTP API.
 
-Public entry points (plain functions on a :class:`~features.dataset.Dataset`):
+Public entry points (plain functions on a :class:`~features.data.dataset.Dataset`):
 
 - :func:`fit_feature_spec` learns vocabularies, categorical levels and the column list;
 - :func:`build_features`: one row per partner as of a date;
@@ -15,7 +15,7 @@ it, and so on; ``quarter_elapsed_share`` is the share of q0's days up to t. Trai
 are quarter ends, where q0 is complete; scoring at a date inside a quarter sees a partial q0
 and says so through ``quarter_elapsed_share``. Horizon h is the h-th quarter starting after t
 (``quarter_start`` of the row). Frames for many cutoffs are computed in one vectorised pass
-(see ``features.windows``), with the same code a single as-of date uses, so training and
+(see ``features.families.windows``), with the same code a single as-of date uses, so training and
 serving features agree by construction.
 """
 
@@ -28,17 +28,17 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.dataset import Dataset
-from features.engagement import build_engagement
-from features.heuristics import sales_ops_estimate
-from features.incentive_history import build_incentive_history
-from features.panel import quarter_revenue, sorted_partner_ids
-from features.partner_attributes import build_partner_attributes, fit_partner_attributes
-from features.pipeline_signals import build_pipeline_signals
-from features.revenue_history import N_LAGS, build_revenue_history
+from features.data.dataset import Dataset
+from features.families.engagement import build_engagement
+from features.families.heuristics import sales_ops_estimate
+from features.families.incentive_history import build_incentive_history
+from features.families.panel import quarter_revenue, sorted_partner_ids
+from features.families.partner_attributes import build_partner_attributes, fit_partner_attributes
+from features.families.pipeline_signals import build_pipeline_signals
+from features.families.revenue_history import N_LAGS, build_revenue_history
+from features.families.vocabulary import learn_vocabulary
+from features.families.windows import CutoffGrid, to_days
 from features.spec import FeatureSpec
-from features.vocabulary import learn_vocabulary
-from features.windows import CutoffGrid, to_days
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ class FeatureSpec:
     @property
     def categorical_columns(self) -> tuple[str, ...]:
         """Feature columns that are pandas categoricals (pass these to LightGBM as such)."""
-        from features.partner_attributes import attribute_column
+        from features.families.partner_attributes import attribute_column
 
         return tuple(attribute_column(c) for c in self.categorical_levels)
 

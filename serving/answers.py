@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.model_store import FORECASTER_MODEL
-from features.partner_forecaster import UnknownPartnersError
+from features.scoring.forecaster import UnknownPartnersError
+from features.scoring.registry import FORECASTER_MODEL
 from serving.champions import RECOMMENDER_MODEL, Loaded, forecaster_of
 from serving.schemas import (
     AggregateRequest,

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.model_store import FORECASTER_MODEL, NoChampionError
+from features.scoring.registry import FORECASTER_MODEL, NoChampionError
 from serving.champions import MODEL_NAMES, mlflow_champion_version
 from serving.settings import ServingSettings
 

@@ -21,13 +21,13 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from features.model_store import (
+from features.scoring.forecaster import PartnerForecaster
+from features.scoring.registry import (
     FORECASTER_MODEL,
     RECOMMENDER_MODEL,
     NoChampionError,
     load_champion,
 )
-from features.partner_forecaster import PartnerForecaster
 from serving.forecast_table import ForecastTable
 from serving.settings import ServingSettings
 

@@ -2,7 +2,7 @@
 
 The KPIs need the exports themselves, not only the models: the service reads the dataset
 folder ``PARTNERCAST_DATA_DIR`` (validated like the CLI's ``--data``), reloads it when its
-files change, and computes the KPIs with :func:`features.kpi_sources.channel_kpis`, the
+files change, and computes the KPIs with :func:`features.reporting.kpi_sources.channel_kpis`, the
 same call as ``partnercast kpis``, so both give the same numbers. A table of KPIs is
 computed once per (dataset, as-of, grouping, champions) and kept for
 ``PARTNERCAST_RELOAD_SECONDS`` (start-of-quarter forecasts recorded in the ledger since
@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.dataset import Dataset
-from features.kpi_sources import channel_kpis, ledger_forecasts
-from features.loader import load_dataset
-from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL
-from features.problems import DataContractError
+from features.data.dataset import Dataset
+from features.data.loader import load_dataset
+from features.data.problems import DataContractError
+from features.reporting.kpi_sources import channel_kpis, ledger_forecasts
+from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL
 from serving.answers import ApiError
 from serving.champions import Loaded
 from serving.schemas import GroupKpis, KpiRequest, KpiResponse, PartnerKpis

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-MAX_HORIZON = 4  # features.partner_forecaster.MAX_HORIZON, fixed by the contract
+MAX_HORIZON = 4  # features.scoring.forecaster.MAX_HORIZON, fixed by the contract
 
 PartnerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Horizon = Annotated[

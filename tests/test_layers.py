@@ -39,5 +39,5 @@ def test_package_does_not_import_upper_floors(package: str) -> None:
 
 def test_the_rule_catches_a_crossing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("from training.cli import main\nimport serving.service\n", encoding="utf-8")
+    bad.write_text("from training.cli.main import main\nimport serving.service\n", encoding="utf-8")
     assert _imported_packages(bad) == {"training", "serving"}

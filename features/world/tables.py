@@ -1,6 +1,6 @@
 """The five contract tables as pandas frames, from the simulation's row arrays.
 
-Column names and order follow ``features.dataset.COLUMNS``; ``partners`` carries
+Column names and order follow ``features.data.dataset.COLUMNS``; ``partners`` carries
 a few extra attribute columns (``employees``, ``vertical_focus``) after them, to
 show that extras are allowed.
 """

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.dataset import COLUMNS, Dataset, dtype_of
+from features.data.dataset import COLUMNS, Dataset, dtype_of
 
 
 def frame(table: str, rows: Sequence[dict[str, Any]] = ()) -> pd.DataFrame:

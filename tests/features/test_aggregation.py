@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.aggregation import (
+from features.scoring.aggregation import (
     Z90,
     aggregate_forecasts,
     estimate_rho,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.contract import (
+from features.data.contract import (
     NON_NEGATIVE,
     ROW_RULES,
     STATUSES,
@@ -15,9 +15,9 @@ from features.contract import (
     row_rule,
     table_schema,
 )
-from features.dataset import COLUMNS, TABLES, Dataset, dtype_of, empty_frame
-from features.loader import load_dataset
-from features.validation import check_table
+from features.data.dataset import COLUMNS, TABLES, Dataset, dtype_of, empty_frame
+from features.data.loader import load_dataset
+from features.data.validation import check_table
 from tests.features.contract_data import write_valid
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.dataset import COLUMNS, TABLES, dtype_of
-from features.demo_world import (
+from features.data.dataset import COLUMNS, TABLES, dtype_of
+from features.world.simulate import (
     NONE,
     World,
     WorldParams,
@@ -319,7 +319,7 @@ def test_write_world_writes_tables_and_truth(tmp_path: Path) -> None:
 
 
 def test_written_world_loads_through_the_loader(tmp_path: Path) -> None:
-    loader = pytest.importorskip("features.loader")
+    loader = pytest.importorskip("features.data.loader")
     small = simulate_world(partners=80, quarters=6, seed=11)
     write_world(small, tmp_path)
     dataset = loader.load_dataset(tmp_path)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.dataset import Dataset, empty_frame
+from features.data.dataset import Dataset, empty_frame
 from features.frames import (
     build_features,
     build_forecast_frame,

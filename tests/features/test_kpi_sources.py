@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.kpi_sources import IN_SAMPLE, LEDGER, RESCORED, channel_kpis, mdf_return_per_dollar
+from features.reporting.kpi_sources import (
+    IN_SAMPLE,
+    LEDGER,
+    RESCORED,
+    channel_kpis,
+    mdf_return_per_dollar,
+)
 from tests.features.test_kpis import AS_OF, FEB, kpi_dataset
 
 QUARTER = pd.Timestamp("2024-08-01")  # q0 of AS_OF with the February fiscal year

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from features.ledger import AS_STOOD_COLUMNS, COLUMNS, ForecastLedger, display_url, forecast_rows
+from features.reporting.ledger import (
+    AS_STOOD_COLUMNS,
+    COLUMNS,
+    ForecastLedger,
+    display_url,
+    forecast_rows,
+)
 
 Q1 = pd.Timestamp("2024-01-01")
 

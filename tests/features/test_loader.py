@@ -1,4 +1,5 @@
-"""load_dataset: coercion of CSV and Parquet exports to the typed frames of features.dataset."""
+"""load_dataset: coercion of CSV and Parquet exports to the typed frames
+of features.data.dataset."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.dataset import COLUMNS, TABLES, UNKNOWN, Dataset, dtype_of, empty_frame
-from features.loader import DataContractError, load_dataset
+from features.data.dataset import COLUMNS, TABLES, UNKNOWN, Dataset, dtype_of, empty_frame
+from features.data.loader import DataContractError, load_dataset
 from tests.features.contract_data import valid_tables, write_tables, write_valid
 
 

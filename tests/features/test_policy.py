@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.policy import (
+from features.scoring.policy import (
     RECOMMEND_COLUMNS,
     _native_stdout_to_devnull,
     choose_within_budget,

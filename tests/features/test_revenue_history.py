@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
+from features.families.panel import build_revenue_panel
 from features.frames import build_features, fit_feature_spec
-from features.panel import build_revenue_panel
 from tests.features.builders import random_dataset
 
 # A's quarters to 2024-06-30: Q1'23 100, Q2'23 200, Q3'23 0, Q4'23 300-50, Q1'24 400, Q2'24 500

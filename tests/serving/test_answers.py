@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.partner_forecaster import UnknownPartnersError
+from features.scoring.forecaster import UnknownPartnersError
 from serving import answers
 from serving.answers import ApiError
 from serving.champions import RECOMMENDER_MODEL, Champion, Loaded

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.model_store import FORECASTER_MODEL
-from features.partner_forecaster import PartnerForecaster
+from features.scoring.forecaster import PartnerForecaster
+from features.scoring.registry import FORECASTER_MODEL
 
 from .conftest import Server, Store, assert_error, champion_forecaster, copy_store
 

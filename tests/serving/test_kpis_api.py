@@ -1,7 +1,7 @@
 """POST /kpis over real HTTP, against the library and the CLI on the same data and models.
 
 The server reads the small world (PARTNERCAST_DATA_DIR) with a forecaster and a
-recommender champion; its answers must equal ``features.kpi_sources.channel_kpis`` on the
+recommender champion; its answers must equal ``features.reporting.kpi_sources.channel_kpis`` on the
 same dataset and champions, and ``partnercast kpis`` must write the same numbers.
 """
 
@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.kpi_sources import IN_SAMPLE, channel_kpis
-from features.kpis import KPI_COLUMNS
-from features.loader import load_dataset
-from features.model_store import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
-from training.cli import main
+from features.data.loader import load_dataset
+from features.reporting.kpi_sources import IN_SAMPLE, channel_kpis
+from features.reporting.kpis import KPI_COLUMNS
+from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
+from training.cli.main import main
 
 from .conftest import Server, Store, assert_error, with_recommender
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from features.dataset import Dataset
-from features.demo_world import simulate_world, write_world
-from features.loader import load_dataset
-from training.backtest import ForecastConfig
+from features.data.dataset import Dataset
+from features.data.loader import load_dataset
+from features.world.simulate import simulate_world, write_world
+from training.forecast.backtest import ForecastConfig
 
 FAST = {"n_estimators": 25, "learning_rate": 0.15, "num_leaves": 15, "min_child_samples": 10}
 

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.ledger import ForecastLedger, forecast_rows
-from features.loader import load_dataset
-from features.model_store import FORECASTER_MODEL
-from features.panel import build_revenue_panel
+from features.data.loader import load_dataset
+from features.families.panel import build_revenue_panel
+from features.reporting.ledger import ForecastLedger, forecast_rows
+from features.scoring.registry import FORECASTER_MODEL
 from tests.features.contract_data import valid_tables, write_tables
-from training import forecast_commands
-from training.accuracy import accuracy_report, join_actuals, matured_forecasts
-from training.backtest import ALL_BASELINES, ForecastConfig
-from training.cli import main
+from training.cli import forecast_commands
+from training.cli.main import main
+from training.forecast.backtest import ALL_BASELINES, ForecastConfig
+from training.reports.accuracy import accuracy_report, join_actuals, matured_forecasts
 
 from .conftest import FAST
 

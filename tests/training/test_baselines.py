@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from training.baselines import baseline_forecasts
+from training.forecast.baselines import baseline_forecasts
 
 CAL = QuarterCalendar()
 QUARTERS = pd.date_range("2024-01-01", periods=8, freq="QS")
@@ -57,7 +57,7 @@ def test_partner_without_history_gets_zero() -> None:
 def test_baseline_intervals_follow_the_size_of_the_point_forecast() -> None:
     """Small points with lumpy errors, large points with tight ones: each gets its own spread,
     and each size holds about 80% of its actuals (one pooled spread would not)."""
-    from training.backtest import _residual_quantiles, _with_intervals
+    from training.forecast.backtest import _residual_quantiles, _with_intervals
 
     rng = np.random.default_rng(0)
     n = 4000

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.incentive_costs import IncentiveCostModel
+from training.incentives.costs import IncentiveCostModel
 
 FEATURES = ["partner_type", "revenue_mean_4q"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.lineage import dataset_digest
-from training.outputs import write_csv_atomically, write_folder_atomically
+from features.data.outputs import write_csv_atomically, write_folder_atomically
+from training.jobs.lineage import dataset_digest
 
 
 class _Boom(Exception):

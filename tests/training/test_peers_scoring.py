@@ -137,7 +137,7 @@ def test_mean_qini_averages_the_incentives(peers) -> None:
         }
     )
     oof = pd.DataFrame({"rebate": [2.0, 1.0, 0.0, 0.0, 9.0], "mdf": [0.0, 0.0, 1.0, 3.0, 9.0]})
-    from training.uplift_eval import randomized_contrasts
+    from training.incentives.uplift_eval import randomized_contrasts
 
     expected = randomized_contrasts(rows, oof)["qini"].mean()
     assert peers.mean_qini(rows, oof) == pytest.approx(expected)

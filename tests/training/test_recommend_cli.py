@@ -9,12 +9,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.model_store import RECOMMENDER_MODEL, load_champion
-from training import train as train_module
-from training import train_recommender as rec_module
-from training.cli import main
-from training.tracking import GateDecision
-from training.train_recommender import recommender_gate as real_recommender_gate
+from features.scoring.registry import RECOMMENDER_MODEL, load_champion
+from training.cli.main import main
+from training.jobs import train_forecaster as train_module
+from training.jobs import train_recommender as rec_module
+from training.jobs.tracking import GateDecision
+from training.jobs.train_recommender import recommender_gate as real_recommender_gate
 
 
 @pytest.fixture(scope="module")

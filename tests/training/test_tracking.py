@@ -8,7 +8,7 @@ import mlflow
 import pytest
 
 from features.settings import Settings
-from training.tracking import (
+from training.jobs.tracking import (
     CHAMPION,
     GateDecision,
     champion_version,

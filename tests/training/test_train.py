@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.model_store import FORECASTER_MODEL, NoChampionError, load_champion
+from features.scoring.registry import FORECASTER_MODEL, NoChampionError, load_champion
 from features.settings import Settings
-from training import train as train_module
-from training.backtest import ForecastConfig
-from training.cli import main
-from training.tracking import champion_version
-from training.train import train_forecaster
+from training.cli.main import main
+from training.forecast.backtest import ForecastConfig
+from training.jobs import train_forecaster as train_module
+from training.jobs.tracking import champion_version
+from training.jobs.train_forecaster import train_forecaster
 
 from .conftest import FAST
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.uplift_eval import (
+from training.incentives.uplift_eval import (
     auuc,
     ndcg_at_k,
     oracle_net_value,

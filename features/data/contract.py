@@ -1,0 +1,161 @@
+"""The data contract as pandera schemas: what a loaded, typed table must satisfy.
+
+DATA_CONTRACT.md is the law; :data:`features.data.dataset.COLUMNS` fixes the typed
+columns (names, dtypes, defaults). The schemas here check a frame that
+``features.data.reader`` has already coerced to those dtypes: required values are
+present, ids are unique, statuses are known, money and quantities are not
+negative (``bookings.amount`` may be: credit notes), dates are in order, and an
+opportunity is open exactly when it has no ``closed_on``. Foreign keys are an
+``isin`` check built from the partner ids, so a schema built with
+``partner_ids`` checks them too. Extra columns are allowed (``strict=False``).
+
+Schemas do not coerce: parsing is the reader's job, so that unparseable values
+can be reported as such instead of as nulls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from features.data.dataset import COLUMNS, TABLES, dtype_of
+
+STATUSES: tuple[str, ...] = ("open", "won", "lost")
+"""Opportunity statuses, lower-cased."""
+
+NON_NEGATIVE: dict[str, tuple[str, ...]] = {
+    "opportunities": ("amount",),
+    "activities": ("quantity", "amount"),
+    "incentives": ("cost",),
+}
+"""Numeric columns that must be >= 0 (``bookings.amount`` is not one: credit notes)."""
+
+UNIQUE: dict[str, str] = {"partners": "partner_id", "opportunities": "opportunity_id"}
+"""The id column of each table whose rows have one."""
+
+NULLABLE: dict[str, frozenset[str]] = {
+    "bookings": frozenset({"opportunity_id"}),
+    "opportunities": frozenset({"closed_on", "expected_close_on"}),
+}
+"""Columns of a loaded frame that may hold missing values; every other one is filled."""
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across several columns of one row, reported against ``column``."""
+
+    name: str
+    column: str
+    columns: tuple[str, ...]
+    message: str
+    holds: Callable[[pd.DataFrame], pd.Series]
+
+    def check(self) -> pa.Check:
+        """The rule as a dataframe-wide pandera check (skipped when a column is missing)."""
+
+        def holds_when_present(frame: pd.DataFrame) -> pd.Series:
+            if any(c not in frame.columns for c in self.columns):
+                return pd.Series(True, index=frame.index)
+            return self.holds(frame).fillna(True).astype(bool)
+
+        return pa.Check(holds_when_present, name=self.name, error=self.message)
+
+
+def _closed_not_before_created(frame: pd.DataFrame) -> pd.Series:
+    return ~(frame["closed_on"] < frame["created_on"])
+
+
+def _ends_not_before_starts(frame: pd.DataFrame) -> pd.Series:
+    return ~(frame["ends_on"] < frame["starts_on"])
+
+
+def _open_exactly_when_not_closed(frame: pd.DataFrame) -> pd.Series:
+    """Open rows have no ``closed_on``; won/lost rows have one; other statuses pass here."""
+    status = frame["status"].astype("string")
+    known = status.isin(STATUSES).fillna(False).astype(bool)
+    is_open = (status == "open").fillna(False).astype(bool)
+    return ~known | (is_open == frame["closed_on"].isna())
+
+
+ROW_RULES: dict[str, tuple[RowRule, ...]] = {
+    "opportunities": (
+        RowRule(
+            "date_order",
+            "closed_on",
+            ("created_on", "closed_on"),
+            "closed_on is before created_on",
+            _closed_not_before_created,
+        ),
+        RowRule(
+            "open_closed",
+            "closed_on",
+            ("status", "closed_on"),
+            "status must be open exactly when closed_on is empty "
+            "(open deals have no closed_on; won and lost deals have one)",
+            _open_exactly_when_not_closed,
+        ),
+    ),
+    "incentives": (
+        RowRule(
+            "date_order",
+            "ends_on",
+            ("starts_on", "ends_on"),
+            "ends_on is before starts_on",
+            _ends_not_before_starts,
+        ),
+    ),
+}
+"""Dataframe-wide rules per table."""
+
+
+def row_rule(table: str, name: str) -> RowRule | None:
+    """The row rule of ``table`` called ``name``, if there is one."""
+    return next((r for r in ROW_RULES.get(table, ()) if r.name == name), None)
+
+
+def _column_checks(table: str, column: str, partner_ids: frozenset[str] | None) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if column in NON_NEGATIVE.get(table, ()):
+        checks.append(pa.Check.ge(0, name="negative"))
+    if table == "opportunities" and column == "status":
+        checks.append(pa.Check.isin(STATUSES, name="status_values"))
+    if column == "partner_id" and table != "partners" and partner_ids is not None:
+        checks.append(pa.Check.isin(partner_ids, name="foreign_key"))
+    return checks
+
+
+def table_schema(table: str, partner_ids: Iterable[str] | None = None) -> pa.DataFrameSchema:
+    """The pandera schema of a loaded ``table``.
+
+    With ``partner_ids`` the ``partner_id`` of every table but ``partners`` must be
+    one of them (the foreign key); without, that check is left out.
+    """
+    if table not in TABLES:
+        raise KeyError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+    ids = None if partner_ids is None else frozenset(partner_ids)
+    columns = {
+        c.name: pa.Column(
+            dtype_of(c),
+            checks=_column_checks(table, c.name, ids),
+            nullable=c.name in NULLABLE.get(table, frozenset()),
+            unique=UNIQUE.get(table) == c.name,
+            required=True,
+        )
+        for c in COLUMNS[table]
+    }
+    return pa.DataFrameSchema(
+        columns,
+        checks=[rule.check() for rule in ROW_RULES.get(table, ())],
+        strict=False,
+        coerce=False,
+        name=table,
+    )
+
+
+def contract_schemas(partner_ids: Iterable[str] | None = None) -> dict[str, pa.DataFrameSchema]:
+    """The schema of every table, foreign keys checked against ``partner_ids`` when given."""
+    ids = None if partner_ids is None else frozenset(partner_ids)
+    return {table: table_schema(table, ids) for table in TABLES}

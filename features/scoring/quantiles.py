@@ -1,0 +1,136 @@
+"""The fitted quantile boosters and everything needed to turn them into money.
+
+Training fits the boosters (``training.forecast.quantile_model``); this bundle is what
+scoring needs at request time, so it lives on the ground floor where the
+HTTP service can use it without importing training. It saves to and loads from
+a folder of LightGBM model text files plus one JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+META_FILE = "quantiles.json"
+
+
+def forward_transform(y: np.ndarray, transform: str, scale: float) -> np.ndarray:
+    """Revenue to model space: ``asinh(y / scale)`` tames heavy tails and keeps credit notes."""
+    if transform == "asinh":
+        return np.arcsinh(np.asarray(y, dtype=float) / scale)
+    if transform == "none":
+        return np.asarray(y, dtype=float)
+    raise ValueError(f"transform must be 'asinh' or 'none', got {transform!r}")
+
+
+def inverse_transform(z: np.ndarray, transform: str, scale: float) -> np.ndarray:
+    """Model space back to revenue."""
+    return np.sinh(z) * scale if transform == "asinh" else np.asarray(z, dtype=float)
+
+
+@dataclass(frozen=True)
+class QuantileBundle:
+    """Boosters per quantile, the target transform and per-horizon conformal corrections."""
+
+    boosters: dict[float, lgb.Booster]
+    feature_names: tuple[str, ...]
+    transform: str = "asinh"
+    scale: float = 1000.0
+    corrections: dict[int, float] = field(default_factory=dict)
+    offset_column: str | None = None  # boosting starts from this column (model space)
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        return tuple(sorted(self.boosters))
+
+    @property
+    def median(self) -> float:
+        return min(self.quantiles, key=lambda q: abs(q - 0.5))
+
+    def offset(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's starting point in model space (0 without an offset column)."""
+        if self.offset_column is None:
+            return np.zeros(len(X))
+        values = np.nan_to_num(X[self.offset_column].to_numpy(dtype=float), nan=0.0)
+        return forward_transform(values, self.transform, self.scale)
+
+    def raw_quantiles(self, X: pd.DataFrame, *, num_threads: int = 0) -> np.ndarray:
+        """Sorted predictions in model space, shape (rows, quantiles), before correction."""
+        start = self.offset(X)
+        X = X[list(self.feature_names)]
+        z = np.column_stack(
+            [self.boosters[q].predict(X, num_threads=num_threads) for q in self.quantiles]
+        )
+        return np.sort(z + start[:, None], axis=1)
+
+    def predict_quantiles(
+        self,
+        X: pd.DataFrame,
+        *,
+        horizon: np.ndarray | pd.Series | None = None,
+        num_threads: int = 0,
+    ) -> pd.DataFrame:
+        """Columns ``p10, p50, p90`` (per the quantiles) in money; never crossing."""
+        zq = self.raw_quantiles(X, num_threads=num_threads)
+        if self.corrections:
+            groups = np.zeros(len(X), dtype=int) if horizon is None else np.asarray(horizon)
+            fallback = max(self.corrections.values())
+            c = np.array([self.corrections.get(int(h), fallback) for h in groups])
+            zq[:, 0] -= c
+            zq[:, -1] += c
+            zq = np.sort(zq, axis=1)
+        columns = [f"p{round(q * 100)}" for q in self.quantiles]
+        values = inverse_transform(zq, self.transform, self.scale)
+        return pd.DataFrame(values, columns=columns, index=X.index)
+
+    def contributions(self, X: pd.DataFrame, *, num_threads: int = 0) -> pd.DataFrame:
+        """SHAP contributions of each feature to the median, in model space, plus ``bias``.
+
+        ``bias`` includes the row's offset, so it is where the trees start from.
+        """
+        values = self.boosters[self.median].predict(
+            X[list(self.feature_names)], pred_contrib=True, num_threads=num_threads
+        )
+        values[:, -1] += self.offset(X)
+        return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
+
+    def save(self, folder: Path) -> Path:
+        """Write one LightGBM text file per quantile and the JSON metadata."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for q, booster in self.boosters.items():
+            name = f"booster_q{round(q * 100):02d}.txt"
+            booster.save_model(str(folder / name))
+            files[str(q)] = name
+        meta = {
+            "files": files,
+            "feature_names": list(self.feature_names),
+            "transform": self.transform,
+            "scale": self.scale,
+            "corrections": {str(k): v for k, v in self.corrections.items()},
+            "offset_column": self.offset_column,
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> QuantileBundle:
+        """Read a bundle written by :meth:`save`."""
+        meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
+        boosters = {
+            float(q): lgb.Booster(model_file=str(Path(folder) / name))
+            for q, name in meta["files"].items()
+        }
+        return cls(
+            boosters=boosters,
+            feature_names=tuple(meta["feature_names"]),
+            transform=meta["transform"],
+            scale=float(meta["scale"]),
+            corrections={int(k): float(v) for k, v in meta["corrections"].items()},
+            offset_column=meta.get("offset_column"),
+        )

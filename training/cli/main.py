@@ -1,0 +1,313 @@
+"""The ``partnercast`` command (see ../shared/CLI_CONTRACT.md).
+
+Exit codes: 0 success; 2 bad input (invalid data, unknown flag value) with a
+readable report on stderr; 1 anything else. Logs and progress go to stderr;
+stdout carries only results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+import pydantic
+
+from features.data.problems import DataContractError
+from features.scoring.registry import NoChampionError
+from features.settings import Settings
+
+log = logging.getLogger("partnercast")
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Input the user can fix (data, flag values): reported on stderr, exit 2."""
+
+
+# -- flag value types (argparse turns their ValueError into exit 2) ------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _horizon(text: str) -> int:
+    value = _positive_int(text)
+    if value > 4:
+        raise argparse.ArgumentTypeError(f"must be 1 to 4 quarters, got {text}")
+    return value
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _month(text: str) -> int:
+    value = _positive_int(text)
+    if value > 12:
+        raise argparse.ArgumentTypeError(f"must be a month from 1 to 12, got {text}")
+    return value
+
+
+# -- commands -------------------------------------------------------------------
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    from features.data.outputs import write_folder_atomically
+    from features.world.simulate import simulate_world, world_summary, write_world
+
+    log.info(
+        "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
+    )
+    world = simulate_world(partners=args.partners, quarters=args.quarters, seed=args.seed)
+    write_folder_atomically(args.out, lambda tmp: write_world(world, tmp))
+    summary = world_summary(world)
+    print(f"wrote demo dataset to {args.out} (ground truth in {args.out / '_truth'})")
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from features.calendar import QuarterCalendar
+    from features.data.validation import summarize_dataset, validate_folder
+
+    report = validate_folder(args.data)
+    if not report.ok:
+        print(report.format(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summarize_dataset(report.dataset, QuarterCalendar(settings.fy_start_month)))
+    return EXIT_OK
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A handler imported only when its command runs (keeps ``--help`` and errors fast)."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        return getattr(importlib.import_module(module), name)(args, settings)
+
+    return run
+
+
+# -- parser ----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="partnercast",
+        description="Partner revenue forecasts, next-best incentives and partner ranking.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, handler, *, data=False, as_of=False, fiscal=False):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        if data:
+            p.add_argument("--data", type=Path, required=True, help="dataset folder (contract)")
+        if as_of:
+            p.add_argument(
+                "--as-of",
+                type=_iso_date,
+                default=None,
+                help="use only what was known on this date (default: latest date in the data)",
+            )
+        if data or fiscal:
+            p.add_argument(
+                "--fy-start-month",
+                type=_month,
+                default=None,
+                help="first month of the fiscal year, 1-12 (default 1, or "
+                "PARTNERCAST_FY_START_MONTH)",
+            )
+        return p
+
+    p = command(
+        "demo-data", "write a synthetic dataset with ground truth under DIR/_truth/", cmd_demo_data
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--partners", type=_positive_int, default=2000)
+    p.add_argument("--quarters", type=_positive_int, default=20)
+    p.add_argument("--seed", type=int, default=42)
+
+    command("validate", "check a dataset against the data contract", cmd_validate, data=True)
+
+    p = command(
+        "train",
+        "train, log to MLflow, promote champions behind the quality gate",
+        _lazy("training.cli.forecast_commands", "cmd_train"),
+        data=True,
+        as_of=True,
+    )
+    p = command(
+        "backtest",
+        "rolling-origin backtest of the forecaster against baselines",
+        _lazy("training.cli.forecast_commands", "cmd_backtest"),
+        data=True,
+    )
+    p.add_argument("--folds", type=_positive_int, default=4)
+    p.add_argument("--horizon", type=_horizon, default=4)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--ledger",
+        action="store_true",
+        help="also record every fold's forecasts in the forecast ledger (a replay that "
+        "'partnercast accuracy' can score)",
+    )
+    p = command(
+        "forecast",
+        "quarterly revenue forecasts from the champion",
+        _lazy("training.cli.forecast_commands", "cmd_forecast"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--horizon", type=_horizon, default=4)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--aggregates", type=Path, default=None)
+    p.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="do not record the forecasts in the forecast ledger",
+    )
+    p = command(
+        "recommend",
+        "next-best incentive per partner for the next quarter",
+        _lazy("training.cli.incentive_commands", "cmd_recommend"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--budget", type=_non_negative_float, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p = command(
+        "rank",
+        "partners ranked by the value of investing in them next quarter",
+        _lazy("training.cli.incentive_commands", "cmd_rank"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--top", type=_positive_int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p = command(
+        "tune",
+        "Optuna search of the forecaster's hyper-parameters",
+        _lazy("training.cli.forecast_commands", "cmd_tune"),
+        data=True,
+    )
+    p.add_argument("--trials", type=_positive_int, default=20)
+    p.add_argument("--folds", type=_positive_int, default=4)
+    p = command("serve", "the HTTP API over the champion models", _lazy("serving.run", "cmd_serve"))
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=_positive_int, default=None)
+    p = command(
+        "kpis",
+        "channel KPIs per partner or group",
+        _lazy("training.cli.kpi_commands", "cmd_kpis"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument(
+        "--group-by", choices=["partner", "region", "tier", "partner_type"], default="partner"
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p = command(
+        "accuracy",
+        "realised accuracy of past forecasts from the forecast ledger",
+        _lazy("training.cli.accuracy_commands", "cmd_accuracy"),
+        data=True,
+    )
+    p.add_argument("--out", type=Path, default=None, help="also write the report as CSV")
+    p.add_argument(
+        "--coverage-floor",
+        type=_non_negative_float,
+        default=0.70,
+        help="flag segments whose 80%% interval coverage is below this (default 0.70)",
+    )
+    p.add_argument("--model-version", default=None, help="only forecasts of this model version")
+    p = command(
+        "scorecard",
+        "one partner's scorecard plot",
+        _lazy("training.reports.scorecard", "cmd_scorecard"),
+        as_of=True,
+        fiscal=True,
+    )
+    p.add_argument("--partner", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="dataset folder (contract); default PARTNERCAST_DATA_DIR or data/demo",
+    )
+    p.add_argument(
+        "--quarters", type=_positive_int, default=8, help="quarters of history shown (default 8)"
+    )
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "fy_start_month", None) is not None:
+        overrides["fy_start_month"] = args.fy_start_month
+    if getattr(args, "data", None) is not None:
+        overrides["data_dir"] = args.data
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``partnercast`` console command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr stays readable
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = _settings_from(args)
+    except pydantic.ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            print(
+                f"partnercast: setting {field} (environment variable "
+                f"PARTNERCAST_{field.upper()}): {err['msg']}, got {err.get('input')!r}",
+                file=sys.stderr,
+            )
+        return EXIT_BAD_INPUT
+    try:
+        return args.handler(args, settings)
+    except DataContractError as exc:
+        print(exc.report.format(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BadInput as exc:
+        print(f"partnercast {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NoChampionError as exc:
+        print(f"partnercast {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("partnercast: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception:
+        log.exception("partnercast %s failed", args.command)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

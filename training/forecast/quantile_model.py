@@ -1,0 +1,206 @@
+"""Global LightGBM quantile regressor with a heavy-tail transform and conformal intervals.
+
+One model per quantile, trained over all partners and horizons at once (horizon
+is a feature). Why each piece:
+
+- **asinh transform**: partner revenue spans orders of magnitude and has credit
+  notes (negative values), so the model learns ``asinh(y / scale)``. Quantiles
+  commute with monotone transforms, so back-transformed predictions are still
+  the wanted quantiles in money.
+- **no crossing**: the quantiles of each row are sorted after prediction.
+- **conformalised quantile regression (CQR)**: the rows of the latest target
+  quarters are held out, the interval's miss on them sets a correction (per
+  horizon, in transformed space) that widens or narrows P10..P90 to the
+  nominal 80%, and the models are then refitted on all rows (``refit``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from features.scoring.quantiles import QuantileBundle, forward_transform, inverse_transform
+
+log = logging.getLogger(__name__)
+
+
+class QuantileForecaster(RegressorMixin, BaseEstimator):
+    """P10/P50/P90 regressor; ``fit(X, y, time=...)``, ``predict_quantiles(X)``."""
+
+    def __init__(
+        self,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        transform: str = "asinh",
+        scale: float = 1000.0,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        conformal: bool = True,
+        calibration_slices: int = 2,
+        refit: bool = True,
+        offset_column: str | None = None,
+        random_state: int = 42,
+        n_jobs: int = 1,
+    ) -> None:
+        self.quantiles = quantiles
+        self.transform = transform
+        self.scale = scale
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.conformal = conformal
+        self.calibration_slices = calibration_slices
+        self.refit = refit
+        self.offset_column = offset_column
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _booster(self, alpha: float) -> lgb.LGBMRegressor:
+        return lgb.LGBMRegressor(
+            objective="quantile",
+            alpha=alpha,
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+
+    def _fit_models(
+        self, X: pd.DataFrame, z: np.ndarray, weight: np.ndarray | None
+    ) -> dict[float, lgb.LGBMRegressor]:
+        start = self._template().offset(X)
+        return {
+            q: self._booster(q).fit(X, z, sample_weight=weight, init_score=start)
+            for q in self.quantiles
+        }
+
+    def _template(self) -> QuantileBundle:
+        """An empty bundle with this estimator's transform and offset (for the offset math)."""
+        return QuantileBundle(
+            boosters={},
+            feature_names=(),
+            transform=self.transform,
+            scale=self.scale,
+            offset_column=self.offset_column,
+        )
+
+    def _bundle(self, models: dict, corrections: dict[int, float]) -> QuantileBundle:
+        return QuantileBundle(
+            boosters={q: m.booster_ for q, m in models.items()},
+            feature_names=tuple(self.feature_names_in_),
+            transform=self.transform,
+            scale=self.scale,
+            corrections=corrections,
+            offset_column=self.offset_column,
+        )
+
+    # -- fitting ---------------------------------------------------------------
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Sequence[float],
+        *,
+        time: Sequence | None = None,
+        horizon: Sequence[int] | None = None,
+        sample_weight: Sequence[float] | None = None,
+    ) -> QuantileForecaster:
+        """Fit on features ``X`` and revenue ``y``.
+
+        ``time`` is each row's target quarter: the rows of the last
+        ``calibration_slices`` target quarters are the conformal calibration set
+        (every horizon is represented there, unlike with the last cutoffs).
+        ``horizon`` lets the correction differ by horizon. With ``refit`` the
+        boosters are then refitted on all rows (the deployed model); without it
+        the held-out boosters are kept (exact split conformal, half the cost).
+        ``sample_weight`` weights rows in the pinball loss (e.g. by partner size, so
+        that errors in asinh space count like errors in money).
+        """
+        if len(self.quantiles) < 2 and self.conformal:
+            raise ValueError("conformal intervals need a lower and an upper quantile")
+        z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
+        self.feature_names_in_ = list(X.columns)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if not self.conformal:
+            self.bundle_ = self._bundle(self._fit_models(X, z, weight), {})
+            return self
+        held_out = self._calibrate(X, z, time, horizon, weight)
+        if self.refit:
+            held_out = self._bundle(self._fit_models(X, z, weight), held_out.corrections)
+        self.bundle_ = held_out
+        return self
+
+    @property
+    def corrections_(self) -> dict[int, float]:
+        """Conformal widening of P10..P90 per horizon, in model space."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.corrections
+
+    def _calibrate(self, X, z, time, horizon, weight) -> QuantileBundle:
+        """Fit on all but the last time slices and size the correction on those."""
+        if time is None:
+            raise ValueError("conformal calibration needs the rows' time (pass time=...)")
+        time = pd.Series(np.asarray(time))
+        slices = np.sort(time.unique())
+        if len(slices) <= self.calibration_slices:
+            raise ValueError(
+                f"conformal calibration holds out the last {self.calibration_slices} time slices "
+                f"but the training data has only {len(slices)}"
+            )
+        calib = time.isin(slices[-self.calibration_slices :]).to_numpy()
+        w = None if weight is None else weight[~calib]
+        held_out = self._bundle(self._fit_models(X.loc[~calib], z[~calib], w), {})
+        zq = held_out.raw_quantiles(X.loc[calib])
+        lo, hi = zq[:, 0], zq[:, -1]
+        scores = np.maximum(lo - z[calib], z[calib] - hi)
+        target = self.quantiles[-1] - self.quantiles[0]  # nominal coverage, 0.8
+        groups = np.zeros(calib.sum(), dtype=int) if horizon is None else np.asarray(horizon)[calib]
+        corrections = {}
+        for h in np.unique(groups):
+            s = scores[groups == h]
+            level = min(1.0, np.ceil((len(s) + 1) * target) / len(s))
+            corrections[int(h)] = float(np.quantile(s, level, method="higher"))
+        log.info("conformal corrections by horizon (asinh units): %s", corrections)
+        return replace(held_out, corrections=corrections)
+
+    # -- prediction --------------------------------------------------------------
+    def predict_quantiles(
+        self, X: pd.DataFrame, *, horizon: Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """One column per quantile (``p10``, ``p50``, ``p90``), never crossing."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.predict_quantiles(X, horizon=horizon)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The median (P50) without conformal correction, for scikit-learn compatibility."""
+        check_is_fitted(self, "bundle_")
+        z = self.bundle_.boosters[self.bundle_.median].predict(X[self.feature_names_in_])
+        return inverse_transform(z + self.bundle_.offset(X), self.transform, self.scale)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature SHAP contributions of the P50 (model space) plus ``bias``."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.contributions(X)

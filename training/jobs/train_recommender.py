@@ -1,0 +1,193 @@
+"""``partnercast train`` for the incentive recommender and partner ranker.
+
+Runs after the forecaster in the same ``train`` command, as its own MLflow run:
+fit the uplift and cost models on the partner-quarter history, evaluate them
+(doubly-robust policy values against "none for all" and "everyone gets the usual
+incentive", Qini on randomized rows), score every partner as of the training date,
+log the scoring tables as a pyfunc model, register it, and move ``champion`` only
+when the gate passes. A dataset without incentives skips this step with a clear
+message and leaves the forecaster's run untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+import features.scoring.recommender_pyfunc as recommender_pyfunc
+from features.data.dataset import Dataset
+from features.frames import build_features, build_recommender_frame
+from features.scoring.forecaster import PartnerForecaster
+from features.scoring.recommender import FILTERS, PartnerRecommender
+from features.scoring.registry import RECOMMENDER_MODEL
+from training.forecast.forecaster import TrainingData
+from training.incentives.recommender import IncentiveRecommender
+from training.incentives.uplift import check_incentive_frame
+from training.jobs.tracking import GateDecision, promote_if_passed
+from training.jobs.train_forecaster import pip_requirements
+
+log = logging.getLogger(__name__)
+
+SPEC_ARTIFACT = "feature_spec.json"
+ESTIMATOR = "estimator"  # the fitted uplift + cost models, to score other dates from the CLI
+
+
+@dataclass(frozen=True)
+class RecommenderOutcome:
+    run_id: str
+    version: str
+    promoted: bool
+    decision: GateDecision
+    headline: dict[str, float]
+
+
+def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecision:
+    """The policy must not be distinguishably worse than "none for all" or than
+    "everyone gets the usual incentive" (doubly-robust estimates, ``z`` standard errors).
+
+    The estimates come from pseudo-outcomes of heavy-tailed revenue and are noisy, so the
+    gate asks for no significant loss rather than a positive point estimate.
+    """
+    value = metrics.get("dr_value_model", float("nan"))
+    value_se = metrics.get("dr_value_model_se", float("nan"))
+    gain = metrics.get("dr_value_gain_vs_most_common", float("nan"))
+    gain_se = metrics.get("dr_value_gain_vs_most_common_se", float("nan"))
+    return GateDecision.from_checks(
+        {
+            f"net value per partner-quarter {value:,.0f} (se {value_se:,.0f}) not significantly "
+            "below none for all": value > -z * value_se,
+            f"gain over 'everyone gets the usual incentive' {gain:,.0f} (se {gain_se:,.0f}) "
+            "not significantly negative": gain > -z * gain_se,
+        }
+    )
+
+
+def growth_outlook(forecaster: PartnerForecaster, features: pd.DataFrame) -> pd.Series:
+    """Forecast P50 next quarter minus the last quarter's revenue, by partner."""
+    ids = [p for p in features["partner_id"].astype(str) if p in set(forecaster.partner_ids)]
+    nxt = forecaster.forecast(ids, 1).set_index("partner_id")["p50"]
+    last = features.set_index(features["partner_id"].astype(str))["revenue_lag_1"].astype(float)
+    return (nxt - last.reindex(nxt.index).fillna(0.0)).rename("growth")
+
+
+def score_partners(
+    model: IncentiveRecommender,
+    features: pd.DataFrame,
+    forecaster: PartnerForecaster,
+    *,
+    as_of: pd.Timestamp,
+    info: dict | None = None,
+) -> PartnerRecommender:
+    """Every partner's uplift and cost per incentive as of ``as_of``: the API's scoring tables."""
+    options = model.recommend(features)
+    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
+    return PartnerRecommender(
+        options=options[keep].reset_index(drop=True),
+        attributes=features[["partner_id", *FILTERS]].astype("string").reset_index(drop=True),
+        growth=growth_outlook(forecaster, features),
+        as_of=as_of,
+        info=info or {},
+    )
+
+
+def train_recommender(
+    ds: Dataset,
+    data: TrainingData,
+    forecaster: PartnerForecaster,
+    *,
+    client: MlflowClient,
+    experiment_id: str,
+    seed: int,
+    params: dict | None = None,
+) -> RecommenderOutcome | None:
+    """Fit, evaluate, log, register and maybe promote; None when there are no incentives."""
+    if "incentives" not in ds.present or ds.incentives.empty:
+        log.warning("no incentives table: the incentive recommender is not trained")
+        return None
+    frame = build_recommender_frame(ds, spec=data.spec, data_end=data.as_of)
+    check_incentive_frame(frame)
+    columns = list(data.spec.partner_feature_columns)
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"recommender {data.as_of.date()}"
+    ) as run:
+        mlflow.log_params(
+            {
+                "as_of": str(data.as_of.date()),
+                "seed": seed,
+                "training_rows": len(frame),
+                **(params or {}),
+            }
+        )
+        model = IncentiveRecommender(random_state=seed, **(params or {})).fit(
+            frame, feature_columns=columns
+        )
+        metrics, artifacts = model.evaluation(frame)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
+        features = build_features(ds, as_of=data.as_of, spec=data.spec)
+        recommender = score_partners(
+            model,
+            features,
+            forecaster,
+            as_of=data.as_of,
+            info={"run_id": run.info.run_id, "as_of": str(data.as_of.date())},
+        )
+        decision = recommender_gate(metrics)
+        mlflow.log_dict(data.spec.to_dict(), SPEC_ARTIFACT)
+        mlflow.sklearn.log_model(
+            model,
+            name=ESTIMATOR,
+            pip_requirements=pip_requirements(),
+            serialization_format="cloudpickle",
+        )
+        info = _log_model(recommender, artifacts)
+        mlflow.set_tags(
+            {
+                "quality_gate": "passed" if decision.passed else "failed",
+                "quality_gate.reasons": " | ".join(decision.reasons),
+            }
+        )
+        version = str(mlflow.register_model(info.model_uri, RECOMMENDER_MODEL).version)
+        promoted = promote_if_passed(client, RECOMMENDER_MODEL, version, decision)
+    headline = {
+        k: round(float(metrics[k]), 2)
+        for k in (
+            "dr_value_model",
+            "dr_value_model_se",
+            "dr_value_most_common",
+            "dr_value_gain_vs_most_common",
+            "dr_value_gain_vs_most_common_se",
+        )
+        if k in metrics
+    }
+    return RecommenderOutcome(run.info.run_id, version, promoted, decision, headline)
+
+
+def _log_model(recommender: PartnerRecommender, artifacts: dict[str, pd.DataFrame]):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, table in artifacts.items():
+            table.to_csv(folder / f"{name}.csv", index=False)
+        mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+        saved = recommender.save(folder / "recommender")
+        example = pd.DataFrame({"partner_id": recommender.options["partner_id"][:2].astype(str)})
+        signature = infer_signature(
+            example,
+            recommender.recommend(example["partner_id"].tolist()),
+            params={"budget": 0.0},
+        )
+        return mlflow.pyfunc.log_model(
+            name="recommender",
+            python_model=recommender_pyfunc.__file__,
+            artifacts={"recommender": str(saved)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements(),
+        )
