@@ -48,9 +48,10 @@ bench: venv $(if $(DATA),,$(DEMO)/partners.csv) ## ours vs mlforecast, statsfore
 test: venv ## the whole test suite
 	$(RUN) pytest -n auto --dist loadgroup
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, and the layer contracts (import-linter)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 format: venv ## ruff format and autofix
 	$(RUN) ruff format .

@@ -31,9 +31,9 @@ log = logging.getLogger("benchmarks.feature_pipeline")
 
 def _prepare(partners: int, quarters: int, out: Path) -> None:
     """Simulate the demo world and write typed tables as parquet."""
-    from features.data.dataset import TABLES
+    from features.data import TABLES
     from features.data.reader import coerce_table
-    from features.world.simulate import simulate_world
+    from features.world import simulate_world
 
     world = simulate_world(partners, quarters, seed=7)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,18 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from features.calendar import QuarterCalendar  # noqa: E402
-from features.data.loader import load_dataset  # noqa: E402
-from features.world.simulate import simulate_world, write_world  # noqa: E402
-from training.forecast import metrics  # noqa: E402
-from training.forecast.backtest import (  # noqa: E402
+from features.data import load_dataset  # noqa: E402
+from features.world import simulate_world, write_world  # noqa: E402
+from training.forecast import (  # noqa: E402
     MODEL,
     BacktestResult,
     ForecastConfig,
-    group_backtest,
-)
-from training.forecast.forecaster import (  # noqa: E402
     backtest_forecaster,
     fit_forecaster,
+    group_backtest,
+    metrics,
     prepare_training_data,
 )
 

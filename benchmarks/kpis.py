@@ -30,10 +30,10 @@ def _speed(partners: int, quarters: int) -> list[dict]:
     import pandas as pd
 
     from features.calendar import QuarterCalendar
-    from features.data.dataset import Dataset
+    from features.data import Dataset
     from features.data.reader import coerce_table
-    from features.reporting.kpis import build_partner_kpis, group_kpis
-    from features.world.simulate import simulate_world
+    from features.reporting import build_partner_kpis, group_kpis
+    from features.world import simulate_world
 
     world = simulate_world(partners, quarters, seed=7)
     ds = Dataset(
@@ -70,10 +70,11 @@ def _mdf_honesty(data: Path) -> list[dict] | str:
     import pandas as pd
 
     from features.calendar import QuarterCalendar
-    from features.data.loader import load_dataset
+    from features.data import load_dataset
+    from features.names import RECOMMENDER_MODEL
+    from features.reporting import build_partner_kpis
     from features.reporting.kpi_sources import mdf_return_per_dollar
-    from features.reporting.kpis import build_partner_kpis
-    from features.scoring.registry import RECOMMENDER_MODEL, NoChampionError, load_champion
+    from features.scoring import NoChampionError, load_champion
     from features.settings import Settings
 
     settings = Settings()

@@ -96,7 +96,7 @@ def merge_forecasts(
 def forecast_metrics(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Over all horizons: wape, mase, pinball, coverage_80 per model (rows), same code as
     the backtest (``training.forecast.backtest.metrics_table``)."""
-    from training.forecast.backtest import metrics_table
+    from training.forecast import metrics_table
 
     m = metrics_table(predictions, models)
     m = m[m["horizon"] == "all"].pivot(index="model", columns="metric", values="value")
@@ -108,8 +108,8 @@ def policy_scores(
 ) -> tuple[pd.DataFrame, float]:
     """The policy (best uplift - cost, ``none`` when nothing pays) and its true net / oracle's
     (NaN without ground truth)."""
-    from features.scoring.policy import recommend_incentives
-    from training.incentives.uplift_eval import oracle_net_value, policy_net_value
+    from features.scoring import recommend_incentives
+    from training.incentives import oracle_net_value, policy_net_value
 
     names = [c for c in uplift.columns if c in costs.columns]
     rec = recommend_incentives(uplift[names], costs[names], ids)
@@ -132,12 +132,10 @@ def mean_qini(rows: pd.DataFrame, oof: pd.DataFrame) -> float:
 def run_ours(data_dir: Path, folds: int, seed: int, fy_start_month: int, exchange: Path) -> dict:
     """Our backtest and recommender; writes the peers' inputs into ``exchange``."""
     from features.calendar import QuarterCalendar
-    from features.data.loader import load_dataset
+    from features.data import load_dataset
     from features.frames import build_features, build_recommender_frame
-    from training.forecast.backtest import ForecastConfig
-    from training.forecast.forecaster import backtest_forecaster, prepare_training_data
-    from training.incentives.costs import IncentiveCostModel
-    from training.incentives.uplift import UpliftModel
+    from training.forecast import ForecastConfig, backtest_forecaster, prepare_training_data
+    from training.incentives import IncentiveCostModel, UpliftModel
 
     ds = load_dataset(data_dir)
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(fy_start_month))
@@ -375,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uv", default=os.environ.get("UV", shutil.which("uv") or "uv"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    from features.data.problems import DataContractError
+    from features.data import DataContractError
     from features.settings import Settings
 
     settings = Settings()

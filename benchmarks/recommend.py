@@ -30,7 +30,7 @@ log = logging.getLogger("benchmarks.recommend")
 
 
 def _dataset(world):  # -> Dataset
-    from features.data.dataset import TABLES, Dataset
+    from features.data import TABLES, Dataset
     from features.data.reader import coerce_table
 
     frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
@@ -40,7 +40,7 @@ def _dataset(world):  # -> Dataset
 def _growth(ds, spec, as_of, features: pd.DataFrame, seed: int) -> pd.Series:
     """Forecast P50 of next quarter minus last quarter's revenue (a small forecaster)."""
     from features.frames import build_forecast_frame, build_scoring_frame
-    from training.forecast.quantile_model import QuantileForecaster
+    from training.forecast import QuantileForecaster
 
     train = build_forecast_frame(ds, spec=spec, horizons=1, data_end=as_of)
     cols = list(spec.feature_columns)
@@ -66,7 +66,7 @@ def _row(name: str, value: float, oracle: float, spent: float, partners: int) ->
 
 
 def _evaluate(name, rec, effects, oracle) -> dict:
-    from training.incentives.uplift_eval import policy_net_value
+    from training.incentives import policy_net_value
 
     value = policy_net_value(rec[["partner_id", "incentive"]], effects)
     true_cost = effects.set_index(["partner_id", "incentive"])["expected_cost"]
@@ -88,7 +88,7 @@ def _reference_rows(model, X, features, effects, cost_frame, ids, oracle) -> lis
     region and a new-partner flag (the segments the simulator builds them from); or
     every partner's own.
     """
-    from features.scoring.policy import recommend_incentives
+    from features.scoring import recommend_incentives
 
     names = model.incentives_
     revenue = effects.pivot(index="partner_id", columns="incentive", values="expected_revenue")
@@ -124,12 +124,10 @@ def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
 def run(partners: int, quarters: int, seed: int, budget_share: float, variants: bool) -> str:
     from features.calendar import QuarterCalendar
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
+    from features.scoring import rank_by_last_revenue, rank_partners
     from features.scoring.policy import choose_within_budget, recommend_incentives
-    from features.scoring.ranking import rank_by_last_revenue, rank_partners
-    from features.world.simulate import simulate_world
-    from training.incentives.costs import IncentiveCostModel
-    from training.incentives.uplift import UpliftModel
-    from training.incentives.uplift_baselines import NaiveUpliftModel
+    from features.world import simulate_world
+    from training.incentives import IncentiveCostModel, NaiveUpliftModel, UpliftModel
     from training.incentives.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
 
     began = time.perf_counter()

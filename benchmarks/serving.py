@@ -31,7 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.scoring.registry import FORECASTER_MODEL, NoChampionError, load_champion  # noqa: E402
+from features.names import FORECASTER_MODEL  # noqa: E402
+from features.scoring import NoChampionError, load_champion  # noqa: E402
 
 log = logging.getLogger("benchmarks.serving")
 FAST = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20}
@@ -39,11 +40,11 @@ FAST = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_
 
 def train_demo_champion(root: Path, partners: int) -> str:
     """A champion on a demo world in a temporary store; its tracking URI."""
-    from features.data.loader import load_dataset
+    from features.data import load_dataset
     from features.settings import Settings
-    from features.world.simulate import simulate_world, write_world
-    from training.forecast.backtest import ForecastConfig
-    from training.jobs import train_forecaster as train_module
+    from features.world import simulate_world, write_world
+    from training.forecast import ForecastConfig
+    from training.jobs import forecaster_run as train_module
 
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     (root / "mlruns").mkdir(parents=True)
@@ -60,8 +61,8 @@ def train_demo_champion(root: Path, partners: int) -> str:
     )
     from mlflow import MlflowClient
 
-    from training.jobs import train_recommender as rec_module
-    from training.jobs.tracking import GateDecision
+    from training.jobs import GateDecision
+    from training.jobs import recommender_run as rec_module
 
     rec_module.recommender_gate = lambda metrics: GateDecision.from_checks({"benchmark": True})
     rec_module.train_recommender(

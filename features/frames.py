@@ -28,13 +28,15 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.families.engagement import build_engagement
-from features.families.heuristics import sales_ops_estimate
-from features.families.incentive_history import build_incentive_history
+from features.data import Dataset
+from features.families import (
+    build_engagement,
+    build_incentive_history,
+    build_pipeline_signals,
+    sales_ops_estimate,
+)
 from features.families.panel import quarter_revenue, sorted_partner_ids
 from features.families.partner_attributes import build_partner_attributes, fit_partner_attributes
-from features.families.pipeline_signals import build_pipeline_signals
 from features.families.revenue_history import N_LAGS, build_revenue_history
 from features.families.vocabulary import learn_vocabulary
 from features.families.windows import CutoffGrid, to_days

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.scoring.forecaster import UnknownPartnersError
-from features.scoring.registry import FORECASTER_MODEL
-from serving.champions import RECOMMENDER_MODEL, Loaded, forecaster_of
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.scoring import UnknownPartnersError
+from serving.champions import Loaded, forecaster_of
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,

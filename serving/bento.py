@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.scoring.registry import FORECASTER_MODEL, NoChampionError
+from features.names import FORECASTER_MODEL
+from features.scoring import NoChampionError
 from serving.champions import MODEL_NAMES, mlflow_champion_version
 from serving.settings import ServingSettings
 

@@ -21,13 +21,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from features.scoring.forecaster import PartnerForecaster
-from features.scoring.registry import (
-    FORECASTER_MODEL,
-    RECOMMENDER_MODEL,
-    NoChampionError,
-    load_champion,
-)
+from features.names import CHAMPION, FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.scoring import NoChampionError, PartnerForecaster, load_champion
 from serving.forecast_table import ForecastTable
 from serving.settings import ServingSettings
 
@@ -111,7 +106,7 @@ def mlflow_champion_version(name: str, tracking_uri: str) -> str:
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
-        return str(client.get_model_version_by_alias(name, "champion").version)
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException as exc:
         raise NoChampionError(
             f"no 'champion' version of model '{name}' in the registry at {tracking_uri}: "

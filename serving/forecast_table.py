@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.scoring.forecaster import MAX_HORIZON, PartnerForecaster, UnknownPartnersError
+from features.scoring import MAX_HORIZON, PartnerForecaster, UnknownPartnersError
 
 
 @dataclass

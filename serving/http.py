@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from features.reporting.ledger import display_url
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
+from features.reporting import display_url
 from serving import answers
 from serving.answers import ApiError
 from serving.champions import Champions, Loaded, ModelUnavailable

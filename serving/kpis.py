@@ -21,11 +21,9 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.data.loader import load_dataset
-from features.data.problems import DataContractError
-from features.reporting.kpi_sources import channel_kpis, ledger_forecasts
-from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.data import DataContractError, Dataset, load_dataset
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.reporting import channel_kpis, ledger_forecasts
 from serving.answers import ApiError
 from serving.champions import Loaded
 from serving.schemas import GroupKpis, KpiRequest, KpiResponse, PartnerKpis

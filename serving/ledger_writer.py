@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.reporting.ledger import ForecastLedger, display_url, forecast_rows
+from features.reporting import ForecastLedger, display_url, forecast_rows
 from serving.schemas import AggregateResponse, ForecastResponse
 
 log = logging.getLogger(__name__)

@@ -132,6 +132,10 @@ class ValidationReport:
         }
 
 
+class BadInput(Exception):
+    """Input the user can fix (data, flag values): the CLI reports it on stderr, exit 2."""
+
+
 class DataContractError(ValueError):
     """The data does not follow the contract; ``report`` lists every problem."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.families.vocabulary import slugs
 from features.families.windows import (
     CutoffGrid,

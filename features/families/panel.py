@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.families.windows import CutoffGrid, Events, make_events, to_days, window_sums
 
 

@@ -16,7 +16,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.data.dataset import COLUMNS, Dataset
+from features.data import COLUMNS, Dataset
 from features.families.windows import CutoffGrid, days_between, to_days
 
 log = logging.getLogger(__name__)

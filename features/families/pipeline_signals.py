@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.families.windows import (
     CutoffGrid,
     events_in_window,

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
+from features.names import FORECASTER_MODEL
 from features.reporting.kpis import build_partner_kpis, group_kpis
-from features.scoring.registry import FORECASTER_MODEL
 
 LEDGER, RESCORED, IN_SAMPLE = "ledger", "rescored", "rescored_in_sample"
 SOURCE_COLUMNS = ("forecast_source", "forecast_as_of", "forecast_model_version")

@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
+from features.families import open_pipeline
 from features.families.panel import revenue_events, sorted_partner_ids
-from features.families.pipeline_signals import open_pipeline
 from features.families.windows import CutoffGrid, make_events, safe_div, to_days, window_sums
 
 KPI_COLUMNS: tuple[str, ...] = (

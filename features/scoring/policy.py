@@ -22,9 +22,10 @@ import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array, vstack
 
+from features.names import NONE
+
 log = logging.getLogger(__name__)
 
-NONE = "none"
 RECOMMEND_COLUMNS = ("partner_id", "incentive", "expected_uplift", "cost", "expected_net")
 
 

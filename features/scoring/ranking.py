@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-NONE = "none"
+from features.names import NONE
 
 
 def _money(value: float) -> str:

@@ -10,11 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
+from features.names import CHAMPION
 
-CHAMPION = "champion"
-FORECASTER_MODEL = "partnercast-forecaster"
-RECOMMENDER_MODEL = "partnercast-recommender"
+log = logging.getLogger(__name__)
 
 
 class NoChampionError(LookupError):

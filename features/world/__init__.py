@@ -1,9 +1,23 @@
-"""The synthetic channel world behind ``features.world.simulate``.
+"""The synthetic channel worlds: contract tables plus the ground truth a real export lacks.
 
-The modules here split the simulation by what they hold: ``params`` (every knob,
-in one frozen dataclass), ``partners`` (who the partners are and their latent
-traits), ``latent`` (the quarterly state: demand, engagement, win rates,
-incentives), ``events`` (the rows of the five contract tables), ``truth`` (the
-ground truth and the summary) and ``output`` (frames and files). The public entry
-point is :mod:`features.world.simulate`.
+Enter through this package: :func:`simulate_world` (a :class:`World` from
+:class:`WorldParams`), :func:`write_world` (the contract files and ``_truth/``) and
+:func:`world_summary`. The modules split the simulation by what they hold: ``params``
+(every knob, in one frozen dataclass), ``partners`` (who the partners are and their
+latent traits), ``latent`` (the quarterly state: demand, engagement, win rates,
+incentives), ``deals`` and ``activities`` (the rows of the contract tables), ``tables``
+(the frames), ``truth`` (the ground truth), ``summary`` and ``output`` (frames and
+files); ``simulate`` runs them in order.
 """
+
+from features.world.params import IncentiveSpec, WorldParams
+from features.world.simulate import World, simulate_world, world_summary, write_world
+
+__all__ = [
+    "IncentiveSpec",
+    "World",
+    "WorldParams",
+    "simulate_world",
+    "world_summary",
+    "write_world",
+]

@@ -12,9 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-NONE = "none"
-"""The name of "no incentive" in assignments and ground truth."""
-
 
 @dataclass(frozen=True)
 class IncentiveSpec:

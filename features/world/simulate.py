@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
+from features.names import NONE
 from features.world.activities import simulate_activities, simulate_incentives
 from features.world.deals import simulate_bookings, simulate_opportunities
 from features.world.latent import simulate_state
 from features.world.output import make_ids, to_days, write_frame_csv
-from features.world.params import NONE, IncentiveSpec, WorldParams
+from features.world.params import IncentiveSpec, WorldParams
 from features.world.partners import draw_partners
 from features.world.summary import summarize
 from features.world.tables import build_tables

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.names import NONE
 from features.world.deals import NO_DAY, Rows
 from features.world.latent import LatentState, effect, expected_cost, expected_revenue
 from features.world.output import take_strings, to_dates
-from features.world.params import NONE, WorldParams
+from features.world.params import WorldParams
 from features.world.partners import PartnerDraw
 
 

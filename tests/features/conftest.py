@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.frames import build_features, fit_feature_spec
 from features.spec import FeatureSpec
 from tests.features.builders import hand_dataset

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.data import load_dataset
 from features.data.contract import (
     NON_NEGATIVE,
     ROW_RULES,
@@ -16,7 +17,6 @@ from features.data.contract import (
     table_schema,
 )
 from features.data.dataset import COLUMNS, TABLES, Dataset, dtype_of, empty_frame
-from features.data.loader import load_dataset
 from features.data.validation import check_table
 from tests.features.contract_data import write_valid
 

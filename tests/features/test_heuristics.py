@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.families.heuristics import sales_ops_estimate
+from features.families import sales_ops_estimate
 
 
 def test_sales_ops_estimate_by_hand() -> None:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.reporting.kpis import KPI_COLUMNS, build_partner_kpis, group_kpis, leaderboard
 from tests.features.builders import dataset, random_dataset
 from tests.features.test_leakage import cutoffs, mutate_after

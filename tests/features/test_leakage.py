@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.frames import build_features, build_forecast_frame, fit_feature_spec
 from tests.features.builders import random_dataset
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from features.data import DataContractError, load_dataset
 from features.data.dataset import COLUMNS, TABLES, UNKNOWN, Dataset, dtype_of, empty_frame
-from features.data.loader import DataContractError, load_dataset
 from tests.features.contract_data import valid_tables, write_tables, write_valid
 
 

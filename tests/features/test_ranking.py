@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.scoring.ranking import rank_by_last_revenue, rank_partners
+from features.scoring import rank_by_last_revenue, rank_partners
 
 
 def recommendations() -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.families.panel import build_revenue_panel
+from features.families import build_revenue_panel
 from features.frames import build_features, fit_feature_spec
 from tests.features.builders import random_dataset
 

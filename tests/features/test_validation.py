@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.data.validation import Problem, ValidationReport, summarize_dataset, validate_folder
+from features.data import Problem, ValidationReport, summarize_dataset, validate_folder
 from tests.features.contract_data import RawTables, valid_tables, write_tables, write_valid
 
 Mutation = Callable[[RawTables], None]

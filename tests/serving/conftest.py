@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from features.scoring.forecaster import PartnerForecaster
-from features.scoring.registry import FORECASTER_MODEL, load_champion
+from features.names import FORECASTER_MODEL
+from features.scoring import PartnerForecaster, load_champion
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"n_estimators": 25, "learning_rate": 0.15, "num_leaves": 15, "min_child_samples": 10}
@@ -45,11 +45,11 @@ class Store:
 
 def _train_into(root: Path) -> None:
     """Train the small world's forecaster into ``root`` (lenient gate: it is promoted)."""
-    from features.data.loader import load_dataset
+    from features.data import load_dataset
     from features.settings import Settings
-    from features.world.simulate import simulate_world, write_world
-    from training.forecast.backtest import ForecastConfig
-    from training.jobs import train_forecaster as train_module
+    from features.world import simulate_world, write_world
+    from training.forecast import ForecastConfig
+    from training.jobs import forecaster_run as train_module
 
     (root / "mlruns").mkdir(parents=True, exist_ok=True)
     write_world(simulate_world(partners=120, quarters=12, seed=3), root / "demo")
@@ -103,10 +103,10 @@ def with_recommender(trained_store: Store, to: Path) -> Store:
     from mlflow import MlflowClient
 
     from features.calendar import QuarterCalendar
-    from features.data.loader import load_dataset
-    from training.forecast.forecaster import prepare_training_data
-    from training.jobs import train_recommender as rec_module
-    from training.jobs.tracking import GateDecision
+    from features.data import load_dataset
+    from training.forecast import prepare_training_data
+    from training.jobs import GateDecision
+    from training.jobs import recommender_run as rec_module
 
     store = copy_store(trained_store, to)
     ds = load_dataset(trained_store.root / "demo")

@@ -11,10 +11,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.scoring.forecaster import UnknownPartnersError
+from features.names import RECOMMENDER_MODEL
+from features.scoring import UnknownPartnersError
 from serving import answers
 from serving.answers import ApiError
-from serving.champions import RECOMMENDER_MODEL, Champion, Loaded
+from serving.champions import Champion, Loaded
 from serving.schemas import RankRequest, RecommendRequest
 
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.scoring.forecaster import PartnerForecaster
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
+from features.scoring import PartnerForecaster
 
 from .conftest import Server, Store, assert_error, champion_forecaster, copy_store
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
 
 from .conftest import ROOT, Store, champion_forecaster
 

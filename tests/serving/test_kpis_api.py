@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.data.loader import load_dataset
+from features.data import load_dataset
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.reporting import KPI_COLUMNS
 from features.reporting.kpi_sources import IN_SAMPLE, channel_kpis
-from features.reporting.kpis import KPI_COLUMNS
-from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
-from training.cli.main import main
+from features.scoring import load_champion
+from training.cli import main
 
 from .conftest import Server, Store, assert_error, with_recommender
 

@@ -16,8 +16,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.reporting.ledger import ForecastLedger
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
+from features.reporting import ForecastLedger
 from serving import answers
 from serving.http import ServiceState
 from serving.ledger_writer import LedgerWriter, Provenance
@@ -29,7 +29,7 @@ from serving.schemas import (
     PartnerForecast,
 )
 from serving.settings import ServingSettings
-from training.cli.main import main
+from training.cli import main
 
 from .conftest import Server, Store
 

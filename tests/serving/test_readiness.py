@@ -7,7 +7,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
 
 from .conftest import Server, Store, assert_error, copy_store
 

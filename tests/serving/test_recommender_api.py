@@ -10,8 +10,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.scoring.recommender import PartnerRecommender
-from features.scoring.registry import RECOMMENDER_MODEL, load_champion
+from features.names import RECOMMENDER_MODEL
+from features.scoring import PartnerRecommender, load_champion
 
 from .conftest import Server, Store, assert_error, with_recommender
 

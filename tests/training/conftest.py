@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from features.data.dataset import Dataset
-from features.data.loader import load_dataset
-from features.world.simulate import simulate_world, write_world
-from training.forecast.backtest import ForecastConfig
+from features.data import Dataset, load_dataset
+from features.world import simulate_world, write_world
+from training.forecast import ForecastConfig
 
 FAST = {"n_estimators": 25, "learning_rate": 0.15, "num_leaves": 15, "min_child_samples": 10}
 

@@ -10,14 +10,13 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.data.loader import load_dataset
-from features.families.panel import build_revenue_panel
-from features.reporting.ledger import ForecastLedger, forecast_rows
-from features.scoring.registry import FORECASTER_MODEL
+from features.data import load_dataset
+from features.families import build_revenue_panel
+from features.names import FORECASTER_MODEL
+from features.reporting import ForecastLedger, forecast_rows
 from tests.features.contract_data import valid_tables, write_tables
-from training.cli import forecast_commands
-from training.cli.main import main
-from training.forecast.backtest import ALL_BASELINES, ForecastConfig
+from training.cli import forecast_commands, main
+from training.forecast import ALL_BASELINES, ForecastConfig
 from training.reports.accuracy import accuracy_report, join_actuals, matured_forecasts
 
 from .conftest import FAST

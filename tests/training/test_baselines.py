@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from training.forecast.baselines import baseline_forecasts
+from training.forecast import baseline_forecasts
 
 CAL = QuarterCalendar()
 QUARTERS = pd.date_range("2024-01-01", periods=8, freq="QS")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.features.contract_data import valid_tables, write_tables
-from training.cli.main import main
+from training.cli import main
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.scoring.forecaster import PartnerForecaster, UnknownPartnersError
+from features.scoring import PartnerForecaster, UnknownPartnersError
 from tests.features.test_leakage import mutate_after
-from training.forecast.forecaster import fit_forecaster, prepare_training_data
+from training.forecast import fit_forecaster, prepare_training_data
 
 CAL = QuarterCalendar()
 AS_OF = pd.Timestamp("2023-06-30")  # the small world runs 2021-01-01 .. 2023-12-31

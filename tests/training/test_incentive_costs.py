@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.incentives.costs import IncentiveCostModel
+from training.incentives import IncentiveCostModel
 
 FEATURES = ["partner_type", "revenue_mean_4q"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.data.outputs import write_csv_atomically, write_folder_atomically
+from features.data import write_csv_atomically, write_folder_atomically
 from training.jobs.lineage import dataset_digest
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.forecast import QuantileForecaster
 from training.forecast.metrics import coverage
-from training.forecast.quantile_model import QuantileForecaster
 
 
 def _heavy_tailed(n_series: int, n_slices: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -83,7 +83,7 @@ def test_calibration_needs_time_and_enough_slices() -> None:
 
 
 def test_bundle_round_trips_through_files_with_categoricals(tmp_path) -> None:
-    from features.scoring.quantiles import QuantileBundle
+    from features.scoring import QuantileBundle
 
     X, y = _heavy_tailed(80, 4, seed=5)
     X["tier"] = pd.Categorical(

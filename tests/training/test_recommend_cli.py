@@ -9,12 +9,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.scoring.registry import RECOMMENDER_MODEL, load_champion
-from training.cli.main import main
-from training.jobs import train_forecaster as train_module
-from training.jobs import train_recommender as rec_module
-from training.jobs.tracking import GateDecision
-from training.jobs.train_recommender import recommender_gate as real_recommender_gate
+from features.names import RECOMMENDER_MODEL
+from features.scoring import load_champion
+from training.cli import main
+from training.jobs import GateDecision
+from training.jobs import forecaster_run as train_module
+from training.jobs import recommender_run as rec_module
+from training.jobs.recommender_run import recommender_gate as real_recommender_gate
 
 
 @pytest.fixture(scope="module")

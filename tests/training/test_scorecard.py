@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.families.panel import build_revenue_panel
+from features.data import BadInput, Dataset
+from features.families import build_revenue_panel
 from tests.features.builders import dataset
 from tests.features.test_leakage import mutate_after
 from tests.serving.conftest import Store, champion_forecaster, trained_store  # noqa: F401
-from training.cli.main import BadInput, main
-from training.reports.scorecard import scorecard_data
-from training.reports.scorecard_figure import render_scorecard
+from training.cli import main
+from training.reports import render_scorecard, scorecard_data
 
 CAL = QuarterCalendar()
 FEB = QuarterCalendar(2)
@@ -336,7 +335,7 @@ def test_a_failed_drawing_leaves_no_file(world, tmp_path, no_champion, monkeypat
 def test_an_interrupted_write_leaves_no_temp_file(tmp_path, monkeypatch) -> None:
     import os
 
-    from features.data.outputs import write_bytes_atomically
+    from features.data import write_bytes_atomically
 
     def broken(src, dst):
         raise OSError("disk full")
@@ -349,7 +348,7 @@ def test_an_interrupted_write_leaves_no_temp_file(tmp_path, monkeypatch) -> None
 
 # -- with a trained champion --------------------------------------------------------------------
 def test_champion_forecast_on_the_scorecard(trained_store, tmp_path, monkeypatch, capsys) -> None:  # noqa: F811
-    from features.data.loader import load_dataset
+    from features.data import load_dataset
 
     ds = load_dataset(trained_store.root / "demo")
     forecaster = champion_forecaster(trained_store)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.calendar import QuarterCalendar
-from training.forecast.splits import rolling_origin_folds
+from training.forecast import rolling_origin_folds
 
 CAL = QuarterCalendar()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from features.names import CHAMPION
 from features.settings import Settings
 from training.jobs.tracking import (
-    CHAMPION,
     GateDecision,
     champion_version,
     configure_tracking,

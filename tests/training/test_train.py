@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.scoring.registry import FORECASTER_MODEL, NoChampionError, load_champion
+from features.names import FORECASTER_MODEL
+from features.scoring import NoChampionError, load_champion
 from features.settings import Settings
-from training.cli.main import main
-from training.forecast.backtest import ForecastConfig
-from training.jobs import train_forecaster as train_module
-from training.jobs.tracking import champion_version
-from training.jobs.train_forecaster import train_forecaster
+from training.cli import main
+from training.forecast import ForecastConfig
+from training.jobs import champion_version, train_forecaster
+from training.jobs import forecaster_run as train_module
 
 from .conftest import FAST
 

@@ -9,10 +9,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from features.scoring.registry import FORECASTER_MODEL
+from features.names import FORECASTER_MODEL
 from features.settings import Settings
-from training.cli.main import main
-from training.jobs.train_forecaster import TUNED_PARAMS_TAG, tuned_config
+from training.cli import main
+from training.jobs.forecaster_run import TUNED_PARAMS_TAG, tuned_config
 
 
 @pytest.fixture

@@ -10,10 +10,13 @@ from features.calendar import QuarterCalendar
 from features.data.dataset import Dataset, empty_frame
 from features.data.reader import coerce_table
 from features.frames import build_features, build_recommender_frame, fit_feature_spec
-from features.world.simulate import simulate_world
-from training.incentives.recommender import IncentiveRecommender
-from training.incentives.uplift import UpliftModel, check_incentive_frame
-from training.incentives.uplift_baselines import NaiveUpliftModel
+from features.world import simulate_world
+from training.incentives import (
+    IncentiveRecommender,
+    NaiveUpliftModel,
+    UpliftModel,
+    check_incentive_frame,
+)
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
 SMALL = {"n_folds": 3, "n_estimators": 40, "effect_trees": (0, 20, 60)}

@@ -21,12 +21,10 @@ import sys
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.loader import load_dataset
-from features.data.outputs import write_csv_atomically
-from features.families.panel import build_revenue_panel
-from features.reporting.ledger import ForecastLedger, display_url
+from features.data import BadInput, load_dataset, write_csv_atomically
+from features.families import build_revenue_panel
+from features.reporting import ForecastLedger, display_url
 from features.settings import Settings
-from training.cli.main import BadInput
 from training.reports.accuracy import (
     MIN_FLAG_FORECASTS,
     REPORT_COLUMNS,

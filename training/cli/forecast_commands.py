@@ -17,17 +17,19 @@ import uuid
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.loader import load_dataset
-from features.data.outputs import write_csv_atomically
-from features.reporting.ledger import ForecastLedger, display_url, forecast_rows
-from features.scoring.forecaster import GROUP_LEVELS
-from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
+from features.data import load_dataset, write_csv_atomically
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.reporting import ForecastLedger, display_url, forecast_rows
+from features.scoring import GROUP_LEVELS, load_champion
 from features.settings import Settings
-from training.forecast.backtest import ALL_BASELINES, MODEL, ForecastConfig
-from training.forecast.forecaster import backtest_forecaster, prepare_training_data
-from training.jobs.tracking import GateDecision, configure_tracking
-from training.jobs.train_forecaster import train_forecaster
-from training.jobs.train_recommender import train_recommender
+from training.forecast import (
+    ALL_BASELINES,
+    MODEL,
+    ForecastConfig,
+    backtest_forecaster,
+    prepare_training_data,
+)
+from training.jobs import GateDecision, train_all
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +58,16 @@ def _print_outcome(
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    outcome = train_forecaster(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
+    outcome = train_all(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
+    forecast, rec = outcome.forecaster, outcome.recommender
     _print_outcome(
         "",
-        outcome.run_id,
-        outcome.model_name,
-        outcome.version,
-        outcome.promoted,
-        outcome.decision,
-        outcome.headline,
-    )
-    rec = train_recommender(
-        ds,
-        outcome.data,
-        outcome.forecaster,
-        client=configure_tracking(settings),
-        experiment_id=outcome.experiment_id,
-        seed=settings.seed,
+        forecast.run_id,
+        forecast.model_name,
+        forecast.version,
+        forecast.promoted,
+        forecast.decision,
+        forecast.headline,
     )
     if rec is None:
         print("recommender: not trained (the dataset has no incentives)")
@@ -196,7 +191,7 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
-    from training.jobs.tuning import tune_forecaster
+    from training.jobs import tune_forecaster
 
     ds = load_dataset(args.data)
     outcome = tune_forecaster(

@@ -16,16 +16,13 @@ import mlflow
 import mlflow.sklearn
 import pandas as pd
 
-from features.data.dataset import Dataset
-from features.data.loader import load_dataset
-from features.data.outputs import write_csv_atomically
+from features.data import BadInput, Dataset, load_dataset, write_csv_atomically
 from features.frames import build_features
-from features.scoring.recommender import PartnerRecommender
-from features.scoring.registry import FORECASTER_MODEL, RECOMMENDER_MODEL, load_champion
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.scoring import PartnerRecommender, load_champion
 from features.settings import Settings
 from features.spec import FeatureSpec
-from training.cli.main import BadInput
-from training.jobs.train_recommender import ESTIMATOR, SPEC_ARTIFACT, score_partners
+from training.jobs.recommender_run import ESTIMATOR, SPEC_ARTIFACT, score_partners
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,11 @@ from typing import Any
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.loader import load_dataset
-from features.data.outputs import write_csv_atomically
-from features.reporting.kpi_sources import channel_kpis, ledger_forecasts
-from features.scoring.registry import FORECASTER_MODEL, NoChampionError, load_champion
+from features.data import BadInput, load_dataset, write_csv_atomically
+from features.names import FORECASTER_MODEL
+from features.reporting import channel_kpis, ledger_forecasts
+from features.scoring import NoChampionError, load_champion
 from features.settings import Settings
-from training.cli.main import BadInput
 
 log = logging.getLogger(__name__)
 

@@ -8,27 +8,21 @@ stdout carries only results.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import pydantic
 
-from features.data.problems import DataContractError
-from features.scoring.registry import NoChampionError
 from features.settings import Settings
 
 log = logging.getLogger("partnercast")
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class BadInput(Exception):
-    """Input the user can fix (data, flag values): reported on stderr, exit 2."""
 
 
 # -- flag value types (argparse turns their ValueError into exit 2) ------------
@@ -72,8 +66,8 @@ def _month(text: str) -> int:
 
 # -- commands -------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from features.data.outputs import write_folder_atomically
-    from features.world.simulate import simulate_world, world_summary, write_world
+    from features.data import write_folder_atomically
+    from features.world import simulate_world, world_summary, write_world
 
     log.info(
         "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
@@ -89,7 +83,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     from features.calendar import QuarterCalendar
-    from features.data.validation import summarize_dataset, validate_folder
+    from features.data import summarize_dataset, validate_folder
 
     report = validate_folder(args.data)
     if not report.ok:
@@ -99,11 +93,51 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
-    """A handler imported only when its command runs (keeps ``--help`` and errors fast)."""
+# Command modules are imported in function bodies, only when their command runs (keeps
+# ``--help`` and flag errors fast); plain imports, so the layer contracts see them.
+def _forecast_commands() -> ModuleType:
+    from training.cli import forecast_commands
+
+    return forecast_commands
+
+
+def _incentive_commands() -> ModuleType:
+    from training.cli import incentive_commands
+
+    return incentive_commands
+
+
+def _kpi_commands() -> ModuleType:
+    from training.cli import kpi_commands
+
+    return kpi_commands
+
+
+def _accuracy_commands() -> ModuleType:
+    from training.cli import accuracy_commands
+
+    return accuracy_commands
+
+
+def _scorecard_command() -> ModuleType:
+    from training.cli import scorecard_command
+
+    return scorecard_command
+
+
+def _serving_run() -> ModuleType:
+    from serving import run  # the CLI's one allowed edge into serving/
+
+    return run
+
+
+def _lazy(
+    load: Callable[[], ModuleType], name: str
+) -> Callable[[argparse.Namespace, Settings], int]:
+    """The handler ``name`` of the module ``load`` imports when the command runs."""
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        return getattr(importlib.import_module(module), name)(args, settings)
+        return getattr(load(), name)(args, settings)
 
     return run
 
@@ -152,14 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "train",
         "train, log to MLflow, promote champions behind the quality gate",
-        _lazy("training.cli.forecast_commands", "cmd_train"),
+        _lazy(_forecast_commands, "cmd_train"),
         data=True,
         as_of=True,
     )
     p = command(
         "backtest",
         "rolling-origin backtest of the forecaster against baselines",
-        _lazy("training.cli.forecast_commands", "cmd_backtest"),
+        _lazy(_forecast_commands, "cmd_backtest"),
         data=True,
     )
     p.add_argument("--folds", type=_positive_int, default=4)
@@ -174,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "forecast",
         "quarterly revenue forecasts from the champion",
-        _lazy("training.cli.forecast_commands", "cmd_forecast"),
+        _lazy(_forecast_commands, "cmd_forecast"),
         data=True,
         as_of=True,
     )
@@ -189,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "recommend",
         "next-best incentive per partner for the next quarter",
-        _lazy("training.cli.incentive_commands", "cmd_recommend"),
+        _lazy(_incentive_commands, "cmd_recommend"),
         data=True,
         as_of=True,
     )
@@ -198,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "rank",
         "partners ranked by the value of investing in them next quarter",
-        _lazy("training.cli.incentive_commands", "cmd_rank"),
+        _lazy(_incentive_commands, "cmd_rank"),
         data=True,
         as_of=True,
     )
@@ -207,18 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "tune",
         "Optuna search of the forecaster's hyper-parameters",
-        _lazy("training.cli.forecast_commands", "cmd_tune"),
+        _lazy(_forecast_commands, "cmd_tune"),
         data=True,
     )
     p.add_argument("--trials", type=_positive_int, default=20)
     p.add_argument("--folds", type=_positive_int, default=4)
-    p = command("serve", "the HTTP API over the champion models", _lazy("serving.run", "cmd_serve"))
+    p = command("serve", "the HTTP API over the champion models", _lazy(_serving_run, "cmd_serve"))
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)
     p = command(
         "kpis",
         "channel KPIs per partner or group",
-        _lazy("training.cli.kpi_commands", "cmd_kpis"),
+        _lazy(_kpi_commands, "cmd_kpis"),
         data=True,
         as_of=True,
     )
@@ -229,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "accuracy",
         "realised accuracy of past forecasts from the forecast ledger",
-        _lazy("training.cli.accuracy_commands", "cmd_accuracy"),
+        _lazy(_accuracy_commands, "cmd_accuracy"),
         data=True,
     )
     p.add_argument("--out", type=Path, default=None, help="also write the report as CSV")
@@ -243,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "scorecard",
         "one partner's scorecard plot",
-        _lazy("training.reports.scorecard", "cmd_scorecard"),
+        _lazy(_scorecard_command, "cmd_scorecard"),
         as_of=True,
         fiscal=True,
     )
@@ -272,7 +306,10 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``partnercast`` console command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and bad flags exit here, before imports
+    from features.data import BadInput, DataContractError
+    from features.scoring import NoChampionError
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr stays readable
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

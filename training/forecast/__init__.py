@@ -1,0 +1,51 @@
+"""The forecaster's model code, free of MLflow: fit, backtest, measure.
+
+- ``config``: :class:`ForecastConfig` (horizons, folds, LightGBM settings) and the
+  model's input columns; ``quantile_model``: :class:`QuantileForecaster`, the global
+  LightGBM P10/P50/P90 regressor with conformal intervals;
+- ``training_data``: the spec, forecast frame and panel as of a date
+  (:func:`prepare_training_data`); ``forecaster``: :func:`fit_forecaster`, the deployed
+  :class:`~features.scoring.PartnerForecaster`;
+- ``baselines``, ``splits``, ``backtest``: rolling-origin backtest of the model next to
+  the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage.
+
+Fitting never imports evaluation: both start from ``config`` and ``training_data``.
+"""
+
+from training.forecast.backtest import (
+    ALL_BASELINES,
+    SALES_OPS,
+    BacktestResult,
+    backtest_forecaster,
+    group_backtest,
+    metrics_table,
+    run_backtest,
+)
+from training.forecast.baselines import BASELINES, baseline_forecasts
+from training.forecast.config import DEFAULT_PARAMS, MODEL, ForecastConfig, model_matrix
+from training.forecast.forecaster import fit_forecaster
+from training.forecast.quantile_model import QuantileForecaster
+from training.forecast.splits import Fold, rolling_origin_folds
+from training.forecast.training_data import TrainingData, prepare_training_data
+
+__all__ = [
+    "ALL_BASELINES",
+    "BASELINES",
+    "DEFAULT_PARAMS",
+    "MODEL",
+    "SALES_OPS",
+    "BacktestResult",
+    "Fold",
+    "ForecastConfig",
+    "QuantileForecaster",
+    "TrainingData",
+    "backtest_forecaster",
+    "baseline_forecasts",
+    "fit_forecaster",
+    "group_backtest",
+    "metrics_table",
+    "model_matrix",
+    "prepare_training_data",
+    "rolling_origin_folds",
+    "run_backtest",
+]

@@ -17,56 +17,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.families.heuristics import sales_ops_estimate
+from features.families import sales_ops_estimate
 from features.scoring.aggregation import aggregate_forecasts, estimate_rho, split_normal_scores
 from features.scoring.quantiles import forward_transform, inverse_transform
 from features.spec import FeatureSpec
 from training.forecast import metrics
 from training.forecast.baselines import BASELINES, baseline_forecasts
-from training.forecast.quantile_model import QuantileForecaster
+from training.forecast.config import MODEL, ForecastConfig, model_matrix
 from training.forecast.splits import rolling_origin_folds
+from training.forecast.training_data import TrainingData
 
 log = logging.getLogger(__name__)
 
-MODEL = "lightgbm"
 SALES_OPS = "sales_ops"
 ALL_BASELINES: tuple[str, ...] = (*BASELINES, SALES_OPS)
 KEYS = ["partner_id", "as_of", "horizon", "quarter_start"]
-
-
-DEFAULT_PARAMS: dict[str, Any] = {
-    # boosting starts from the sales-ops estimate: trees learn the corrections to it
-    # (on the demo world this cut next-quarter WAPE by about a tenth)
-    "offset_column": "sales_ops_estimate",
-    "n_estimators": 200,
-    "learning_rate": 0.08,
-    "colsample_bytree": 0.6,
-    "min_child_samples": 40,
-}
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    """What a forecaster run is: horizons, folds and the LightGBM settings.
-
-    ``params`` are QuantileForecaster keyword arguments on top of :data:`DEFAULT_PARAMS`.
-    """
-
-    horizon: int = 4
-    folds: int = 4
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int = 42
-
-    def estimator(self, **overrides: Any) -> QuantileForecaster:
-        settings = {**DEFAULT_PARAMS, "random_state": self.seed, **self.params, **overrides}
-        return QuantileForecaster(**settings)
 
 
 @dataclass(frozen=True)
@@ -85,11 +56,6 @@ class BacktestResult:
     def best_baseline(self, name: str = "wape") -> str:
         """The baseline with the lowest value of ``name`` over all horizons."""
         return min(ALL_BASELINES, key=lambda b: self.metric(b, name))
-
-
-def model_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The model's input columns, in the spec's order."""
-    return frame[list(spec.feature_columns)]
 
 
 def _point_baselines(
@@ -224,6 +190,11 @@ def run_backtest(
         metrics=metrics_table(predictions, models),
         rho=_rho_by_horizon(predictions, config.estimator().transform, scale),
     )
+
+
+def backtest_forecaster(data: TrainingData, config: ForecastConfig) -> BacktestResult:
+    """Rolling-origin backtest of ``config`` with the baselines, on ``data``."""
+    return run_backtest(data.frame, data.panel, data.spec, config)
 
 
 def _metric_rows(rows: pd.DataFrame, model: str, horizon: int | str) -> list[dict]:

@@ -21,7 +21,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from training.incentives.uplift import NONE, check_incentive_frame, lgbm_params
+from features.names import NONE
+from training.incentives.uplift import check_incentive_frame, lgbm_params
 
 log = logging.getLogger(__name__)
 

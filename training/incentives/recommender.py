@@ -25,9 +25,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from features.names import NONE
 from features.scoring.policy import best_by_net, recommend_incentives
 from training.incentives.costs import IncentiveCostModel
-from training.incentives.uplift import NONE, UpliftModel
+from training.incentives.uplift import UpliftModel
 from training.incentives.uplift_eval import qini_curve, randomized_contrasts, uplift_by_segment
 
 log = logging.getLogger(__name__)

@@ -44,9 +44,10 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
+from features.names import NONE
+
 log = logging.getLogger(__name__)
 
-NONE = "none"
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
 
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-NONE = "none"
+from features.names import NONE
 
 
 def _sorted_arrays(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from features.data.dataset import TABLES
+from features.data import TABLES
 
 _SUFFIXES = (".csv", ".parquet")
 

@@ -18,11 +18,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from features.names import CHAMPION
 from features.settings import Settings
 
 log = logging.getLogger(__name__)
-
-CHAMPION = "champion"
 
 
 def configure_tracking(settings: Settings) -> MlflowClient:

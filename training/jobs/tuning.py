@@ -19,14 +19,12 @@ import optuna
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.scoring.registry import FORECASTER_MODEL
+from features.data import Dataset
+from features.names import FORECASTER_MODEL
 from features.settings import Settings
-from training.forecast import metrics
-from training.forecast.backtest import MODEL, ForecastConfig, run_backtest
-from training.forecast.forecaster import prepare_training_data
+from training.forecast import MODEL, ForecastConfig, metrics, prepare_training_data, run_backtest
+from training.jobs.forecaster_run import EXPERIMENT, TUNED_PARAMS_TAG
 from training.jobs.tracking import configure_tracking, ensure_experiment
-from training.jobs.train_forecaster import EXPERIMENT, TUNED_PARAMS_TAG
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from features.scoring.feature_labels import describe_feature
-from features.scoring.forecaster import PartnerForecaster
-from training.forecast.backtest import ALL_BASELINES, MODEL
+from features.scoring import PartnerForecaster, describe_feature
+from training.forecast import ALL_BASELINES, MODEL
 
 
 def feature_importance(forecaster: PartnerForecaster) -> pd.DataFrame:

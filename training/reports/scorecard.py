@@ -1,4 +1,4 @@
-"""One partner's scorecard: the numbers (a pure function) and the ``scorecard`` command.
+"""One partner's scorecard: the numbers, as a pure function of the dataset and the date.
 
 :func:`scorecard_data` gathers, for one partner as of a date, small frames a channel manager
 reads at a glance: revenue per quarter (with credit notes), the pipeline as it stood at each
@@ -12,10 +12,8 @@ agree with what the models see. ``training.reports.scorecard_figure`` draws them
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import logging
-import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,17 +21,13 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.families.engagement import build_engagement
-from features.families.panel import revenue_events
-from features.families.pipeline_signals import build_pipeline_signals
+from features.data import BadInput, Dataset
+from features.families import build_engagement, build_pipeline_signals, revenue_events
 from features.families.vocabulary import learn_vocabulary, slugs
 from features.families.windows import CutoffGrid, to_days, window_sums
-from features.settings import Settings
-from training.cli.main import BadInput
 
 if TYPE_CHECKING:
-    from features.scoring.forecaster import PartnerForecaster
+    from features.scoring import PartnerForecaster
 
 log = logging.getLogger(__name__)
 
@@ -286,67 +280,3 @@ def _incentives(own: Dataset, calendar, as_of: pd.Timestamp, shown: np.ndarray) 
         }
     )
     return out.sort_values(["starts_on", "incentive"], ignore_index=True)
-
-
-# -- the command --------------------------------------------------------------------------
-def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
-    """``partnercast scorecard``: load, check, forecast (when a champion exists), draw, write."""
-    from features.data.loader import load_dataset
-    from features.data.outputs import write_bytes_atomically
-    from features.scoring.registry import FORECASTER_MODEL, NoChampionError, load_champion
-    from training.reports.scorecard_figure import render_scorecard
-
-    started = time.perf_counter()
-    log.info("reading %s", settings.data_dir)
-    ds = load_dataset(settings.data_dir)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else ds.last_date
-    calendar = QuarterCalendar(settings.fy_start_month)
-    check_partner(ds, args.partner, as_of)  # before the slow model load
-
-    forecaster, model_label, notes = None, None, []
-    try:
-        champion = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri)
-    except NoChampionError as exc:
-        log.warning("no forecast on the scorecard: %s", exc)
-        notes.append("No forecast: no champion forecaster in the registry (run partnercast train)")
-    else:
-        forecaster = champion.model.forecaster
-        model_label = f"{champion.name} v{champion.version}"
-        if forecaster.spec.fy_start_month != calendar.fy_start_month:
-            log.warning(
-                "no forecast: the champion's quarters start with fiscal month %d, the "
-                "scorecard's with %d (pass --fy-start-month %d)",
-                forecaster.spec.fy_start_month,
-                calendar.fy_start_month,
-                forecaster.spec.fy_start_month,
-            )
-            notes.append(
-                f"No forecast: {model_label} uses fiscal years starting in month "
-                f"{forecaster.spec.fy_start_month}; rerun with --fy-start-month "
-                f"{forecaster.spec.fy_start_month}"
-            )
-            forecaster, model_label = None, None
-        elif forecaster.as_of > as_of:
-            log.warning("the champion was trained on data up to %s", forecaster.as_of.date())
-            notes.append(
-                f"{model_label} was trained on data up to {forecaster.as_of.date()}, after the "
-                "as-of date: its fan is a back-cast, not the forecast made at the time"
-            )
-    log.info("building the scorecard of %s as of %s", args.partner, as_of.date())
-    data = scorecard_data(
-        ds,
-        args.partner,
-        as_of=as_of,
-        calendar=calendar,
-        quarters=args.quarters,
-        forecaster=forecaster,
-    )
-    data = replace(data, notes=tuple(notes))
-    png = render_scorecard(data, model_label=model_label)
-    write_bytes_atomically(png, args.out)
-    log.info("scorecard done in %.1f s", time.perf_counter() - started)
-    print(
-        f"wrote {args.out}: partner {args.partner}, as of {as_of.date()}, "
-        f"{'forecast by ' + model_label if model_label else 'no forecast'}"
-    )
-    return 0

@@ -25,15 +25,18 @@ from mlflow.models import infer_signature
 
 import features.scoring.forecast_pyfunc as forecast_pyfunc
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.scoring.forecaster import PartnerForecaster
-from features.scoring.registry import FORECASTER_MODEL
+from features.data import Dataset
+from features.names import FORECASTER_MODEL
+from features.scoring import PartnerForecaster
 from features.settings import Settings
-from training.forecast.backtest import MODEL, BacktestResult, ForecastConfig, group_backtest
-from training.forecast.forecaster import (
+from training.forecast import (
+    MODEL,
+    BacktestResult,
+    ForecastConfig,
     TrainingData,
     backtest_forecaster,
     fit_forecaster,
+    group_backtest,
     prepare_training_data,
 )
 from training.jobs.lineage import dataset_digest
@@ -44,7 +47,7 @@ from training.jobs.tracking import (
     ensure_experiment,
     promote_if_passed,
 )
-from training.reports.artifacts import feature_importance, plot_calibration, plot_fan_charts
+from training.reports import feature_importance, plot_calibration, plot_fan_charts
 
 log = logging.getLogger(__name__)
 

@@ -23,16 +23,14 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import features.scoring.recommender_pyfunc as recommender_pyfunc
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.frames import build_features, build_recommender_frame
-from features.scoring.forecaster import PartnerForecaster
-from features.scoring.recommender import FILTERS, PartnerRecommender
-from features.scoring.registry import RECOMMENDER_MODEL
-from training.forecast.forecaster import TrainingData
-from training.incentives.recommender import IncentiveRecommender
-from training.incentives.uplift import check_incentive_frame
+from features.names import RECOMMENDER_MODEL
+from features.scoring import FILTERS, PartnerForecaster, PartnerRecommender
+from training.forecast import TrainingData
+from training.incentives import IncentiveRecommender, check_incentive_frame
+from training.jobs.forecaster_run import pip_requirements
 from training.jobs.tracking import GateDecision, promote_if_passed
-from training.jobs.train_forecaster import pip_requirements
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,18 @@
+"""Names every room of partnercast shares, each defined once.
+
+The ``none`` incentive is how the data contract, the simulator, the uplift models
+and the policy all spell "no incentive"; the registry's model names and the
+``champion`` alias are what training promotes and what the CLI and the API load.
+"""
+
+from __future__ import annotations
+
+NONE = "none"
+"""The "no incentive" decision: an untreated partner-quarter, never an incentive type."""
+
+CHAMPION = "champion"
+"""The registry alias of the version the CLI and the API answer with."""
+
+FORECASTER_MODEL = "partnercast-forecaster"
+RECOMMENDER_MODEL = "partnercast-recommender"
+"""Registered model names (MLflow registry and BentoML store)."""

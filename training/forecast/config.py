@@ -1,0 +1,51 @@
+"""What a forecaster run is: its LightGBM settings, horizons, folds and input columns.
+
+Fitting (``training.forecast.forecaster``) and evaluation (``training.forecast.backtest``)
+both start from a :class:`ForecastConfig`, so neither has to import the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from features.spec import FeatureSpec
+from training.forecast.quantile_model import QuantileForecaster
+
+MODEL = "lightgbm"
+"""The forecaster's name in backtest tables, next to the baselines'."""
+
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    # boosting starts from the sales-ops estimate: trees learn the corrections to it
+    # (on the demo world this cut next-quarter WAPE by about a tenth)
+    "offset_column": "sales_ops_estimate",
+    "n_estimators": 200,
+    "learning_rate": 0.08,
+    "colsample_bytree": 0.6,
+    "min_child_samples": 40,
+}
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What a forecaster run is: horizons, folds and the LightGBM settings.
+
+    ``params`` are QuantileForecaster keyword arguments on top of :data:`DEFAULT_PARAMS`.
+    """
+
+    horizon: int = 4
+    folds: int = 4
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+
+    def estimator(self, **overrides: Any) -> QuantileForecaster:
+        settings = {**DEFAULT_PARAMS, "random_state": self.seed, **self.params, **overrides}
+        return QuantileForecaster(**settings)
+
+
+def model_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model's input columns, in the spec's order."""
+    return frame[list(spec.feature_columns)]
