@@ -84,7 +84,7 @@ class KpiSource:
     def table(self, loaded: Loaded, as_of: pd.Timestamp | None, group_by: str | None) -> Any:
         """(as_of, KPI frame) for the request, computed once per key and kept a while."""
         signature, ds = self.dataset()
-        as_of = (as_of or ds.last_date).normalize()
+        as_of = ds.as_of(as_of)
         forecaster = loaded.models.get(FORECASTER_MODEL)
         recommender = loaded.models.get(RECOMMENDER_MODEL)
         key = (

@@ -12,6 +12,7 @@ from features.data.loader import load_dataset
 from features.data.outputs import (
     write_bytes_atomically,
     write_csv_atomically,
+    write_file_atomically,
     write_folder_atomically,
 )
 from features.data.problems import BadInput, DataContractError, Problem, ValidationReport
@@ -31,5 +32,6 @@ __all__ = [
     "validate_folder",
     "write_bytes_atomically",
     "write_csv_atomically",
+    "write_file_atomically",
     "write_folder_atomically",
 ]

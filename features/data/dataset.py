@@ -135,3 +135,8 @@ class Dataset:
         if not dates:
             raise ValueError("the dataset has no dated rows, so it has no latest date")
         return max(dates)
+
+    def as_of(self, when: object = None) -> pd.Timestamp:
+        """The as-of date to work at: ``when`` (a date or its text) or, when None or
+        empty, the data's last date (the one default every command and endpoint uses)."""
+        return pd.Timestamp(when if when else self.last_date).normalize()

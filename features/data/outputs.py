@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pandas as pd
 
 
-def _write_file_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+def write_file_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it into place.
 
     A reader never sees a truncated file; on any error neither the temporary file nor a
@@ -25,6 +25,8 @@ def _write_file_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Pat
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename never makes a file whose bytes are not on disk
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -42,12 +44,12 @@ def write_csv_atomically(frame: pd.DataFrame, path: Path) -> Path:
         text.flush()
         text.detach()  # the binary handle stays its owner's to close
 
-    return _write_file_atomically(path, write)
+    return write_file_atomically(path, write)
 
 
 def write_bytes_atomically(data: bytes, path: Path) -> Path:
     """Write ``data`` (e.g. a PNG) whole or not at all."""
-    return _write_file_atomically(path, lambda handle: handle.write(data))
+    return write_file_atomically(path, lambda handle: handle.write(data))
 
 
 def write_folder_atomically(out: Path, write: Callable[[Path], None]) -> None:

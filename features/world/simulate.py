@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
+from features.data.outputs import write_bytes_atomically
 from features.names import NONE
 from features.world.activities import simulate_activities, simulate_incentives
 from features.world.deals import simulate_bookings, simulate_opportunities
@@ -129,14 +128,8 @@ def write_world(world: World, out: Path) -> None:
         "seed": world.seed,
         "params": dataclasses.asdict(world.params),
     }
-    fd, tmp = tempfile.mkstemp(dir=truth_dir, prefix=".world.json.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=2, default=str)
-        os.replace(tmp, truth_dir / "world.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(meta, indent=2, default=str)
+    write_bytes_atomically(text.encode("utf-8"), truth_dir / "world.json")
     log.info("wrote world to %s", out)
 
 

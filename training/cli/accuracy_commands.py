@@ -47,7 +47,7 @@ def _nothing_to_score(reason: str, args: argparse.Namespace) -> int:
 
 def cmd_accuracy(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    last_date = ds.last_date.normalize()
+    last_date = ds.as_of()
     url = settings.resolved_ledger_url
     try:
         with ForecastLedger(url, create=False) as ledger:

@@ -153,7 +153,7 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
     champion = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri)
     forecaster = champion.model.forecaster
-    as_of = _as_of(args) or ds.last_date
+    as_of = ds.as_of(_as_of(args))
     rows = forecaster.scoring_rows(ds, as_of=as_of, horizon=args.horizon)
     forecasts = forecaster.score(rows)
     if args.aggregates is not None:

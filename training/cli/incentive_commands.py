@@ -14,7 +14,6 @@ import logging
 
 import mlflow
 import mlflow.sklearn
-import pandas as pd
 
 from features.data import BadInput, Dataset, load_dataset, write_csv_atomically
 from features.frames import build_features
@@ -39,7 +38,7 @@ def recommender_as_of(
         )
     champion = load_champion(RECOMMENDER_MODEL, settings.resolved_tracking_uri)
     stored: PartnerRecommender = champion.model.recommender
-    as_of = pd.Timestamp(args.as_of) if args.as_of else ds.last_date
+    as_of = ds.as_of(args.as_of)
     if as_of.normalize() == stored.as_of:
         log.info(
             "using %s v%s's scoring tables as of %s",

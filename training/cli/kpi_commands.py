@@ -55,7 +55,7 @@ def _recommender(ds: Any, args: argparse.Namespace, settings: Settings) -> Any |
 def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
     calendar = QuarterCalendar(settings.fy_start_month)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else ds.last_date.normalize()
+    as_of = ds.as_of(args.as_of)
     if not (ds.partners["joined_on"] <= as_of).any():
         first = ds.partners["joined_on"].min().date()
         raise BadInput(f"no partner had joined by {as_of.date()} (the first joined on {first})")

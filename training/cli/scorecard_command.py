@@ -11,8 +11,6 @@ import logging
 import time
 from dataclasses import replace
 
-import pandas as pd
-
 from features.calendar import QuarterCalendar
 from features.settings import Settings
 from training.reports.scorecard import check_partner, scorecard_data
@@ -31,7 +29,7 @@ def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     log.info("reading %s", settings.data_dir)
     ds = load_dataset(settings.data_dir)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else ds.last_date
+    as_of = ds.as_of(args.as_of)
     calendar = QuarterCalendar(settings.fy_start_month)
     check_partner(ds, args.partner, as_of)  # before the slow model load
 

@@ -28,7 +28,7 @@ def prepare_training_data(
     ds: Dataset, *, as_of: pd.Timestamp | None, calendar: QuarterCalendar
 ) -> TrainingData:
     """Feature spec, forecast frame and revenue panel as of ``as_of`` (default: data's end)."""
-    as_of = pd.Timestamp(as_of if as_of is not None else ds.last_date).normalize()
+    as_of = ds.as_of(as_of)
     spec = fit_feature_spec(ds, as_of=as_of, calendar=calendar)
     frame = build_forecast_frame(ds, spec=spec, horizons=MAX_HORIZON, data_end=as_of)
     panel = build_revenue_panel(ds, as_of=as_of, calendar=calendar)

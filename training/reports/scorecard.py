@@ -135,7 +135,7 @@ def scorecard_data(
     forecaster: PartnerForecaster | None = None,
 ) -> ScorecardData:
     """The scorecard of ``partner_id`` as of ``as_of`` (default: the data's last date)."""
-    as_of = pd.Timestamp(ds.last_date if as_of is None else as_of).normalize()
+    as_of = ds.as_of(as_of)
     row = check_partner(ds, partner_id, as_of)
     own = partner_slice(ds, partner_id)
     ids = pd.Index([partner_id], dtype="string")
