@@ -39,6 +39,8 @@ from serving.settings import ServingSettings
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+DOCS_PATH = "/docs.json"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
 
 
@@ -155,9 +157,21 @@ def error_body(status: int, raw: bytes, path: str, state: ServiceState) -> dict[
 class ApiMiddleware:
     """Auth for everything but health and metrics; one error shape for every answer."""
 
-    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: ServiceState,
+        openapi: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.state = state
+        self.openapi = openapi  # builds the document served at /docs.json (serving.openapi)
+        self._document: bytes | None = None
+
+    def _openapi_document(self) -> bytes:
+        if self._document is None and self.openapi is not None:
+            self._document = json.dumps(self.openapi()).encode()
+        return self._document or b"{}"
 
     def _authorized(self, scope: Scope) -> bool:
         settings = self.state.settings
@@ -171,12 +185,41 @@ class ApiMiddleware:
             token.strip().encode(), key.get_secret_value().encode()
         )
 
+    def _max_body(self) -> int:
+        settings = self.state.settings
+        return settings.max_body_bytes if settings is not None else 1_048_576
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, tracked)
+        except Exception:
+            # whatever failed, the client gets an answer in the contract's shape (never a
+            # hung connection, a stack trace or a path); the details go to the log
+            log.exception("unhandled error answering %s %s", scope["method"], scope["path"])
+            if not started:
+                await JSONResponse(
+                    {"error": "internal error: the service could not answer (see its log)"},
+                    status_code=500,
+                )(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.state.settings is None and scope["path"] not in OPEN_PATHS:
             await JSONResponse({"error": "the service is still starting"}, 503)(
+                scope, receive, send
+            )
+            return
+        if self.openapi is not None and scope["path"] == DOCS_PATH:
+            await Response(self._openapi_document(), media_type="application/json")(
                 scope, receive, send
             )
             return
@@ -187,6 +230,14 @@ class ApiMiddleware:
                 headers={"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return
+        if scope["method"] in BODY_METHODS:
+            refused = _unsupported_media_type(scope) or await _read_body(
+                scope, receive, self._max_body()
+            )
+            if isinstance(refused, JSONResponse):
+                await refused(scope, receive, send)
+                return
+            receive = refused  # the buffered body, replayed to the app
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -220,6 +271,55 @@ class ApiMiddleware:
             await send({"type": "http.response.body", "body": payload})
 
         await self.app(scope, receive, reshape)
+
+
+def _unsupported_media_type(scope: Scope) -> JSONResponse | None:
+    """415 unless the body is declared JSON (or not declared: curl's bare ``-d`` is JSON
+    more often than form data, and the parser then names what is wrong)."""
+    headers = dict(scope.get("headers") or [])
+    declared = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+    if declared in ("", "application/json") or declared.endswith("+json"):
+        return None
+    return JSONResponse(
+        {"error": f"the body must be JSON (Content-Type: application/json), got {declared!r}"},
+        status_code=415,
+    )
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> Receive | JSONResponse:
+    """The whole body, read up to ``limit`` bytes (413 beyond), as a replaying ``receive``."""
+    too_large = JSONResponse(
+        {"error": f"the request body is over {limit:,} bytes (PARTNERCAST_MAX_BODY_BYTES)"},
+        status_code=413,
+    )
+    headers = dict(scope.get("headers") or [])
+    declared = headers.get(b"content-length", b"").decode("latin-1").strip()
+    if declared.isdigit() and int(declared) > limit:
+        return too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: wait for the disconnect as usual
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 # -- mounted routes ----------------------------------------------------------------

@@ -8,10 +8,12 @@ environment, so :func:`serve` writes the values it was given there first.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 from pathlib import Path
 
+from features.data import BadInput
 from features.settings import Settings
 from serving.settings import ServingSettings
 
@@ -26,6 +28,7 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     env = {
         "PARTNERCAST_STORE_DIR": str(settings.store_dir.resolve()),
         "PARTNERCAST_MAX_BATCH": str(settings.max_batch),
+        "PARTNERCAST_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "PARTNERCAST_RELOAD_SECONDS": str(settings.reload_seconds),
         "PARTNERCAST_MODEL_SOURCE": settings.model_source,
         "PARTNERCAST_DATA_DIR": str(settings.data_dir.resolve()),
@@ -42,13 +45,37 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     return env
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
+def check_exposure(host: str, api_key_set: bool, insecure: bool) -> None:
+    """Refuse to serve without auth beyond loopback, unless asked to (``--insecure``)."""
+    if not api_key_set and not is_loopback(host) and not insecure:
+        raise BadInput(
+            f"refusing to serve on {host} without an API key: anyone who can reach it could "
+            "call the API. Set PARTNERCAST_API_KEY, serve on 127.0.0.1, or pass --insecure"
+        )
+
+
 def serve(
-    host: str | None = None, port: int | None = None, settings: Settings | None = None
+    host: str | None = None,
+    port: int | None = None,
+    settings: Settings | None = None,
+    *,
+    insecure: bool = False,
 ) -> int:
     """Serve until interrupted (blocking); ``host``/``port`` default to the settings'.
 
     ``settings`` is the CLI's :class:`Settings` (tracking URI, store, API key); the
     serving-only values (batch limit, refresh, model source) come from the environment.
+    Without an API key only a loopback host is served, unless ``insecure``.
     """
     import bentoml
 
@@ -70,6 +97,7 @@ def serve(
     os.environ.update(worker_environment(serving))
     host = host or serving.host
     port = port or serving.port
+    check_exposure(host, serving.api_key is not None, insecure)
     auth = "on (Authorization: Bearer <key>)" if serving.api_key else "off"
     log.info("serving on http://%s:%d (auth %s)", host, port, auth)
     bentoml.serve(
@@ -80,16 +108,21 @@ def serve(
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """``partnercast serve [--host H] [--port P]``: the CLI's handler (blocking)."""
-    return serve(args.host, args.port, settings)
+    return serve(args.host, args.port, settings, insecure=args.insecure)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.run", description=__doc__)
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--insecure", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return serve(args.host, args.port)
+    try:
+        return serve(args.host, args.port, insecure=args.insecure)
+    except BadInput as exc:
+        log.error("%s", exc)
+        return 2
 
 
 if __name__ == "__main__":

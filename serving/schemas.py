@@ -10,10 +10,11 @@ objects take one ``example`` per model, not a list of ``examples``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)  # dates a model can work at
 MAX_HORIZON = 4  # features.scoring.forecaster.MAX_HORIZON, fixed by the contract
 
 PartnerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -30,9 +31,12 @@ GroupBy = Literal["region", "tier", "partner_type", "total"]
 
 
 class _Request(BaseModel):
-    """Requests refuse unknown fields, so a misspelt field is an error, not a default."""
+    """Requests refuse unknown fields, so a misspelt field is an error, not a default, and
+    take JSON's types as the schema says (strict: ``false`` is not a budget of 0, ``0`` is
+    not a date; NaN and Infinity are not numbers); integers are still accepted where a
+    number is asked."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # -- requests ----------------------------------------------------------------------
@@ -72,6 +76,8 @@ class NewPartner(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        strict=True,  # an ISO date for joined_on, numbers for the extra figures
+        allow_inf_nan=False,
         json_schema_extra={
             "example": {
                 "joined_on": "2023-10-01",
@@ -86,7 +92,10 @@ class NewPartner(BaseModel):
     __pydantic_extra__: dict[str, float]
 
     joined_on: dt.date | None = Field(
-        default=None, description="default: the model's as-of date; never after it"
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="default: the model's as-of date; never after it",
     )
     tier: str | None = None
     partner_type: str | None = None
@@ -149,6 +158,8 @@ class KpiRequest(_Request):
     model_config = ConfigDict(
         json_schema_extra={"example": {"partner_ids": ["P00001", "P00002"], "group_by": None}}
     )
+    # given together they are refused (422); serving.openapi writes it into the schema
+    exclusive_fields: ClassVar[tuple[str, ...]] = ("partner_ids", "group_by")
 
     partner_ids: list[PartnerId] | None = Field(
         default=None, min_length=1, description="null for every partner; not with group_by"
@@ -157,7 +168,10 @@ class KpiRequest(_Request):
         default=None, description="null: one row per partner; else one row per group"
     )
     as_of: dt.date | None = Field(
-        default=None, description="null: the latest date in the service's dataset"
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="null: the latest date in the service's dataset",
     )
 
 

@@ -9,11 +9,14 @@ with examples is at ``/docs.json``, the Swagger UI at ``/``.
 
 from __future__ import annotations
 
+from typing import get_type_hints
+
 import bentoml
 
 from serving import answers
 from serving.http import ApiMiddleware, ServiceState, extra_routes
 from serving.kpis import KpiSource
+from serving.openapi import document
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,
@@ -87,4 +90,12 @@ class PartnerCast:
         return state.answer(self.kpi_source.answer, request)
 
 
-PartnerCast.add_asgi_middleware(ApiMiddleware, state=state)
+ENDPOINTS = {
+    api.route: (get_type_hints(api.func)["request"], get_type_hints(api.func)["return"])
+    for api in PartnerCast.apis.values()
+}
+PartnerCast.add_asgi_middleware(
+    ApiMiddleware,
+    state=state,
+    openapi=lambda: document(PartnerCast.openapi_spec.asdict(), ENDPOINTS),
+)

@@ -23,10 +23,14 @@ class ServingSettings(Settings):
     carries), ``auto`` uses the registry when a tracking URI is set or the embedded
     store exists, else the BentoML store. ``record_forecasts`` (``PARTNERCAST_RECORD_
     FORECASTS``, default on) records every forecast answered in the forecast ledger at
-    ``resolved_ledger_url`` (``serving.ledger_writer``).
+    ``resolved_ledger_url`` (``serving.ledger_writer``). ``max_body_bytes``
+    (``PARTNERCAST_MAX_BODY_BYTES``, 1 MiB) caps a request body: 5,000 partner ids take
+    about 60 kB, so anything near the cap is a mistake or an attack, answered 413 before
+    it is parsed.
     """
 
     max_batch: int = Field(default=5000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger request bodies: 413
     reload_seconds: float = Field(default=60.0, ge=0)  # 0: no polling, POST /reload only
     model_source: ModelSource = "auto"
     record_forecasts: bool = True  # answers of /forecast and /forecast/aggregate -> ledger

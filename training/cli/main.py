@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", "the HTTP API over the champion models", _lazy(_serving_run, "cmd_serve"))
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=_positive_int, default=None)
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without PARTNERCAST_API_KEY (anyone who can "
+        "reach it can call the API)",
+    )
     p = command(
         "kpis",
         "channel KPIs per partner or group",

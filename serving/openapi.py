@@ -1,0 +1,125 @@
+"""The OpenAPI document the service serves at ``/docs.json``: what it really accepts and says.
+
+BentoML builds the document from the endpoints, but flattens each request and answer
+model so that top-level optional fields lose ``null`` (``KpiResponse.group_by`` is
+``null`` for partner rows, the document said it never is), documents errors in its own
+shape (``{"error", "detail": str}``, while every error here is the contract's
+``{"error": str, ...}``), and leaves out the mounted ``GET /model-info`` and ``POST
+/reload``. A client generated from it, or a fuzzer checking answers against it
+(schemathesis found all three), would be misled. :func:`document` rebuilds each
+endpoint's schemas from the pydantic models the endpoint is typed with, documents every
+error status the API can answer, adds the mounted routes, and writes nullable fields the
+OpenAPI 3.0 way (``nullable: true``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from serving.schemas import ErrorBody, ModelInfoResponse
+
+REF = "#/components/schemas/{model}"
+ERRORS = {
+    "400": "malformed JSON, or a body that does not follow the schema",
+    "401": "missing or wrong API key (when PARTNERCAST_API_KEY is set)",
+    "404": "unknown partner ids (listed in the answer)",
+    "413": "a body or batch over the service's limits",
+    "422": "a well-formed request that cannot be answered as asked",
+    "503": "no champion model (or dataset) loaded yet; the reason is in the answer",
+}
+Endpoints = Mapping[str, tuple[type[BaseModel], type[BaseModel]]]
+
+
+def document(spec: Mapping[str, Any], endpoints: Endpoints) -> dict[str, Any]:
+    """``spec`` (BentoML's document) with each endpoint in ``endpoints`` (route ->
+    request model, answer model) described by its own models, the error answers in the
+    contract's shape, and the mounted routes."""
+    doc = copy.deepcopy(dict(spec))
+    schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("InvalidArgument", "NotFound", "InternalServerError"):
+        schemas.pop(name, None)  # BentoML's error shapes, never sent by this service
+    errors = {
+        status: _json_response(description, _schema(ErrorBody, schemas))
+        for status, description in ERRORS.items()
+    }
+    for route, (request, answer) in endpoints.items():
+        operation = doc["paths"][route]["post"]
+        operation["requestBody"] = {
+            "required": bool(request.model_json_schema().get("required")),  # else {} is used
+            "content": {"application/json": {"schema": _schema(request, schemas)}},
+        }
+        operation["responses"] = {
+            "200": _json_response("Successful Response", _schema(answer, schemas)),
+            **errors,
+        }
+    doc["paths"]["/model-info"] = {
+        "get": {
+            "summary": "The champion models being served, and those that could not load",
+            "operationId": "model_info",
+            "responses": {
+                "200": _json_response("The loaded models", _schema(ModelInfoResponse, schemas)),
+                "401": errors["401"],
+            },
+        }
+    }
+    doc["paths"]["/reload"] = {
+        "post": {
+            "summary": "Load the registry's current champions now (instead of at the next poll)",
+            "operationId": "reload",
+            "responses": {
+                "200": _json_response(
+                    "The models loaded after the reload", _schema(ModelInfoResponse, schemas)
+                ),
+                "401": errors["401"],
+                "503": errors["503"],
+            },
+        }
+    }
+    return _nullable(doc)
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A reference to ``model``'s schema, with it and its parts added to ``schemas``."""
+    full = model.model_json_schema(ref_template=REF)
+    schemas.update(full.pop("$defs", {}))
+    exclusive = getattr(model, "exclusive_fields", ())
+    if exclusive:  # not all of them non-null at once
+        full["not"] = {
+            "required": list(exclusive),
+            "properties": {
+                name: {k: v for k, v in full["properties"][name].items() if k == "type"}
+                or {"not": {"type": "null"}}
+                for name in exclusive
+            },
+        }
+    schemas[model.__name__] = full
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _nullable(node: Any) -> Any:
+    """JSON Schema's ``anyOf: [X, {"type": "null"}]`` as OpenAPI 3.0's ``X, nullable``."""
+    if isinstance(node, list):
+        return [_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        node.pop("anyOf")
+        if len(rest) == 1 and "$ref" not in rest[0]:
+            node = {**rest[0], **node}
+            if "enum" in node:  # OpenAPI 3.0: a nullable enum must list null itself
+                node["enum"] = [*node["enum"], None]
+        else:
+            node["anyOf"] = rest
+        node["nullable"] = True
+    return node
