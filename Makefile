@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench test lint format clean
+.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench bench-scenarios test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ mlflow-ui: venv ## browse runs and the registry of the embedded store on http://
 
 bench: venv $(if $(DATA),,$(DEMO)/partners.csv) ## ours vs mlforecast, statsforecast, causalml in one table (DATA=dir: another dataset)
 	$(RUN) python benchmarks/peers.py --data $(or $(DATA),$(DEMO)) --uv "$(UV)"
+
+bench-scenarios: venv ## forecaster and recommender on every scenario world vs references (ARGS="--quick")
+	$(RUN) python benchmarks/scenarios.py $(ARGS)
 
 test: venv ## the whole test suite
 	$(RUN) pytest -n auto --dist loadgroup

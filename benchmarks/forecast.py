@@ -37,6 +37,7 @@ from training.forecast.backtest import (  # noqa: E402
     ForecastConfig,
     group_backtest,
 )
+from training.forecast.reference import expected_on_test_rows  # noqa: E402
 from training.forecast.forecaster import (  # noqa: E402
     backtest_forecaster,
     fit_forecaster,
@@ -89,8 +90,7 @@ def _oracle_wape(truth_dir: Path, result: BacktestResult) -> tuple[float, float,
     if not path.exists():
         return None
     truth = pd.read_csv(path, parse_dates=["quarter_start"])
-    tested = result.predictions[["partner_id", "quarter_start", "actual"]]
-    joined = tested.merge(truth, on=["partner_id", "quarter_start"], how="inner")
+    joined = expected_on_test_rows(result.predictions, truth)
     actual, expected = joined["actual"], joined["expected_revenue"]
     factors = np.linspace(0.5, 1.2, 71)
     scaled = [metrics.wape(actual, f * expected) for f in factors]

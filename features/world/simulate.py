@@ -44,6 +44,7 @@ __all__ = [
     "WorldParams",
     "best_incentives",
     "simulate_world",
+    "world_dataset",
     "world_summary",
     "write_world",
 ]
@@ -137,6 +138,15 @@ def write_world(world: World, out: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     log.info("wrote world to %s", out)
+
+
+def world_dataset(world: World):  # -> features.data.dataset.Dataset
+    """The world's tables as a loaded :class:`Dataset`, as if read from its folder (no files)."""
+    from features.data.dataset import TABLES, Dataset
+    from features.data.reader import coerce_table
+
+    frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
+    return Dataset(**frames, present=frozenset(TABLES))
 
 
 def world_summary(world: World) -> dict[str, object]:
