@@ -37,12 +37,12 @@ from training.forecast.backtest import (  # noqa: E402
     ForecastConfig,
     group_backtest,
 )
-from training.forecast.reference import expected_on_test_rows  # noqa: E402
 from training.forecast.forecaster import (  # noqa: E402
     backtest_forecaster,
     fit_forecaster,
     prepare_training_data,
 )
+from training.forecast.reference import expected_on_test_rows  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
     "plain target (no asinh)": {"transform": "none"},
