@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from features.world.partners import draw_partners
 from features.world.summary import summarize
 from features.world.tables import build_tables
 from features.world.truth import best_incentives, build_truth
+
+if TYPE_CHECKING:
+    from features.data.dataset import Dataset
 
 __all__ = [
     "NONE",
@@ -140,7 +144,7 @@ def write_world(world: World, out: Path) -> None:
     log.info("wrote world to %s", out)
 
 
-def world_dataset(world: World):  # -> features.data.dataset.Dataset
+def world_dataset(world: World) -> Dataset:
     """The world's tables as a loaded :class:`Dataset`, as if read from its folder (no files)."""
     from features.data.dataset import TABLES, Dataset
     from features.data.reader import coerce_table
