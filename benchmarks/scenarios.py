@@ -134,7 +134,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "oracle net": oracle,
         "model": ratio(net, oracle),
         "none": share[("none", False)],
-        f"everyone ({common})": share[(f"everyone gets {common}", False)],
+        "everyone": share[(f"everyone gets {common}", False)],
         "random": share[("random", False)],
         "avg effect": share[("true average effect", False)],
         "segment effect": share[("true segment effect", False)],
@@ -145,6 +145,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "reported net": reported,
         "reported / true": reported / net if net != 0 else float("nan"),
         "partners given": f"{partners}/{len(rec)}",
+        "most common": common,
         "spent": spent,
     }
 
@@ -159,12 +160,12 @@ def _fmt(value: object) -> str:
 
 def markdown(rows: list[dict], first: str = "scenario") -> str:
     """One markdown table from rows of equal keys (money rounded, ratios to 3 places)."""
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(c for r in rows for c in r))
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" if c == first else "---:" for c in columns) + "|",
     ]
-    lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -210,6 +211,7 @@ def run(names: list[str], *, partners: int, folds: int, seed: int) -> str:
             "",
             markdown(incentive_rows),
             "",
+            "`everyone`: everyone gets the `most common` incentive. "
             "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
             "it). `reported net`: the recommender's own expected net for its choices; "
             "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
