@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 from features.calendar import QuarterCalendar  # noqa: E402
 from features.data.loader import load_dataset  # noqa: E402
 from features.world.simulate import simulate_world, write_world  # noqa: E402
-from training.forecast import metrics  # noqa: E402
 from training.forecast.backtest import (  # noqa: E402
     MODEL,
     BacktestResult,
@@ -42,7 +41,7 @@ from training.forecast.forecaster import (  # noqa: E402
     fit_forecaster,
     prepare_training_data,
 )
-from training.forecast.reference import expected_on_test_rows  # noqa: E402
+from training.forecast.reference import expected_on_test_rows, floor_wape  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
     "plain target (no asinh)": {"transform": "none"},
@@ -91,11 +90,7 @@ def _oracle_wape(truth_dir: Path, result: BacktestResult) -> tuple[float, float,
         return None
     truth = pd.read_csv(path, parse_dates=["quarter_start"])
     joined = expected_on_test_rows(result.predictions, truth)
-    actual, expected = joined["actual"], joined["expected_revenue"]
-    factors = np.linspace(0.5, 1.2, 71)
-    scaled = [metrics.wape(actual, f * expected) for f in factors]
-    best = int(np.argmin(scaled))
-    return metrics.wape(actual, expected), scaled[best], float(factors[best])
+    return floor_wape(joined["actual"], joined["expected_revenue"], np.linspace(0.5, 1.2, 71))
 
 
 def main() -> None:

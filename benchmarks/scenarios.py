@@ -53,7 +53,12 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
     from training.forecast import metrics
     from training.forecast.backtest import MODEL, ForecastConfig, run_backtest
     from training.forecast.forecaster import prepare_training_data
-    from training.forecast.reference import REFERENCE, backtest_reference, expected_on_test_rows
+    from training.forecast.reference import (
+        REFERENCE,
+        backtest_reference,
+        expected_on_test_rows,
+        floor_wape,
+    )
 
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
     config = ForecastConfig(seed=seed)
@@ -71,7 +76,7 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         "ridge": metrics.wape(preds["actual"], preds[f"{REFERENCE}_p50"]),
     }
     floor_rows = expected_on_test_rows(preds, world.truth["revenue"])
-    floor = metrics.wape(floor_rows["actual"], floor_rows["expected_revenue"])
+    expected_wape, floor, factor = floor_wape(floor_rows["actual"], floor_rows["expected_revenue"])
     by_h = {
         int(h): (
             metrics.wape(g["actual"], g[f"{MODEL}_p50"]),
@@ -87,7 +92,8 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         "x best baseline": wape["model"] / wape["best"],
         "ridge": wape["ridge"],
         "x ridge": wape["model"] / wape["ridge"],
-        "floor": floor,
+        "expected": expected_wape,
+        "floor": f"{floor:.3f} (x{factor:.2f})",
         "gap closed": (wape["best"] - wape["model"]) / (wape["best"] - floor),
         "coverage 80": result.metric(MODEL, "coverage_80"),
         "loses to ridge at h": ",".join(str(h) for h, (m, r) in by_h.items() if m > r) or "-",
@@ -203,9 +209,10 @@ def run(names: list[str], *, partners: int, folds: int, seed: int) -> str:
             "",
             markdown(forecast_rows),
             "",
-            "`gap closed` = (best baseline - model) / (best baseline - floor); `floor` = WAPE of "
-            "the world's expected revenue on the same rows; `x ridge` < 1: the model beats "
-            "the ridge reference.",
+            "`expected`: WAPE of the world's expected revenue on the same rows; `floor`: of it "
+            "scaled by the factor that scores best in hindsight (the mean is not the best "
+            "point for absolute error where revenue is lumpy); `gap closed` = (best baseline - "
+            "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge.",
             "",
             "### Recommender: next quarter's policy, net value on the truth / oracle's",
             "",

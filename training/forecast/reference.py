@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
+from training.forecast import metrics
 from training.forecast.splits import rolling_origin_folds
 
 REFERENCE = "ridge_reference"
@@ -159,3 +160,21 @@ def expected_on_test_rows(predictions: pd.DataFrame, truth_revenue: pd.DataFrame
         {"partner_id": str, "quarter_start": "datetime64[ns]"}
     )
     return tested.merge(truth, on=["partner_id", "quarter_start"], how="inner")
+
+
+def floor_wape(
+    actual: np.ndarray | pd.Series,
+    expected: np.ndarray | pd.Series,
+    factors: np.ndarray | None = None,
+) -> tuple[float, float, float]:
+    """WAPE of the true expected revenue, and of it scaled by the factor (0.2-1.2 unless
+    given) that scores best on the same rows, with that factor.
+
+    The mean is not what minimises absolute error: where revenue is lumpy (a deal is won
+    or not) the median is well below it, so the plain expectation can be beaten by a
+    model. The best scaled version, chosen in hindsight, is the floor to compare with.
+    """
+    factors = np.round(np.arange(0.2, 1.2001, 0.01), 2) if factors is None else factors
+    scaled = [metrics.wape(actual, f * np.asarray(expected, float)) for f in factors]
+    best = int(np.argmin(scaled))
+    return metrics.wape(actual, expected), scaled[best], float(factors[best])
