@@ -127,7 +127,7 @@ def test_enterprise_revenue_comes_from_deals_open_a_quarter_earlier(worlds) -> N
     opened = created.reindex(bookings["opportunity_id"]).to_numpy()
     quarter = CAL.quarter_start(bookings["booked_on"]).to_numpy()
     earlier = bookings["amount"].to_numpy()[opened < quarter].sum()  # NaT compares False
-    assert earlier / bookings["amount"].sum() > 0.75
+    assert earlier / bookings["amount"].sum() > 0.85  # 0.95 measured; the demo world 0.72
     partners = worlds["enterprise"].truth["partners"]
     assert partners["size"].median() > 5 * worlds["demo"].truth["partners"]["size"].median()
 
