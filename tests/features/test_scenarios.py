@@ -21,6 +21,8 @@ CAL = QuarterCalendar()
 # sha256 of the default world's frames (300 partners x 12 quarters, seed 7), computed with
 # the code on main before the scenario knobs were added: the default must not move.
 DEFAULT_WORLD_HASH = "74cf16d6c6629dba25758c180dd37b1e05ffa53c1e1ece6abc4a765454cac70e"
+# ... and of its written CSV files (tables and _truth/, by relative path), same world
+DEFAULT_CSV_HASH = "c35d5feaca9d40c6305a19429e6d99f98efae9eefef744b54bdad61a39a87cf1"
 
 
 def _hash(world: World) -> str:
@@ -51,6 +53,15 @@ def test_default_world_is_byte_for_byte_what_main_produced() -> None:
     demo = get_scenario("demo")
     world = simulate_world(300, 12, 7, params=demo.params)
     assert _hash(world) == DEFAULT_WORLD_HASH
+
+
+def test_default_world_files_are_byte_for_byte_what_main_wrote(tmp_path) -> None:
+    write_world(simulate_world(partners=300, quarters=12, seed=7), tmp_path)
+    h = hashlib.sha256()
+    for path in sorted(tmp_path.rglob("*.csv")):
+        h.update(str(path.relative_to(tmp_path)).encode())
+        h.update(path.read_bytes())
+    assert h.hexdigest() == DEFAULT_CSV_HASH
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
