@@ -21,6 +21,7 @@ import pydantic
 from features.data.problems import DataContractError
 from features.scoring.registry import NoChampionError
 from features.settings import Settings
+from features.world import SCENARIOS
 
 log = logging.getLogger("partnercast")
 
@@ -166,8 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario",
         type=_scenario,
         default=None,
-        help="a named world (demo, enterprise, subscription, seasonal, heterogeneous, "
-        "no_effect, small_noisy); default: the demo world",
+        help=f"a named world ({', '.join(SCENARIOS)}); default: the demo world",
     )
     p.add_argument(
         "--partners", type=_positive_int, default=None, help="default: the scenario's (2000)"
