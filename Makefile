@@ -6,10 +6,10 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench fuzz test lint format clean
+.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench bench-scenarios fuzz test lint format clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 venv: ## create .venv (if missing) and install the locked dependencies
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -44,6 +44,9 @@ mlflow-ui: venv ## browse runs and the registry of the embedded store on http://
 
 bench: venv $(if $(DATA),,$(DEMO)/partners.csv) ## ours vs mlforecast, statsforecast, causalml in one table (DATA=dir: another dataset)
 	$(RUN) python benchmarks/peers.py --data $(or $(DATA),$(DEMO)) --uv "$(UV)"
+
+bench-scenarios: venv ## forecaster and recommender on every scenario world vs references (ARGS="--quick")
+	$(RUN) python benchmarks/scenarios.py $(ARGS)
 
 fuzz: venv ## schemathesis against a live service on the current champions, 200 cases per operation
 	$(RUN) python benchmarks/fuzz.py $(if $(DATA),--data $(DATA),)

@@ -37,9 +37,9 @@ from training.forecast import (  # noqa: E402
     backtest_forecaster,
     fit_forecaster,
     group_backtest,
-    metrics,
     prepare_training_data,
 )
+from training.forecast.reference import expected_on_test_rows, floor_wape  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
     "plain target (no asinh)": {"transform": "none"},
@@ -87,13 +87,8 @@ def _oracle_wape(truth_dir: Path, result: BacktestResult) -> tuple[float, float,
     if not path.exists():
         return None
     truth = pd.read_csv(path, parse_dates=["quarter_start"])
-    tested = result.predictions[["partner_id", "quarter_start", "actual"]]
-    joined = tested.merge(truth, on=["partner_id", "quarter_start"], how="inner")
-    actual, expected = joined["actual"], joined["expected_revenue"]
-    factors = np.linspace(0.5, 1.2, 71)
-    scaled = [metrics.wape(actual, f * expected) for f in factors]
-    best = int(np.argmin(scaled))
-    return metrics.wape(actual, expected), scaled[best], float(factors[best])
+    joined = expected_on_test_rows(result.predictions, truth)
+    return floor_wape(joined["actual"], joined["expected_revenue"], np.linspace(0.5, 1.2, 71))
 
 
 def main() -> None:

@@ -29,14 +29,6 @@ SEGMENTS = ("partner_type", "tier", "region")
 log = logging.getLogger("benchmarks.recommend")
 
 
-def _dataset(world):  # -> Dataset
-    from features.data import TABLES, Dataset
-    from features.data.reader import coerce_table
-
-    frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
-    return Dataset(**frames, present=frozenset(TABLES))
-
-
 def _growth(ds, spec, as_of, features: pd.DataFrame, seed: int) -> pd.Series:
     """Forecast P50 of next quarter minus last quarter's revenue (a small forecaster)."""
     from features.frames import build_forecast_frame, build_scoring_frame
@@ -126,13 +118,13 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
     from features.scoring import rank_by_last_revenue, rank_partners
     from features.scoring.policy import choose_within_budget, recommend_incentives
-    from features.world import simulate_world
+    from features.world.simulate import simulate_world, world_dataset
     from training.incentives import IncentiveCostModel, NaiveUpliftModel, UpliftModel
     from training.incentives.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
 
     began = time.perf_counter()
     world = simulate_world(partners, quarters, seed=seed)
-    ds = _dataset(world)
+    ds = world_dataset(world)
     spec = fit_feature_spec(ds, as_of=world.as_of, calendar=QuarterCalendar())
     frame = build_recommender_frame(ds, spec=spec, data_end=world.as_of)
     features = build_features(ds, as_of=world.as_of, spec=spec)

@@ -1,22 +1,36 @@
 """The synthetic channel worlds: contract tables plus the ground truth a real export lacks.
 
 Enter through this package: :func:`simulate_world` (a :class:`World` from
-:class:`WorldParams`), :func:`write_world` (the contract files and ``_truth/``) and
-:func:`world_summary`. The modules split the simulation by what they hold: ``params``
-(every knob, in one frozen dataclass), ``partners`` (who the partners are and their
-latent traits), ``latent`` (the quarterly state: demand, engagement, win rates,
-incentives), ``deals`` and ``activities`` (the rows of the contract tables), ``tables``
-(the frames), ``truth`` (the ground truth), ``summary`` and ``output`` (frames and
-files); ``simulate`` runs them in order.
+:class:`WorldParams`), :func:`write_world` (the contract files and ``_truth/``),
+:func:`world_summary`, and the named worlds: :data:`SCENARIOS` (``demo`` and six others
+that differ in how revenue and incentives work), looked up with :func:`get_scenario`.
+The modules split the simulation by what they hold: ``params`` (every knob, in one
+frozen dataclass), ``partners`` (who the partners are and their latent traits),
+``latent`` (the quarterly state: demand, engagement, win rates, incentives), ``deals``
+and ``activities`` (the rows of the contract tables), ``tables`` (the frames),
+``truth`` (the ground truth), ``summary`` and ``output`` (frames and files),
+``scenarios`` (the named worlds); ``simulate`` runs them in order.
 """
 
 from features.world.params import IncentiveSpec, WorldParams
+from features.world.scenarios import (
+    DEFAULT_SCENARIO,
+    SCENARIOS,
+    Scenario,
+    UnknownScenario,
+    get_scenario,
+)
 from features.world.simulate import World, simulate_world, world_summary, write_world
 
 __all__ = [
+    "DEFAULT_SCENARIO",
+    "SCENARIOS",
     "IncentiveSpec",
+    "Scenario",
+    "UnknownScenario",
     "World",
     "WorldParams",
+    "get_scenario",
     "simulate_world",
     "world_summary",
     "write_world",

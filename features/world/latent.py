@@ -22,6 +22,8 @@ from features.world.partners import PartnerDraw
 
 NEW_PARTNER_QUARTERS = 4
 """A partner counts as new (for the enablement effect) in its first quarters."""
+TENURE_CAP_YEARS = 5.0
+"""An incentive's ``tenure_slope`` stops growing after this many years since joining."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class LatentState:
     trainings: np.ndarray  # int counts drawn in the quarter
     certifications: np.ndarray  # int counts drawn in the quarter
     observed: int  # quarters 0 .. observed - 1 are before the as-of date
+    momentum: np.ndarray | None = None  # demand shock in stationary sd units (pipeline signal)
 
 
 def credit_loss(params: WorldParams) -> float:
@@ -45,10 +48,26 @@ def credit_loss(params: WorldParams) -> float:
     return params.credit_note_share * 0.55
 
 
-def effect(params: WorldParams, partners: PartnerDraw, age: np.ndarray, k: int) -> np.ndarray:
-    """Relative effect of incentive ``k`` (index into params.incentives) at the given ages."""
+def effect(
+    params: WorldParams,
+    partners: PartnerDraw,
+    age: np.ndarray,
+    k: int,
+    momentum: np.ndarray | None = None,
+) -> np.ndarray:
+    """Relative effect of incentive ``k`` (index into params.incentives) at the given ages.
+
+    ``momentum`` (same shape as ``age``) is the demand shock of those quarters in
+    standard deviations, needed only when the incentive has a ``pipeline_slope``.
+    """
     spec = params.incentives[k]
     eff = partners.effects[:, k][:, None] + spec.new_partner * (age < NEW_PARTNER_QUARTERS)
+    if spec.tenure_slope:  # each term only when set: the default world stays bit-identical
+        eff = eff + spec.tenure_slope * np.clip(age / 4.0, 0.0, TENURE_CAP_YEARS)
+    if spec.pipeline_slope:
+        if momentum is None:
+            raise ValueError(f"incentive {spec.name!r} has a pipeline_slope: pass momentum")
+        eff = eff + spec.pipeline_slope * momentum
     return np.clip(eff, *params.effect_bounds)
 
 
@@ -105,13 +124,14 @@ def simulate_state(
         level = params.ar_rho * level + rng.normal(0.0, params.ar_sigma, n)
         shocks[:, q] = level
     noise = np.exp(shocks - stationary_sd**2 / 2)
+    momentum = shocks / stationary_sd
     demand = partners.size[:, None] / 4.0 * active * ramp * trend * season * noise
 
     assigned, randomized = _assign(params, partners, rng, active, age, observed)
     multiplier = np.ones((n, t_all))
     for k in range(len(params.incentives)):
         hit = assigned == k + 1
-        multiplier[hit] = 1.0 + effect(params, partners, age, k)[hit]
+        multiplier[hit] = 1.0 + effect(params, partners, age, k, momentum)[hit]
 
     win_rate, trainings, certifications = _engagement(
         params, partners, rng, active, assigned, partners.join_q < 0
@@ -127,6 +147,7 @@ def simulate_state(
         trainings=trainings,
         certifications=certifications,
         observed=observed,
+        momentum=momentum,
     )
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from features.data.outputs import write_file_atomically
+from features.data import write_file_atomically
 
 log = logging.getLogger(__name__)
 

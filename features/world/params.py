@@ -20,8 +20,13 @@ class IncentiveSpec:
     The effect is a relative change of the partner's expected revenue in the quarter
     that contains ``starts_on`` (``0.05`` = +5 %), the sum of a base and per-segment
     terms, plus ``size_slope`` per standard deviation of log size and ``new_partner``
-    during the first four quarters after joining. Negative terms are real harm
-    (channel conflict, distraction). The expected cost is
+    during the first four quarters after joining. Three optional terms make the effect
+    depend on what the data shows about a partner besides its attributes:
+    ``engagement_slope`` per standard deviation of the latent engagement (seen through
+    trainings, logins, webinars), ``tenure_slope`` per year since joining (capped at
+    five years) and ``pipeline_slope`` per standard deviation of the quarter's demand
+    shock (seen through the pipeline open at the quarter's start). All default to 0.
+    Negative terms are real harm (channel conflict, distraction). The expected cost is
     ``fixed_cost * type_cost[type] + cost_rate * quarterly size``; a realised cost
     scatters around it.
     """
@@ -33,13 +38,16 @@ class IncentiveSpec:
     by_region: Mapping[str, float] = field(default_factory=dict)
     size_slope: float = 0.0
     new_partner: float = 0.0
+    engagement_slope: float = 0.0
+    tenure_slope: float = 0.0
+    pipeline_slope: float = 0.0
     fixed_cost: float = 0.0
     cost_rate: float = 0.0
     policy_weight: float = 1.0  # relative frequency under the historical (non-random) policy
     duration_days: tuple[int, int] = (30, 90)  # ends_on - starts_on, drawn uniformly
 
 
-def _default_incentives() -> tuple[IncentiveSpec, ...]:
+def default_incentives() -> tuple[IncentiveSpec, ...]:
     return (
         IncentiveSpec(
             "rebate",
@@ -185,7 +193,7 @@ class WorldParams:
     win_rate_bounds: tuple[float, float] = (0.05, 0.6)
 
     # -- incentives ----------------------------------------------------------------
-    incentives: tuple[IncentiveSpec, ...] = field(default_factory=_default_incentives)
+    incentives: tuple[IncentiveSpec, ...] = field(default_factory=default_incentives)
     effect_noise_sd: float = 0.015  # partner-level idiosyncratic effect
     effect_bounds: tuple[float, float] = (-0.15, 0.35)
     randomized_share: float = 0.12  # share of partner-quarter decisions made at random

@@ -148,7 +148,7 @@ def draw_partners(
         0.0, params.engagement_sd, n
     )
     skill = rng.normal(0.0, params.win_skill_sd, n)
-    effects = _static_effects(params, rng, type_idx, tier_idx, region_idx, size_z)
+    effects = _static_effects(params, rng, type_idx, tier_idx, region_idx, size_z, engagement)
     return PartnerDraw(
         type_idx=type_idx,
         tier_idx=tier_idx,
@@ -178,8 +178,9 @@ def _static_effects(
     tier_idx: np.ndarray,
     region_idx: np.ndarray,
     size_z: np.ndarray,
+    engagement: np.ndarray,
 ) -> np.ndarray:
-    """(N, K) relative effect of each incentive, without the new-partner term."""
+    """(N, K) relative effect of each incentive, without the age- and quarter-dependent terms."""
     n, k = type_idx.size, len(params.incentives)
     out = np.empty((n, k))
     for j, spec in enumerate(params.incentives):
@@ -193,4 +194,7 @@ def _static_effects(
             + by_region[region_idx]
             + spec.size_slope * size_z
         )
+        if spec.engagement_slope:  # skipped at 0 so the default world stays bit-identical
+            engagement_z = (engagement - engagement.mean()) / max(engagement.std(), 1e-9)
+            out[:, j] += spec.engagement_slope * engagement_z
     return out + rng.normal(0.0, params.effect_noise_sd, (n, k))

@@ -20,12 +20,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.outputs import write_bytes_atomically
+from features.data import write_bytes_atomically
 from features.names import NONE
 from features.world.activities import simulate_activities, simulate_incentives
 from features.world.deals import simulate_bookings, simulate_opportunities
@@ -37,6 +38,9 @@ from features.world.summary import summarize
 from features.world.tables import build_tables
 from features.world.truth import best_incentives, build_truth
 
+if TYPE_CHECKING:
+    from features.data import Dataset
+
 __all__ = [
     "NONE",
     "IncentiveSpec",
@@ -44,6 +48,7 @@ __all__ = [
     "WorldParams",
     "best_incentives",
     "simulate_world",
+    "world_dataset",
     "world_summary",
     "write_world",
 ]
@@ -131,6 +136,15 @@ def write_world(world: World, out: Path) -> None:
     text = json.dumps(meta, indent=2, default=str)
     write_bytes_atomically(text.encode("utf-8"), truth_dir / "world.json")
     log.info("wrote world to %s", out)
+
+
+def world_dataset(world: World) -> Dataset:
+    """The world's tables as a loaded :class:`Dataset`, as if read from its folder (no files)."""
+    from features.data import TABLES, Dataset
+    from features.data.reader import coerce_table
+
+    frames = {t: coerce_table(t, world.tables[t]).frame for t in TABLES}
+    return Dataset(**frames, present=frozenset(TABLES))
 
 
 def world_summary(world: World) -> dict[str, object]:

@@ -73,7 +73,8 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
     revenue = [base]
     cost = [np.zeros_like(base)]
     for k in range(len(params.incentives)):
-        revenue.append(base * (1.0 + effect(params, partners, state.age[:, quarters], k)))
+        momentum = None if state.momentum is None else state.momentum[:, quarters]
+        revenue.append(base * (1.0 + effect(params, partners, state.age[:, quarters], k, momentum)))
         cost.append(np.broadcast_to(expected_cost(params, partners, k)[:, None], base.shape))
     # Partners known at the start of the horizon quarter / existing during a past quarter.
     last_day = np.minimum(bounds[quarters + 1], bounds[obs])

@@ -50,6 +50,15 @@ def _horizon(text: str) -> int:
     return value
 
 
+def _scenario(text: str) -> str:
+    from features.world import UnknownScenario, get_scenario
+
+    try:
+        return get_scenario(text).name
+    except UnknownScenario as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -67,12 +76,27 @@ def _month(text: str) -> int:
 # -- commands -------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from features.data import write_folder_atomically
-    from features.world import simulate_world, world_summary, write_world
-
-    log.info(
-        "simulating %d partners x %d quarters (seed %d)", args.partners, args.quarters, args.seed
+    from features.world import (
+        DEFAULT_SCENARIO,
+        get_scenario,
+        simulate_world,
+        world_summary,
+        write_world,
     )
-    world = simulate_world(partners=args.partners, quarters=args.quarters, seed=args.seed)
+
+    scenario = get_scenario(args.scenario or DEFAULT_SCENARIO)  # the parser checked the name
+    partners = args.partners or scenario.partners
+    quarters = args.quarters or scenario.quarters
+    log.info(
+        "simulating scenario %s: %d partners x %d quarters (seed %d)",
+        scenario.name,
+        partners,
+        quarters,
+        args.seed,
+    )
+    world = simulate_world(
+        partners=partners, quarters=quarters, seed=args.seed, params=scenario.params
+    )
     write_folder_atomically(args.out, lambda tmp: write_world(world, tmp))
     summary = world_summary(world)
     print(f"wrote demo dataset to {args.out} (ground truth in {args.out / '_truth'})")
@@ -177,8 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo-data", "write a synthetic dataset with ground truth under DIR/_truth/", cmd_demo_data
     )
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--partners", type=_positive_int, default=2000)
-    p.add_argument("--quarters", type=_positive_int, default=20)
+    p.add_argument(
+        "--scenario",
+        type=_scenario,
+        default=None,
+        help="a named world (docs/scenarios.md; an unknown name lists them); default: demo",
+    )
+    p.add_argument(
+        "--partners", type=_positive_int, default=None, help="default: the scenario's (2000)"
+    )
+    p.add_argument(
+        "--quarters", type=_positive_int, default=None, help="default: the scenario's (20)"
+    )
     p.add_argument("--seed", type=int, default=42)
 
     command("validate", "check a dataset against the data contract", cmd_validate, data=True)

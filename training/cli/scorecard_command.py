@@ -20,11 +20,10 @@ log = logging.getLogger(__name__)
 
 def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
     """``partnercast scorecard``: load, check, forecast (when a champion exists), draw, write."""
-    from features.data.loader import load_dataset
-    from features.data.outputs import write_bytes_atomically
+    from features.data import load_dataset, write_bytes_atomically
     from features.names import FORECASTER_MODEL
-    from features.scoring.registry import NoChampionError, load_champion
-    from training.reports.scorecard_figure import render_scorecard
+    from features.scoring import NoChampionError, load_champion
+    from training.reports import render_scorecard
 
     started = time.perf_counter()
     log.info("reading %s", settings.data_dir)

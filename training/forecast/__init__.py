@@ -7,7 +7,9 @@
   (:func:`prepare_training_data`); ``forecaster``: :func:`fit_forecaster`, the deployed
   :class:`~features.scoring.PartnerForecaster`;
 - ``baselines``, ``splits``, ``backtest``: rolling-origin backtest of the model next to
-  the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage.
+  the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage;
+- ``reference``: :class:`RidgeReference`, the strong simple model a good analyst would
+  write, and the floor from a world's truth, both on the backtest's folds.
 
 Fitting never imports evaluation: both start from ``config`` and ``training_data``.
 """
@@ -25,6 +27,7 @@ from training.forecast.baselines import BASELINES, baseline_forecasts
 from training.forecast.config import DEFAULT_PARAMS, MODEL, ForecastConfig, model_matrix
 from training.forecast.forecaster import fit_forecaster
 from training.forecast.quantile_model import QuantileForecaster
+from training.forecast.reference import RidgeReference, backtest_reference, floor_wape
 from training.forecast.splits import Fold, rolling_origin_folds
 from training.forecast.training_data import TrainingData, prepare_training_data
 
@@ -38,10 +41,13 @@ __all__ = [
     "Fold",
     "ForecastConfig",
     "QuantileForecaster",
+    "RidgeReference",
     "TrainingData",
     "backtest_forecaster",
+    "backtest_reference",
     "baseline_forecasts",
     "fit_forecaster",
+    "floor_wape",
     "group_backtest",
     "metrics_table",
     "model_matrix",

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data.dataset import Dataset
-from features.families.panel import build_revenue_panel
+from features.data import Dataset
+from features.families import build_revenue_panel
 from features.frames import build_forecast_frame, fit_feature_spec
-from features.scoring.forecaster import MAX_HORIZON
+from features.scoring import MAX_HORIZON
 from features.spec import FeatureSpec
 
 

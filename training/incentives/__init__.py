@@ -5,11 +5,13 @@
 - ``costs``: :class:`IncentiveCostModel`, the expected cost per partner and incentive;
 - ``recommender``: :class:`IncentiveRecommender`, uplift and costs fitted together with
   the policy and its training-time evaluation;
-- ``uplift_eval``: Qini/AUUC on randomized rows, policy value, NDCG of rankings.
+- ``uplift_eval``: Qini/AUUC on randomized rows, policy value, NDCG of rankings;
+- ``references``: policies that know none, part or all of a world's true effects.
 """
 
 from training.incentives.costs import IncentiveCostModel
 from training.incentives.recommender import SEGMENT_COLUMNS, IncentiveRecommender
+from training.incentives.references import TruthMatrices, known_effect_net, reference_policies
 from training.incentives.uplift import UpliftModel, check_incentive_frame
 from training.incentives.uplift_baselines import NaiveUpliftModel
 from training.incentives.uplift_eval import (
@@ -26,12 +28,15 @@ __all__ = [
     "IncentiveCostModel",
     "IncentiveRecommender",
     "NaiveUpliftModel",
+    "TruthMatrices",
     "UpliftModel",
     "check_incentive_frame",
+    "known_effect_net",
     "ndcg_at_k",
     "oracle_net_value",
     "plot_qini",
     "policy_net_value",
     "qini_coefficient",
     "qini_curve",
+    "reference_policies",
 ]

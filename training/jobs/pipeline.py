@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.data.dataset import Dataset
+from features.data import Dataset
 from features.settings import Settings
-from training.forecast.config import ForecastConfig
+from training.forecast import ForecastConfig
 from training.jobs.forecaster_run import TrainOutcome, train_forecaster
 from training.jobs.recommender_run import RecommenderOutcome, train_recommender
 from training.jobs.tracking import configure_tracking

@@ -1,0 +1,260 @@
+"""Scenario suite benchmark: the forecaster and the recommender on every named world.
+
+    make bench-scenarios
+    .venv/bin/python benchmarks/scenarios.py [--scenarios a,b] [--quick] [--partners N]
+        [--folds K] [--seed S] [--out benchmarks/results/scenarios.md]
+
+For each scenario (``features.world.SCENARIOS``) it simulates the world in memory, then
+
+- forecasting: the project's rolling-origin backtest (``run_backtest``, default
+  ``ForecastConfig``) with its four baselines, the ridge reference
+  (``training.forecast.reference``) on the same folds, and the floor (the world's own
+  expected revenue on the same test rows); WAPE, ratio to the best baseline and to the
+  ridge, the share of the gap from the best baseline to the floor the model closes, and
+  the model's 80 % interval coverage;
+- incentives: the recommender fitted as ``partnercast train`` fits it, its next-quarter
+  policy scored on the truth next to the reference policies
+  (``training.incentives.references``), without and with a budget of 25 % of the
+  oracle's spend; and the sum of the expected net it reports for its choices next to
+  their true net.
+
+Partners are capped (``--partners``, default 1,000; ``--quick`` 300 and 2 folds) so the whole
+suite runs in well under 30 minutes on 2 cores; the caps and folds used are printed. Progress
+goes to stderr; the tables to stdout and to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
+    sys.path[0] = str(ROOT)  # run as a script: don't shadow the ``features`` package
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+log = logging.getLogger("benchmarks.scenarios")
+
+DEFAULT_PARTNERS, QUICK_PARTNERS, QUICK_FOLDS = 1000, 300, 2
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
+    """Backtest the forecaster, the baselines and the ridge reference; score against the floor."""
+    from features.calendar import QuarterCalendar
+    from training.forecast import (
+        MODEL,
+        ForecastConfig,
+        metrics,
+        prepare_training_data,
+        run_backtest,
+    )
+    from training.forecast.reference import (
+        REFERENCE,
+        backtest_reference,
+        expected_on_test_rows,
+        floor_wape,
+    )
+
+    data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
+    config = ForecastConfig(seed=seed)
+    cutoffs = data.frame.loc[data.frame["horizon"] <= config.horizon, "as_of"].nunique()
+    folds = max(1, min(folds, cutoffs - 2))
+    config = ForecastConfig(folds=folds, seed=seed)
+    result = run_backtest(data.frame, data.panel, data.spec, config, progress=_say)
+    ridge = backtest_reference(data.frame, folds=folds, horizon=config.horizon)
+    keys = ["partner_id", "as_of", "horizon", "quarter_start"]
+    preds = result.predictions.merge(ridge, on=keys, how="left", validate="one_to_one")
+    best = result.best_baseline("wape")
+    wape = {
+        "model": metrics.wape(preds["actual"], preds[f"{MODEL}_p50"]),
+        "best": metrics.wape(preds["actual"], preds[f"{best}_p50"]),
+        "ridge": metrics.wape(preds["actual"], preds[f"{REFERENCE}_p50"]),
+    }
+    floor_rows = expected_on_test_rows(preds, world.truth["revenue"])
+    expected_wape, floor, factor = floor_wape(floor_rows["actual"], floor_rows["expected_revenue"])
+    by_h = {
+        int(h): (
+            metrics.wape(g["actual"], g[f"{MODEL}_p50"]),
+            metrics.wape(g["actual"], g[f"{REFERENCE}_p50"]),
+        )
+        for h, g in preds.groupby("horizon")
+    }
+    return {
+        "folds": folds,
+        "test rows": len(preds),
+        "WAPE": wape["model"],
+        "best baseline": f"{best} {wape['best']:.3f}",
+        "x best baseline": wape["model"] / wape["best"],
+        "ridge": wape["ridge"],
+        "x ridge": wape["model"] / wape["ridge"],
+        "expected": expected_wape,
+        "floor": f"{floor:.3f} (x{factor:.2f})",
+        "gap closed": (wape["best"] - wape["model"]) / (wape["best"] - floor),
+        "coverage 80": result.metric(MODEL, "coverage_80"),
+        "loses to ridge at h": ",".join(str(h) for h, (m, r) in by_h.items() if m > r) or "-",
+    }
+
+
+def incentive_row(world, ds, *, seed: int) -> dict:
+    """Fit the recommender as ``partnercast train`` does; score its policy on the truth."""
+    from features.calendar import QuarterCalendar
+    from features.frames import build_features, build_recommender_frame, fit_feature_spec
+    from training.incentives import IncentiveRecommender
+    from training.incentives.references import TruthMatrices, reference_policies
+
+    as_of = pd.Timestamp(ds.last_date).normalize()
+    spec = fit_feature_spec(ds, as_of=as_of, calendar=QuarterCalendar())
+    frame = build_recommender_frame(ds, spec=spec, data_end=as_of)
+    features = build_features(ds, as_of=as_of, spec=spec)
+    model = IncentiveRecommender(random_state=seed).fit(
+        frame, feature_columns=list(spec.partner_feature_columns)
+    )
+    effects = world.truth["incentive_effects"]
+    truth = TruthMatrices.from_effects(effects[effects["horizon"] == 1])
+    segments = world.truth["partners"].astype({"partner_id": str}).set_index("partner_id")
+    segments = segments["segment"].reindex(truth.partner_ids).to_numpy(dtype=object)
+    given = frame.loc[frame["incentive"] != "none", "incentive"]
+    common = str(given.value_counts().index[0])
+    refs, budget = reference_policies(truth, segments, most_common=common, seed=seed)
+    share = refs.set_index(["policy", "budget"])["share_of_oracle"]
+    oracle = refs.set_index(["policy", "budget"])["net"][("oracle", False)]
+
+    rec = model.recommend(features)
+    pick = truth.choice_index(rec[["partner_id", "incentive"]])
+    net, spent, partners = truth.value(pick)
+    chosen = rec["incentive"].astype(str) != "none"
+    reported = float(rec.loc[chosen, "expected_net"].sum())
+    rec_b = model.recommend(features, budget=budget)
+    net_b = truth.value(truth.choice_index(rec_b[["partner_id", "incentive"]]))[0]
+    oracle_b = refs.set_index(["policy", "budget"])["net"][("oracle", True)]
+
+    def ratio(value: float, of: float) -> float:
+        return value / of if of > 0 else float("nan")
+
+    return {
+        "oracle net": oracle,
+        "model": ratio(net, oracle),
+        "none": share[("none", False)],
+        "everyone": share[(f"everyone gets {common}", False)],
+        "random": share[("random", False)],
+        "avg effect": share[("true average effect", False)],
+        "segment effect": share[("true segment effect", False)],
+        "model @25%": ratio(net_b, oracle_b),
+        "avg @25%": share[("true average effect", True)],
+        "segment @25%": share[("true segment effect", True)],
+        "model net": net,
+        "reported net": reported,
+        "reported / true": reported / net if net != 0 else float("nan"),
+        "partners given": f"{partners}/{len(rec)}",
+        "most common": common,
+        "spent": spent,
+    }
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return "n/a"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
+    return str(value)
+
+
+def markdown(rows: list[dict], first: str = "scenario") -> str:
+    """One markdown table from rows of equal keys (money rounded, ratios to 3 places)."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" if c == first else "---:" for c in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def run(names: list[str], *, partners: int, folds: int, seed: int) -> str:
+    from features.world import get_scenario
+    from features.world.simulate import simulate_world, world_dataset
+
+    began = time.perf_counter()
+    forecast_rows, incentive_rows, sizes = [], [], []
+    for name in names:
+        scenario = get_scenario(name)
+        n = min(partners, scenario.partners)
+        t0 = time.perf_counter()
+        _say(f"[{name}] simulating {n} partners x {scenario.quarters} quarters (seed {seed})")
+        world = simulate_world(n, scenario.quarters, seed=seed, params=scenario.params)
+        ds = world_dataset(world)
+        _say(f"[{name}] forecaster backtest")
+        f_row = forecast_row(world, ds, folds=folds, seed=seed)
+        _say(f"[{name}] recommender")
+        i_row = incentive_row(world, ds, seed=seed)
+        seconds = time.perf_counter() - t0
+        _say(f"[{name}] done in {seconds:.0f}s")
+        forecast_rows.append({"scenario": name, **f_row})
+        incentive_rows.append({"scenario": name, **i_row})
+        sizes.append(f"{name} {n}x{scenario.quarters} ({f_row['folds']} folds, {seconds:.0f}s)")
+    total = time.perf_counter() - began
+    return "\n".join(
+        [
+            f"## Scenario suite (seed {seed}; partners capped at {partners}; "
+            f"wall time {total / 60:.1f} min)",
+            "",
+            "Sizes: " + "; ".join(sizes) + ".",
+            "",
+            "### Forecaster: rolling-origin backtest, horizons 1-4, all folds pooled",
+            "",
+            markdown(forecast_rows),
+            "",
+            "`expected`: WAPE of the world's expected revenue on the same rows; `floor`: of it "
+            "scaled by the factor that scores best in hindsight (the mean is not the best "
+            "point for absolute error where revenue is lumpy); `gap closed` = (best baseline - "
+            "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge.",
+            "",
+            "### Recommender: next quarter's policy, net value on the truth / oracle's",
+            "",
+            markdown(incentive_rows),
+            "",
+            "`everyone`: everyone gets the `most common` incentive. "
+            "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
+            "it). `reported net`: the recommender's own expected net for its choices; "
+            "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
+            "and only money is shown.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    from features.world import SCENARIOS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument("--quick", action="store_true", help="300 partners, 2 folds")
+    parser.add_argument("--partners", type=int, default=None, help="cap (default 1000)")
+    parser.add_argument("--folds", type=int, default=None, help="default 4 (quick 2)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scenarios.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.exit(2, f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}\n")
+    partners = args.partners or (QUICK_PARTNERS if args.quick else DEFAULT_PARTNERS)
+    folds = args.folds or (QUICK_FOLDS if args.quick else 4)
+    report = run(names, partners=partners, folds=folds, seed=args.seed)
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report + "\n", encoding="utf-8")
+    _say(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
