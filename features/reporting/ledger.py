@@ -283,7 +283,7 @@ class ForecastLedger:
         """Store ``rows`` (:data:`RECORD_COLUMNS`, e.g. from :func:`forecast_rows`).
 
         All rows or none (one transaction); rows already in the ledger are skipped.
-        Returns how many rows were new (as the database driver reports it).
+        Returns how many rows were new.
         """
         _check_rows(rows)
         rows = rows.drop_duplicates(list(KEY_COLUMNS))
@@ -296,7 +296,10 @@ class ForecastLedger:
         # a concurrent writer waits (busy timeout) instead of failing on a stale snapshot
         with self.engine.begin() as conn:
             if statement is not None:
-                added = max(conn.execute(statement, records).rowcount, 0)
+                # count the rows the database returns as inserted: drivers' rowcount of a
+                # batched insert is -1 on PostgreSQL (psycopg), so it cannot be trusted
+                inserted = conn.execute(statement.returning(forecasts_table.c.key), records)
+                added = len(inserted.all())
             else:  # other dialects: one savepoint per row, a duplicate key is skipped
                 plain = forecasts_table.insert()
                 for record in records:

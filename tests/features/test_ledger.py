@@ -1,4 +1,8 @@
-"""The forecast ledger: restarts, concurrent writers, de-duplication, as-stood lookups."""
+"""The forecast ledger: restarts, concurrent writers, de-duplication, as-stood lookups.
+
+Every test that can runs twice: on SQLite (the default ledger) and on a real PostgreSQL
+server (``tests/postgres.py``), the database ``PARTNERCAST_LEDGER_URL`` may point to.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,25 @@ from features.reporting.ledger import (
 Q1 = pd.Timestamp("2024-01-01")
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ledger URL that nothing has written to yet, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+REFUSE_BOOM = {  # a trigger that makes the database refuse one row of a batch
+    "sqlite": [
+        "CREATE TRIGGER boom BEFORE INSERT ON forecasts WHEN NEW.key = 'BOOM' "
+        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.key = 'BOOM' THEN "
+        "RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER boom BEFORE INSERT ON forecasts FOR EACH ROW EXECUTE FUNCTION boom()",
+    ],
+}
 
 
 def _partners(ids: list[str], *, quarter: str = "2024-01-01", horizon: int = 1, p50=100.0):
@@ -49,14 +70,14 @@ def _rows(ids, *, as_of="2023-12-31", version="1", run="run-1", source="cli", na
     )
 
 
-def test_rows_survive_a_restart_and_duplicates_are_stored_once(tmp_path: Path) -> None:
-    ledger = ForecastLedger(_url(tmp_path))
+def test_rows_survive_a_restart_and_duplicates_are_stored_once(url: str) -> None:
+    ledger = ForecastLedger(url)
     assert ledger.record(_rows(["A", "B", "C"])) == 3
     assert ledger.record(_rows(["A", "B", "C"], source="api")) == 0  # same forecasts
     assert ledger.record(_rows(["C", "D"])) == 1
     ledger.close()
 
-    again = ForecastLedger(_url(tmp_path))
+    again = ForecastLedger(url)
     got = again.forecasts()
     assert list(got.columns) == list(COLUMNS)
     assert sorted(got["key"]) == ["A", "B", "C", "D"]
@@ -71,8 +92,8 @@ def test_rows_survive_a_restart_and_duplicates_are_stored_once(tmp_path: Path) -
     assert len(again.forecasts()) == 7
 
 
-def test_group_rows_and_filters(tmp_path: Path) -> None:
-    ledger = ForecastLedger(_url(tmp_path))
+def test_group_rows_and_filters(url: str) -> None:
+    ledger = ForecastLedger(url)
     groups = pd.DataFrame(
         {
             "level": ["region", "region", "total"],
@@ -96,13 +117,11 @@ def test_group_rows_and_filters(tmp_path: Path) -> None:
     assert ledger.forecasts(quarter_start_to="2023-12-31").empty
 
 
-def test_a_batch_is_all_or_nothing(tmp_path: Path) -> None:
-    ledger = ForecastLedger(_url(tmp_path))
+def test_a_batch_is_all_or_nothing(url: str) -> None:
+    ledger = ForecastLedger(url)
     with ledger.engine.begin() as conn:  # the database refuses one row of the batch
-        conn.exec_driver_sql(
-            "CREATE TRIGGER boom BEFORE INSERT ON forecasts WHEN NEW.key = 'BOOM' "
-            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
-        )
+        for statement in REFUSE_BOOM[ledger.engine.dialect.name]:
+            conn.exec_driver_sql(statement)
     with pytest.raises(sa.exc.DBAPIError):
         ledger.record(_rows(["A", "B", "BOOM", "C"]))
     assert ledger.forecasts().empty
@@ -113,21 +132,22 @@ def test_a_batch_is_all_or_nothing(tmp_path: Path) -> None:
     assert ledger.forecasts().empty
 
 
-def test_other_dialects_skip_duplicates_row_by_row(tmp_path: Path, monkeypatch) -> None:
-    """The fallback for databases without ON CONFLICT, exercised on SQLite."""
+def test_other_dialects_skip_duplicates_row_by_row(url: str, monkeypatch) -> None:
+    """The fallback for databases without ON CONFLICT, exercised on both backends."""
     monkeypatch.setattr(ForecastLedger, "_insert", lambda self: None)
-    ledger = ForecastLedger(_url(tmp_path))
+    ledger = ForecastLedger(url)
     assert ledger.record(_rows(["A", "B"])) == 2
     assert ledger.record(_rows(["B", "C"])) == 1
     assert sorted(ledger.forecasts()["key"]) == ["A", "B", "C"]
 
 
-def test_reading_a_ledger_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_reading_a_ledger_that_does_not_exist_creates_nothing(url: str, tmp_path: Path) -> None:
     reader = ForecastLedger(url, create=False)
     assert reader.forecasts().empty
     assert reader.as_stood(Q1, model_name="m").columns.tolist() == AS_STOOD_COLUMNS
-    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "store").exists()  # SQLite: not even the folder
+    if reader.engine.dialect.name != "sqlite":  # (inspecting would create the file)
+        assert not sa.inspect(reader.engine).has_table("forecasts")
 
 
 def test_display_url_hides_the_password() -> None:
@@ -136,8 +156,8 @@ def test_display_url_hides_the_password() -> None:
 
 
 # -- as stood -----------------------------------------------------------------------
-def test_as_stood_takes_the_latest_forecast_made_before_the_quarter(tmp_path: Path) -> None:
-    ledger = ForecastLedger(_url(tmp_path))
+def test_as_stood_takes_the_latest_forecast_made_before_the_quarter(url: str) -> None:
+    ledger = ForecastLedger(url)
     t0 = pd.Timestamp("2024-02-01", tz="UTC")
 
     def put(ids, when_hours: int, **kw) -> None:
@@ -186,8 +206,7 @@ def _writer(url: str, name: str, start, batches: int, size: int) -> None:
     ledger.close()
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_two_processes_writing_at_once_lose_nothing(url: str) -> None:
     batches, size = 15, 200
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
