@@ -10,7 +10,7 @@ Stand-ins until the scenario suite (``features/world/scenarios.py``) lands; repl
 
 The checks compare what a policy *reports* with the truth: the summed expected net of the
 chosen incentives against their true net, and the share of true uplifts inside the
-reported 80 % intervals (``uplift_low_<i>`` .. ``uplift_high_<i>`` columns).
+reported 80 % intervals (``p10_uplift_<i>`` .. ``p90_uplift_<i>`` columns).
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ def honesty(rec: pd.DataFrame, effects: pd.DataFrame) -> dict[str, float]:
         "reported_uplift": float(given["expected_uplift"].sum()),
         "true_uplift_of_chosen": float(np.nansum(true_uplift)),
     }
-    names = [c[len("uplift_low_") :] for c in rec.columns if c.startswith("uplift_low_")]
+    names = [c[len("p10_uplift_") :] for c in rec.columns if c.startswith("p10_uplift_")]
     if names:
         ids = rec["partner_id"].astype(str).to_numpy()
         up = effects.pivot(index="partner_id", columns="incentive", values="expected_uplift")
         t = up.reindex(ids)[names].to_numpy()
-        lo = rec[[f"uplift_low_{n}" for n in names]].to_numpy()
-        hi = rec[[f"uplift_high_{n}" for n in names]].to_numpy()
+        lo = rec[[f"p10_uplift_{n}" for n in names]].to_numpy()
+        hi = rec[[f"p90_uplift_{n}" for n in names]].to_numpy()
         inside = (t >= lo) & (t <= hi)
         out["coverage_all_options"] = float(inside.mean())
         chosen = rec["incentive"].astype(str).to_numpy()
@@ -94,9 +94,9 @@ def honesty(rec: pd.DataFrame, effects: pd.DataFrame) -> dict[str, float]:
         on = pick >= 0
         if on.any():
             out["coverage_chosen"] = float(inside[np.flatnonzero(on), pick[on]].mean())
-        if "net_low" in rec.columns:
-            out["reported_net_low"] = float(given["net_low"].sum())
-            out["reported_net_high"] = float(given["net_high"].sum())
+        if "expected_net_low" in rec.columns:
+            out["reported_net_low"] = float(given["expected_net_low"].sum())
+            out["reported_net_high"] = float(given["expected_net_high"].sum())
     return out
 
 

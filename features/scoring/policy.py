@@ -178,8 +178,10 @@ def recommend_incentives(
     (shrunk) estimates: they choose, within the budget, and are reported.
 
     With ``interval`` (low and high uplift frames like ``uplift``) the output adds the 80 %
-    interval of the chosen option, ``uplift_low, uplift_high, net_low, net_high`` (0 for
-    ``none``), and ``uplift_low_<i>``/``uplift_high_<i>`` for every incentive.
+    interval of the chosen option, ``expected_uplift_low, expected_uplift_high,
+    expected_net_low, expected_net_high`` (0 for ``none``), and ``p10_uplift_<i>``/
+    ``p90_uplift_<i>`` for every incentive (names that do not start with ``uplift_``, which
+    callers read as one column per incentive).
     """
     names = [str(c) for c in uplift.columns]
     missing = [n for n in names if n not in costs.columns]
@@ -224,11 +226,12 @@ def recommend_incentives(
         for label, bound in (("low", lo), ("high", hi)):
             chosen_bound = np.zeros(len(u))
             chosen_bound[chosen] = bound[chosen, col]
-            out[f"uplift_{label}"] = chosen_bound
-            out[f"net_{label}"] = chosen_bound - exp_cost
+            out[f"expected_uplift_{label}"] = chosen_bound
+            out[f"expected_net_{label}"] = chosen_bound - exp_cost
         for j, name in enumerate(names):
-            out[f"uplift_low_{name}"] = lo[:, j]
-            out[f"uplift_high_{name}"] = hi[:, j]
+            out[f"p10_uplift_{name}"] = lo[:, j]
+        for j, name in enumerate(names):
+            out[f"p90_uplift_{name}"] = hi[:, j]
     if budget is not None:
         log.info("budget %.2f: spent %.2f on %d partners", budget, out["cost"].sum(), chosen.size)
     return out

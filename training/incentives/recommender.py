@@ -73,9 +73,9 @@ class IncentiveRecommender(BaseEstimator):
         cost_overrides: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """One row per partner of ``features``: the CLI contract's recommend columns, with
-        the 80 % interval of every uplift (``uplift_low_<i>``, ``uplift_high_<i>``) and of the
-        chosen option's uplift and net (``uplift_low``, ``uplift_high``, ``net_low``,
-        ``net_high``)."""
+        the 80 % interval of every uplift (``p10_uplift_<i>``, ``p90_uplift_<i>``) and of the
+        chosen option's uplift and net (``expected_uplift_low/high``,
+        ``expected_net_low/high``)."""
         check_is_fitted(self, "uplift_")
         uplift = self.uplift_.predict_uplift(features)
         interval = self.uplift_.predict_interval(features)

@@ -54,7 +54,7 @@ from training.incentives.effect_models import (
     SIGNAL_COLUMNS,
     EffectModel,
     candidate_models,
-    residual_heterogeneity,
+    segment_heterogeneity,
     select_effect_model,
 )
 
@@ -139,7 +139,7 @@ class UpliftModel(BaseEstimator):
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
         effect_min_weight_share: float = 0.05,
-        weight_cap_quantile: float | None = 0.999,
+        weight_cap_quantile: float | None = 0.9,
         effect_learning_rate: float = 0.05,
         shrink_levels: bool = True,
         interval_z: float = 1.2816,
@@ -266,13 +266,15 @@ class UpliftModel(BaseEstimator):
             )
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
-        self._shrink(kept, oof, pseudo / s[:, None], w)
+        self._shrink(kept, oof, pseudo / s[:, None], w, E)
         self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
         )
         self.pseudo_outcome_ = pd.DataFrame(pseudo, columns=kept)
         self.base_oof_ = s
         self.propensity_oof_ = pd.DataFrame(e, columns=self.arms_)
+        self.outcome_oof_ = pd.DataFrame(mu, columns=self.arms_)
+        self.treatment_ = t
         return self
 
     def _candidates(self) -> list[EffectModel]:
@@ -291,21 +293,29 @@ class UpliftModel(BaseEstimator):
                 m.min_weight_share = self.effect_min_weight_share
         return [m for m in out if m.name.split(":")[0] in self.candidates]
 
-    def _shrink(self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray) -> None:
-        """Empirical-Bayes shrinkage of the average effects towards 0 (the winner's curse),
-        then the heterogeneity the chosen models leave (for the intervals); updates ``oof``."""
+    def _shrink(
+        self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray, E: pd.DataFrame
+    ) -> None:
+        """Empirical-Bayes shrinkage of each incentive's effects towards 0 (the winner's
+        curse), then the heterogeneity the chosen models leave (for the intervals).
+
+        Prior: an incentive's average effect ~ N(0, A), ``A`` by moments across the
+        incentives; posterior mean = ``A / (A + se^2)`` x the estimate. The factor scales
+        the incentive's whole effect function: with no evidence of any effect, nothing.
+        Updates ``oof`` in place.
+        """
         level = np.array([self.effects_[a].level_ for a in kept])
         se = np.array([self.effects_[a].level_se_ for a in kept])
         prior = max(0.0, float(np.mean(level**2 - se**2)))
         factor = prior / (prior + se**2) if self.shrink_levels else np.ones(len(kept))
         self.prior_sd_ = float(np.sqrt(prior))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
-        self.level_shift_ = dict(zip(kept, ((factor - 1) * level).tolist(), strict=True))
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
-            oof[:, j] += self.level_shift_[arm]
-            v = residual_heterogeneity(z[:, j], oof[:, j], w, self.groups_)
-            self.residual_sd_[arm] = float(np.sqrt(v))
+            oof[:, j] *= factor[j]
+            explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
+            total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
             log.info(
                 "%s: average effect %+.4f (se %.4f) shrunk x %.2f; residual sd %.4f",
                 arm,
@@ -386,7 +396,7 @@ class UpliftModel(BaseEstimator):
         shrunk: the posterior mean that both chooses and is reported."""
         check_is_fitted(self, "effects_")
         E = X[self.effect_columns_]
-        out = {a: m.predict(E) + self.level_shift_[a] for a, m in self.effects_.items()}
+        out = {a: m.predict(E) * self.level_shrinkage_[a] for a, m in self.effects_.items()}
         return pd.DataFrame(out, index=X.index)
 
     def predict_relative_sd(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -396,10 +406,9 @@ class UpliftModel(BaseEstimator):
         E = X[self.effect_columns_]
         out = {}
         for a, m in self.effects_.items():
-            se2 = m.predict_se(E) ** 2
-            # the shrunk average's posterior variance replaces the raw estimate's
-            se2 += (self.level_shrinkage_[a] - 1.0) * m.level_se_**2
-            out[a] = np.sqrt(np.maximum(se2, 0.0) + self.residual_sd_[a] ** 2)
+            # normal-normal posterior variance: the shrinkage factor x the sampling variance
+            se2 = self.level_shrinkage_[a] * m.predict_se(E) ** 2
+            out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 
     def predict_uplift(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -88,7 +88,8 @@ def score_partners(
 ) -> PartnerRecommender:
     """Every partner's uplift and cost per incentive as of ``as_of``: the API's scoring tables."""
     options = model.recommend(features)
-    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
+    prefixes = ("uplift_", "cost_", "p10_uplift_", "p90_uplift_")
+    keep = ["partner_id", *[f"{p}{n}" for p in prefixes for n in model.incentives_]]
     return PartnerRecommender(
         options=options[keep].reset_index(drop=True),
         attributes=features[["partner_id", *FILTERS]].astype("string").reset_index(drop=True),
