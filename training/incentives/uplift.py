@@ -139,7 +139,7 @@ class UpliftModel(BaseEstimator):
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
         effect_min_weight_share: float = 0.05,
-        weight_cap_quantile: float | None = 0.9,
+        weight_cap_quantile: float | None = 0.99,
         effect_learning_rate: float = 0.05,
         shrink_levels: bool = True,
         interval_z: float = 1.2816,
