@@ -3,7 +3,9 @@
 Runs after the forecaster in the same ``train`` command, as its own MLflow run:
 fit the uplift and cost models on the partner-quarter history, evaluate them
 (doubly-robust policy values against "none for all" and "everyone gets the usual
-incentive", Qini on randomized rows), score every partner as of the training date,
+incentive", Qini on randomized rows, the effect model chosen per incentive with its
+candidates' cross-fitted policy values, and the calibration of the reported net on
+held-out rows), score every partner as of the training date,
 log the scoring tables as a pyfunc model, register it, and move ``champion`` only
 when the gate passes. A dataset without incentives skips this step with a clear
 message and leaves the forecaster's run untouched.
@@ -132,6 +134,9 @@ def train_recommender(
         )
         metrics, artifacts = model.evaluation(frame)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
+        # issue 16: which effect model the data chose per incentive (the candidates'
+        # cross-fitted policy values are metrics and evaluation/effect_selection.csv)
+        mlflow.log_params({f"effect_model_{a}": m for a, m in model.uplift_.effect_model_.items()})
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
         recommender = score_partners(
             model,
@@ -165,6 +170,7 @@ def train_recommender(
             "dr_value_most_common",
             "dr_value_gain_vs_most_common",
             "dr_value_gain_vs_most_common_se",
+            "heldout_net_calibration",
         )
         if k in metrics
     }
