@@ -17,6 +17,7 @@ inside its 80 % intervals (``benchmarks/recommend_worlds.py`` holds the test wor
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -127,7 +128,14 @@ def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"partner_id": ids, "incentive": incentive})
 
 
-def run(partners: int, quarters: int, seed: int, budget_share: float, world_name: str) -> str:
+def run(
+    partners: int,
+    quarters: int,
+    seed: int,
+    budget_share: float,
+    world_name: str,
+    uplift_params: dict | None = None,
+) -> str:
     from benchmarks.recommend_worlds import history_quarterly_spend, honesty, world_params
     from features.calendar import QuarterCalendar
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
@@ -155,7 +163,8 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, world_name
     log.info("world and frames ready in %.0fs", time.perf_counter() - began)
 
     t0 = time.perf_counter()
-    model = IncentiveRecommender(random_state=seed).fit(frame, feature_columns=cols)
+    model = IncentiveRecommender(uplift_params=uplift_params, random_state=seed)
+    model.fit(frame, feature_columns=cols)
     fit_seconds = time.perf_counter() - t0
     main, costs = model.uplift_, model.cost_
     cost_frame = costs.predict_costs(X)
@@ -342,9 +351,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--budget-share", type=float, default=0.25)
     parser.add_argument("--world", choices=WORLDS, default="default")
+    parser.add_argument(
+        "--uplift-params", type=json.loads, default=None, help='JSON, e.g. {"selection_se": 0.5}'
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    print(run(args.partners, args.quarters, args.seed, args.budget_share, args.world))
+    print(
+        run(
+            args.partners,
+            args.quarters,
+            args.seed,
+            args.budget_share,
+            args.world,
+            args.uplift_params,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -244,11 +244,13 @@ def select_effect_model(
     cost: np.ndarray,
     folds: list[np.ndarray],
     groups: np.ndarray,
+    n_se: float = 1.0,
 ) -> tuple[EffectModel, np.ndarray, pd.DataFrame]:
     """Fit every candidate cross-fitted, pick one by held-out policy value, refit it.
 
     Returns the chosen model fitted on all rows, its out-of-fold predictions (relative)
-    and a table of every candidate's ``policy_value``, ``se_vs_best`` and ``chosen``.
+    and a table of every candidate's ``policy_value``, ``se_vs_best`` and ``chosen``. The
+    simplest candidate within ``n_se`` standard errors of the best is chosen.
     """
     oof = np.zeros((len(E), len(candidates)))
     for te in folds:
@@ -265,7 +267,7 @@ def select_effect_model(
         candidates, oof = [candidates[i] for i in kept], oof[:, kept]
     value, se = policy_values(oof, base, phi, cost, groups)
     best = int(np.argmax(value))
-    pick = int(np.flatnonzero(value >= value[best] - se)[0])
+    pick = int(np.flatnonzero(value >= value[best] - n_se * se)[0])
     chosen = candidates[pick].fit(E, z, w, groups)
     if isinstance(chosen, PartnerEffect):
         level = np.average(z, weights=w)

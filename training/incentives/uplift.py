@@ -135,6 +135,7 @@ class UpliftModel(BaseEstimator):
         segment_columns: Sequence[str] = SEGMENT_COLUMNS,
         signal_columns: Sequence[str] = SIGNAL_COLUMNS,
         candidates: Sequence[str] = ("constant", "segment", "partner"),
+        selection_se: float = 1.0,
         effect_trees: int = 50,
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
@@ -157,6 +158,7 @@ class UpliftModel(BaseEstimator):
         self.segment_columns = segment_columns
         self.signal_columns = signal_columns
         self.candidates = candidates
+        self.selection_se = selection_se
         self.effect_trees = effect_trees
         self.effect_leaves = effect_leaves
         self.effect_min_child_samples = effect_min_child_samples
@@ -263,6 +265,7 @@ class UpliftModel(BaseEstimator):
                 cost=cost[:, j],
                 folds=self.folds_,
                 groups=self.groups_,
+                n_se=self.selection_se,
             )
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
