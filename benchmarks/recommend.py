@@ -245,7 +245,15 @@ def run(
     honest = {f"no budget: {k}": v for k, v in honesty(rec_main, effects).items()}
     honest |= {f"budget: {k}": v for k, v in honesty(rec_budget, effects).items()}
     given = rec_main["incentive"] != "none"
+    metrics, _ = model.evaluation(frame)
     notes += [
+        "held-out (training rows, no truth): reported net {:,.0f}, DR net {:,.0f} (se {:,.0f}), "
+        "calibration {:.2f}".format(
+            metrics["heldout_reported_net"],
+            metrics["heldout_dr_net"],
+            metrics["heldout_dr_net_se"],
+            metrics["heldout_net_calibration"],
+        ),
         f"world {world_name}: recommender fit {fit_seconds:.0f}s",
         f"oracle spend {oracle_spend:,.0f}; history's average quarterly incentive spend "
         f"{history_quarterly_spend(ds.incentives):,.0f}; the recommender spends (learned "

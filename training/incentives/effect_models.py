@@ -222,6 +222,18 @@ def segment_heterogeneity(
     return total
 
 
+def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
+    """Empirical-Bayes factors for estimates ``level`` with standard errors ``se``.
+
+    Prior: every true value ~ N(0, A), ``A = mean(level^2 - se^2)`` kept at 0 or more (the
+    moment estimate across the incentives); the posterior mean is ``A / (A + se^2)`` x the
+    estimate. Returns the factors and the prior sd. With no more spread than the noise
+    explains (``A = 0``), every factor is 0.
+    """
+    prior = max(0.0, float(np.mean(level**2 - se**2)))
+    return prior / (prior + se**2), float(np.sqrt(prior))
+
+
 def candidate_models(
     lgbm: dict, signal_columns: Sequence[str], segment_columns: Sequence[str] = SEGMENT_COLUMNS
 ) -> list[EffectModel]:

@@ -19,16 +19,14 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   segment models with empirical-Bayes shrinkage and a per-partner LightGBM on attributes,
   engagement, pipeline and tenure signals (:mod:`training.incentives.effect_models`).
 
-Winner's curse. The five average effects have standard errors (0.03-0.05 on the demo world)
-as large as the effects, and choosing the best of noisy estimates picks the overestimated
-ones. Each incentive's average is therefore shrunk towards 0 with a normal prior whose
-variance is learned across the incentives (``A = mean(a_k^2 - se_k^2)``, kept at 0 or more):
-``level_shrinkage_[k] = A / (A + se_k^2)``; with no signal at all (``A = 0``) every incentive
-is worth nothing and the policy says ``none``. A per-partner model's deviations are shrunk by
-their held-out calibration slope. The predictions that choose and that are reported are these
-shrunk (posterior-mean) effects. ``predict_interval`` gives an 80 % interval per partner: the
-posterior standard error of the partner's effect combined with the heterogeneity the chosen
-model leaves unexplained (``residual_sd_``, from partner-level moments of held-out residuals).
+Winner's curse. The average effects' standard errors (0.03-0.05 on the demo world) are as
+large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
+Each incentive's effect function is scaled by an empirical-Bayes factor towards 0
+(``level_shrinkage_``, :func:`~training.incentives.effect_models.eb_shrinkage`); with no
+evidence of any effect every incentive is worth nothing and the policy says ``none``. These
+posterior means both choose and are reported. ``predict_interval`` gives an 80 % interval:
+the posterior standard error of the partner's effect combined with the segment-level
+heterogeneity the chosen model leaves unexplained (``residual_sd_``).
 
 Predicted uplift in money is ``tau_k(x) * s(x)``. The cross-fitted AIPW pseudo-outcomes
 (money, ``pseudo_outcome_``) give a doubly-robust estimate of any policy's value on the
@@ -54,6 +52,7 @@ from training.incentives.effect_models import (
     SIGNAL_COLUMNS,
     EffectModel,
     candidate_models,
+    eb_shrinkage,
     segment_heterogeneity,
     select_effect_model,
 )
@@ -299,19 +298,13 @@ class UpliftModel(BaseEstimator):
     def _shrink(
         self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray, E: pd.DataFrame
     ) -> None:
-        """Empirical-Bayes shrinkage of each incentive's effects towards 0 (the winner's
-        curse), then the heterogeneity the chosen models leave (for the intervals).
-
-        Prior: an incentive's average effect ~ N(0, A), ``A`` by moments across the
-        incentives; posterior mean = ``A / (A + se^2)`` x the estimate. The factor scales
-        the incentive's whole effect function: with no evidence of any effect, nothing.
-        Updates ``oof`` in place.
-        """
+        """Scale each incentive's effect function by its empirical-Bayes factor (the winner's
+        curse), then measure the heterogeneity left (for the intervals); updates ``oof``."""
         level = np.array([self.effects_[a].level_ for a in kept])
         se = np.array([self.effects_[a].level_se_ for a in kept])
-        prior = max(0.0, float(np.mean(level**2 - se**2)))
-        factor = prior / (prior + se**2) if self.shrink_levels else np.ones(len(kept))
-        self.prior_sd_ = float(np.sqrt(prior))
+        factor, self.prior_sd_ = eb_shrinkage(level, se)
+        if not self.shrink_levels:
+            factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
@@ -320,12 +313,8 @@ class UpliftModel(BaseEstimator):
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
             self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
             log.info(
-                "%s: average effect %+.4f (se %.4f) shrunk x %.2f; residual sd %.4f",
-                arm,
-                level[j],
-                se[j],
-                factor[j],
-                self.residual_sd_[arm],
+                "%s: average %+.4f (se %.4f) x %.2f; residual sd %.4f",
+                *(arm, level[j], se[j], factor[j], self.residual_sd_[arm]),
             )
 
     @property
