@@ -242,8 +242,9 @@ def run(
     contrasts = randomized_contrasts(
         frame.iloc[main.oof_uplift_["row"]].reset_index(drop=True), main.oof_uplift_
     )
-    honest = {f"no budget: {k}": v for k, v in honesty(rec_main, effects).items()}
-    honest |= {f"budget: {k}": v for k, v in honesty(rec_budget, effects).items()}
+    base = pd.Series(main.predict_base(X), index=ids)
+    honest = {f"no budget: {k}": v for k, v in honesty(rec_main, effects, base).items()}
+    honest |= {f"budget: {k}": v for k, v in honesty(rec_budget, effects, base).items()}
     given = rec_main["incentive"] != "none"
     metrics, _ = model.evaluation(frame)
     notes += [

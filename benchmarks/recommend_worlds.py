@@ -61,11 +61,15 @@ def world_params(name: str) -> WorldParams:
     raise ValueError(f"unknown world {name!r}; one of {WORLDS}")
 
 
-def honesty(rec: pd.DataFrame, effects: pd.DataFrame) -> dict[str, float]:
+def honesty(
+    rec: pd.DataFrame, effects: pd.DataFrame, base: pd.Series | None = None
+) -> dict[str, float]:
     """Reported vs true net of the chosen incentives, and 80 % interval coverage.
 
     ``rec``: the recommend frame; ``effects``: one quarter's truth rows (``partner_id``,
-    ``incentive``, ``expected_uplift``, ``expected_cost``).
+    ``incentive``, ``expected_uplift``, ``expected_cost``, ``expected_revenue``); ``base``:
+    the model's revenue without an incentive by partner id, to split the error of the
+    reported uplift into base revenue and relative effect.
     """
     truth = effects.set_index(["partner_id", "incentive"])
     given = rec.loc[rec["incentive"] != "none"]
@@ -80,6 +84,13 @@ def honesty(rec: pd.DataFrame, effects: pd.DataFrame) -> dict[str, float]:
         "reported_uplift": float(given["expected_uplift"].sum()),
         "true_uplift_of_chosen": float(np.nansum(true_uplift)),
     }
+    if base is not None and len(given):
+        ids = given["partner_id"].astype(str).to_numpy()
+        none = effects.loc[effects["incentive"] == "none"].set_index("partner_id")
+        true_base = none["expected_revenue"].reindex(ids).to_numpy()
+        out["model_base_over_true_base_of_chosen"] = float(
+            base.reindex(ids).sum() / np.nansum(true_base)
+        )
     names = [c[len("p10_uplift_") :] for c in rec.columns if c.startswith("p10_uplift_")]
     if names:
         ids = rec["partner_id"].astype(str).to_numpy()

@@ -15,6 +15,7 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    eb_shrinkage,
     policy_values,
 )
 from training.incentives.uplift import UpliftModel
@@ -147,3 +148,13 @@ def test_budget_holds_exactly_with_corrected_estimates():
         choice = choose_within_budget(net, cost, budget)
         picked = choice >= 0
         assert cost[np.flatnonzero(picked), choice[picked]].sum() <= budget
+
+
+def test_eb_shrinkage_by_hand():
+    # A = mean(0.1^2 - 0.05^2, 0 - 0.05^2) = 0.0025: each estimate keeps 0.0025 / 0.005
+    factor, prior_sd = eb_shrinkage(np.array([0.1, 0.0]), np.array([0.05, 0.05]))
+    np.testing.assert_allclose(factor, [0.5, 0.5])
+    assert prior_sd == pytest.approx(0.05)
+    # no more spread than the noise explains: nothing is kept (a no-effect world says none)
+    factor, _ = eb_shrinkage(np.array([0.03, -0.02]), np.array([0.05, 0.05]))
+    np.testing.assert_allclose(factor, [0.0, 0.0])
