@@ -141,7 +141,7 @@ class UpliftModel(BaseEstimator):
         effect_min_weight_share: float = 0.05,
         weight_cap_quantile: float | None = 0.99,
         effect_learning_rate: float = 0.05,
-        shrink_levels: bool = True,
+        shrink: str = "function",
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
@@ -164,7 +164,7 @@ class UpliftModel(BaseEstimator):
         self.effect_min_weight_share = effect_min_weight_share
         self.weight_cap_quantile = weight_cap_quantile
         self.effect_learning_rate = effect_learning_rate
-        self.shrink_levels = shrink_levels
+        self.shrink = shrink
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
@@ -303,12 +303,14 @@ class UpliftModel(BaseEstimator):
         level = np.array([self.effects_[a].level_ for a in kept])
         se = np.array([self.effects_[a].level_se_ for a in kept])
         factor, self.prior_sd_ = eb_shrinkage(level, se)
-        if not self.shrink_levels:
+        if self.shrink not in ("function", "level", "none"):
+            raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
+        if self.shrink == "none":
             factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
-            oof[:, j] *= factor[j]
+            oof[:, j] = self._shrunk(arm, oof[:, j])
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
             self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
@@ -316,6 +318,14 @@ class UpliftModel(BaseEstimator):
                 "%s: average %+.4f (se %.4f) x %.2f; residual sd %.4f",
                 *(arm, level[j], se[j], factor[j], self.residual_sd_[arm]),
             )
+
+    def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
+        """``shrink="function"`` scales the whole effect by the factor; ``"level"`` only its
+        average (the deviations keep their own, model-specific shrinkage)."""
+        factor = self.level_shrinkage_[arm]
+        if self.shrink == "level":
+            return tau + (factor - 1.0) * self.effects_[arm].level_
+        return factor * tau
 
     @property
     def effect_constant_(self) -> dict[str, float]:
@@ -388,7 +398,7 @@ class UpliftModel(BaseEstimator):
         shrunk: the posterior mean that both chooses and is reported."""
         check_is_fitted(self, "effects_")
         E = X[self.effect_columns_]
-        out = {a: m.predict(E) * self.level_shrinkage_[a] for a, m in self.effects_.items()}
+        out = {a: self._shrunk(a, m.predict(E)) for a, m in self.effects_.items()}
         return pd.DataFrame(out, index=X.index)
 
     def predict_relative_sd(self, X: pd.DataFrame) -> pd.DataFrame:
