@@ -247,14 +247,17 @@ def run(
     honest |= {f"budget: {k}": v for k, v in honesty(rec_budget, effects, base).items()}
     given = rec_main["incentive"] != "none"
     metrics, _ = model.evaluation(frame)
+    if "heldout_dr_net" in metrics:
+        notes.append(
+            "held-out (training rows, no truth): reported net {:,.0f}, DR net {:,.0f} "
+            "(se {:,.0f}), calibration {:.2f}".format(
+                metrics["heldout_reported_net"],
+                metrics["heldout_dr_net"],
+                metrics["heldout_dr_net_se"],
+                metrics["heldout_net_calibration"],
+            )
+        )
     notes += [
-        "held-out (training rows, no truth): reported net {:,.0f}, DR net {:,.0f} (se {:,.0f}), "
-        "calibration {:.2f}".format(
-            metrics["heldout_reported_net"],
-            metrics["heldout_dr_net"],
-            metrics["heldout_dr_net_se"],
-            metrics["heldout_net_calibration"],
-        ),
         f"world {world_name}: recommender fit {fit_seconds:.0f}s",
         f"oracle spend {oracle_spend:,.0f}; history's average quarterly incentive spend "
         f"{history_quarterly_spend(ds.incentives):,.0f}; the recommender spends (learned "
