@@ -7,12 +7,17 @@ oracle's, with and without a budget, and NDCG@50 of the partner ranking against 
 value of each partner's best incentive.
 
     .venv/bin/python benchmarks/recommend.py [--partners N] [--quarters Q] [--seed S]
-        [--budget-share 0.25] [--variants]
+        [--budget-share 0.25] [--world default|heterogeneous|no_effect]
+
+The budget is ``--budget-share`` of what the oracle spends; the notes compare the net the
+recommender reports for its choices with their true net, and the share of true uplifts
+inside its 80 % intervals (``benchmarks/recommend_worlds.py`` holds the test worlds).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -24,6 +29,8 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from benchmarks.recommend_worlds import WORLDS  # noqa: E402
 
 SEGMENTS = ("partner_type", "tier", "region")
 log = logging.getLogger("benchmarks.recommend")
@@ -51,7 +58,7 @@ def _row(name: str, value: float, oracle: float, spent: float, partners: int) ->
     return {
         "policy": name,
         "net value": value,
-        "share of oracle": value / oracle,
+        "share of oracle": value / oracle if oracle > 0 else float("nan"),
         "spent": spent,
         "partners with an incentive": partners,
     }
@@ -113,17 +120,25 @@ def _choices(ids: np.ndarray, incentive: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"partner_id": ids, "incentive": incentive})
 
 
-def run(partners: int, quarters: int, seed: int, budget_share: float, variants: bool) -> str:
+def run(
+    partners: int,
+    quarters: int,
+    seed: int,
+    budget_share: float,
+    world_name: str,
+    uplift_params: dict | None = None,
+) -> str:
+    from benchmarks.recommend_worlds import history_quarterly_spend, honesty, world_params
     from features.calendar import QuarterCalendar
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
     from features.scoring import rank_by_last_revenue, rank_partners
     from features.scoring.policy import choose_within_budget, recommend_incentives
     from features.world.simulate import simulate_world, world_dataset
-    from training.incentives import IncentiveCostModel, NaiveUpliftModel, UpliftModel
+    from training.incentives import IncentiveRecommender, NaiveUpliftModel
     from training.incentives.uplift_eval import ndcg_at_k, oracle_net_value, randomized_contrasts
 
     began = time.perf_counter()
-    world = simulate_world(partners, quarters, seed=seed)
+    world = simulate_world(partners, quarters, seed=seed, params=world_params(world_name))
     ds = world_dataset(world)
     spec = fit_feature_spec(ds, as_of=world.as_of, calendar=QuarterCalendar())
     frame = build_recommender_frame(ds, spec=spec, data_end=world.as_of)
@@ -138,38 +153,20 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
     oracle = oracle_net_value(effects)
     log.info("world and frames ready in %.0fs", time.perf_counter() - began)
 
-    costs = IncentiveCostModel(random_state=seed).fit(frame, feature_columns=cols)
+    t0 = time.perf_counter()
+    model = IncentiveRecommender(uplift_params=uplift_params, random_state=seed)
+    model.fit(frame, feature_columns=cols)
+    fit_seconds = time.perf_counter() - t0
+    main, costs = model.uplift_, model.cost_
     cost_frame = costs.predict_costs(X)
     truth_cost = effects.pivot(index="partner_id", columns="incentive", values="expected_cost")
     names = costs.incentives_
     rel_err = np.abs(cost_frame[names].to_numpy() / truth_cost.loc[ids, names].to_numpy() - 1)
     notes = [f"cost model: median relative error {np.median(rel_err):.1%} against true cost"]
-
-    models = {"DR-learner (relative, size-weighted)": UpliftModel(random_state=seed)}
-    if variants:
-        models["X-learner (relative, size-weighted)"] = UpliftModel(learner="x", random_state=seed)
-        models["DR-learner, raw money (no scaling)"] = UpliftModel(
-            relative=False, random_state=seed
-        )
-        models["DR-learner, constant relative effect"] = UpliftModel(
-            effect_trees=(0,), random_state=seed
-        )
-        models["DR-learner, effect on all features"] = UpliftModel(
-            effect_columns="all",
-            random_state=seed,
-        )
-    rows, budget_rows, fitted = [], [], {}
-    for name, model in models.items():
-        t0 = time.perf_counter()
-        model.fit(frame, feature_columns=cols)
-        fitted[name] = model
-        rec = recommend_incentives(model.predict_uplift(X), cost_frame, ids)
-        rows.append(_evaluate(name, rec, effects, oracle))
-        log.info("%s: %.0fs, trees %s", name, time.perf_counter() - t0, model.effect_trees_)
-    main_name = next(iter(models))
-    main = fitted[main_name]
+    main_name = "recommender (IncentiveRecommender)"
+    rec_main = model.recommend(features)
+    rows = [_evaluate(main_name, rec_main, effects, oracle)]
     naive = NaiveUpliftModel(random_state=seed).fit(frame, feature_columns=cols)
-    rec_main = recommend_incentives(main.predict_uplift(X), cost_frame, ids)
     rec_naive = recommend_incentives(naive.predict_uplift(X), cost_frame, ids)
     rows.append(_evaluate("naive treated-vs-untreated LightGBM", rec_naive, effects, oracle))
     rows += _reference_rows(main, X, features, effects, cost_frame, ids, oracle)
@@ -187,19 +184,24 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
         )
     )
 
-    # -- with a budget: a share of what the unconstrained policy plans to spend ----------------
-    budget = budget_share * float(rec_main["cost"].sum())
+    # -- with a budget: a share of what the oracle spends ----------------------------------
     true_net = effects.assign(net=effects["expected_uplift"] - effects["expected_cost"])
     net_m = true_net.pivot(index="partner_id", columns="incentive", values="net").loc[ids, names]
+    best = np.where(net_m.to_numpy().max(axis=1) > 0, net_m.to_numpy().argmax(axis=1), -1)
+    on = best >= 0
+    oracle_spend = float(truth_cost.loc[ids, names].to_numpy()[np.flatnonzero(on), best[on]].sum())
+    budget = budget_share * oracle_spend
     opt = choose_within_budget(net_m.to_numpy(), truth_cost.loc[ids, names].to_numpy(), budget)
     picked = np.where(opt >= 0, np.asarray(names, dtype=object)[np.maximum(opt, 0)], "none")
     b_oracle = _evaluate("oracle within budget", _choices(ids, picked), effects, oracle)[
         "net value"
     ]
-    for name, model in [(main_name, main), ("naive treated-vs-untreated LightGBM", naive)]:
-        rec = recommend_incentives(model.predict_uplift(X), cost_frame, ids, budget=budget)
-        assert rec["cost"].sum() <= budget
-        budget_rows.append(_evaluate(name, rec, effects, b_oracle))
+    budget_rows = []
+    rec_budget = model.recommend(features, budget=budget)
+    assert rec_budget["cost"].sum() <= budget
+    budget_rows.append(_evaluate(main_name, rec_budget, effects, b_oracle))
+    rec = recommend_incentives(naive.predict_uplift(X), cost_frame, ids, budget=budget)
+    budget_rows.append(_evaluate("naive treated-vs-untreated LightGBM", rec, effects, b_oracle))
     order = rng.permutation(len(ids))
     rand_b = np.full(len(ids), "none", dtype=object)
     left = budget
@@ -231,6 +233,43 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
     contrasts = randomized_contrasts(
         frame.iloc[main.oof_uplift_["row"]].reset_index(drop=True), main.oof_uplift_
     )
+    base = pd.Series(main.predict_base(X), index=ids)
+    honest = {f"no budget: {k}": v for k, v in honesty(rec_main, effects, base).items()}
+    honest |= {f"budget: {k}": v for k, v in honesty(rec_budget, effects, base).items()}
+    given = rec_main["incentive"] != "none"
+    metrics, _ = model.evaluation(frame)
+    if "heldout_dr_net" in metrics:
+        notes.append(
+            "held-out (training rows, no truth): reported net {:,.0f}, DR net {:,.0f} "
+            "(se {:,.0f}), calibration {:.2f}".format(
+                metrics["heldout_reported_net"],
+                metrics["heldout_dr_net"],
+                metrics["heldout_dr_net_se"],
+                metrics["heldout_net_calibration"],
+            )
+        )
+    notes += [
+        f"world {world_name}: recommender fit {fit_seconds:.0f}s",
+        f"oracle spend {oracle_spend:,.0f}; history's average quarterly incentive spend "
+        f"{history_quarterly_spend(ds.incentives):,.0f}; the recommender spends (learned "
+        f"cost) {rec_main['cost'].sum():,.0f} on {int(given.sum())} partners "
+        f"({given.mean():.1%}); none for {1 - given.mean():.1%}",
+        *[f"{k}: {v:,.3f}" for k, v in honest.items()],
+        "reported / true net of chosen: "
+        + ", ".join(
+            f"{p} {honest[f'{p}: reported_net'] / honest[f'{p}: true_net_of_chosen']:.2f}"
+            for p in ("no budget", "budget")
+            if honest.get(f"{p}: true_net_of_chosen")
+        ),
+        f"overlap: {main.overlap_}",
+        f"selection: {getattr(main, 'effect_model_', getattr(main, 'effect_trees_', None))}",
+        "relative effects (partner-clustered se): "
+        + ", ".join(
+            f"{a} {main.effect_constant_[a]:+.3f} ({main.effect_se_[a]:.3f})"
+            for a in main.incentives_
+        ),
+        f"total {time.perf_counter() - began:.0f}s",
+    ]
     return _markdown(
         partners,
         quarters,
@@ -242,17 +281,7 @@ def run(partners: int, quarters: int, seed: int, budget_share: float, variants: 
         budget_rows,
         rank_rows,
         contrasts,
-        notes
-        + [
-            f"overlap: {main.overlap_}",
-            f"effect trees: {main.effect_trees_}",
-            "relative effects (partner-clustered se): "
-            + ", ".join(
-                f"{a} {main.effect_constant_[a]:+.3f} ({main.effect_se_[a]:.3f})"
-                for a in main.incentives_
-            ),
-            f"total {time.perf_counter() - began:.0f}s",
-        ],
+        notes,
     )
 
 
@@ -324,10 +353,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quarters", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--budget-share", type=float, default=0.25)
-    parser.add_argument("--variants", action="store_true", help="also fit the modelling variants")
+    parser.add_argument("--world", choices=WORLDS, default="default")
+    parser.add_argument(
+        "--uplift-params", type=json.loads, default=None, help='JSON, e.g. {"selection_se": 0.5}'
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    print(run(args.partners, args.quarters, args.seed, args.budget_share, args.variants))
+    print(
+        run(
+            args.partners,
+            args.quarters,
+            args.seed,
+            args.budget_share,
+            args.world,
+            args.uplift_params,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -161,13 +161,30 @@ def new_partner(
 
 
 # -- incentives --------------------------------------------------------------------
+def _bounds(row: pd.Series, low: str, high: str, cost: float) -> dict[str, float]:
+    """The 80 % interval fields of an option, when the model reports them."""
+    if low not in row.index:
+        return {}
+    lo, hi = float(row[low]), float(row[high])
+    return {
+        "expected_uplift_low": lo,
+        "expected_uplift_high": hi,
+        "expected_net_low": lo - cost,
+        "expected_net_high": hi - cost,
+    }
+
+
 def _options(row: pd.Series, incentives: list[str]) -> list[IncentiveOption]:
     out = []
     for name in incentives:
         uplift, cost = float(row[f"uplift_{name}"]), float(row[f"cost_{name}"])
         out.append(
             IncentiveOption(
-                incentive=name, expected_uplift=uplift, cost=cost, expected_net=uplift - cost
+                incentive=name,
+                expected_uplift=uplift,
+                cost=cost,
+                expected_net=uplift - cost,
+                **_bounds(row, f"p10_uplift_{name}", f"p90_uplift_{name}", cost),
             )
         )
     return sorted(out, key=lambda o: -o.expected_net)
@@ -178,7 +195,9 @@ def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> R
 
     The scorer's ``recommend(partner_ids, budget=, allowed=, cost_overrides=)`` returns the
     CLI contract's frame (``partner_id, incentive, expected_uplift, cost, expected_net``,
-    plus ``uplift_<i>``/``cost_<i>`` per incentive, which become ``options``).
+    plus ``uplift_<i>``/``cost_<i>`` per incentive, which become ``options``, and the 80 %
+    intervals ``expected_uplift_low/high``, ``expected_net_low/high`` when the model has
+    them).
     """
     champion = loaded.get(RECOMMENDER_MODEL)
     _check_batch(request.partner_ids, max_batch)
@@ -193,7 +212,7 @@ def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> R
         raise _unknown(exc, champion.version) from exc
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
-    incentives = [c[len("uplift_") :] for c in frame.columns if c.startswith("uplift_")]
+    incentives = [c[len("cost_") :] for c in frame.columns if c.startswith("cost_")]
     recommendations = [
         Recommendation(
             partner_id=str(row["partner_id"]),
@@ -202,6 +221,7 @@ def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> R
             cost=float(row["cost"]),
             expected_net=float(row["expected_net"]),
             options=_options(row, incentives),
+            **_bounds(row, "expected_uplift_low", "expected_uplift_high", float(row["cost"])),
         )
         for _, row in frame.iterrows()
     ]

@@ -226,6 +226,14 @@ class IncentiveOption(BaseModel):
     expected_uplift: float
     cost: float
     expected_net: float
+    expected_uplift_low: float | None = Field(
+        default=None, description="10th percentile of the partner's uplift (80 % interval)"
+    )
+    expected_uplift_high: float | None = Field(
+        default=None, description="90th percentile of the partner's uplift (80 % interval)"
+    )
+    expected_net_low: float | None = Field(default=None, description="uplift low - cost")
+    expected_net_high: float | None = Field(default=None, description="uplift high - cost")
 
 
 class Recommendation(IncentiveOption):

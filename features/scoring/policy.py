@@ -168,13 +168,21 @@ def recommend_incentives(
     *,
     budget: float | None = None,
     allowed: Collection[str] | None = None,
+    interval: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """One row per partner in the CLI contract's columns, plus ``uplift_<i>``/``cost_<i>``.
 
     ``uplift`` (rows aligned with ``partner_ids``) has one column per incentive the uplift
     model learned; only those can be recommended (a cost for any other incentive is
     ignored), further limited to ``allowed`` when given. ``costs`` must hold a column for
-    each of them (a learned cost, or an override).
+    each of them (a learned cost, or an override). ``uplift`` should be the corrected
+    (shrunk) estimates: they choose, within the budget, and are reported.
+
+    With ``interval`` (low and high uplift frames like ``uplift``) the output adds the 80 %
+    interval of the chosen option, ``expected_uplift_low, expected_uplift_high,
+    expected_net_low, expected_net_high`` (0 for ``none``), and ``p10_uplift_<i>``/
+    ``p90_uplift_<i>`` for every incentive (names that do not start with ``uplift_``, which
+    callers read as one column per incentive).
     """
     names = [str(c) for c in uplift.columns]
     missing = [n for n in names if n not in costs.columns]
@@ -214,6 +222,17 @@ def recommend_incentives(
         out[f"uplift_{name}"] = u[:, j]
     for j, name in enumerate(names):
         out[f"cost_{name}"] = c[:, j]
+    if interval is not None:
+        lo, hi = (frame[names].to_numpy(dtype=np.float64) for frame in interval)
+        for label, bound in (("low", lo), ("high", hi)):
+            chosen_bound = np.zeros(len(u))
+            chosen_bound[chosen] = bound[chosen, col]
+            out[f"expected_uplift_{label}"] = chosen_bound
+            out[f"expected_net_{label}"] = chosen_bound - exp_cost
+        for j, name in enumerate(names):
+            out[f"p10_uplift_{name}"] = lo[:, j]
+        for j, name in enumerate(names):
+            out[f"p90_uplift_{name}"] = hi[:, j]
     if budget is not None:
         log.info("budget %.2f: spent %.2f on %d partners", budget, out["cost"].sum(), chosen.size)
     return out

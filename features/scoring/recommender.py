@@ -29,7 +29,7 @@ FILTERS: tuple[str, ...] = ("region", "tier", "partner_type")
 class PartnerRecommender:
     """Uplift and cost per partner and incentive, partner attributes, growth outlook."""
 
-    options: pd.DataFrame  # partner_id, uplift_<i>..., cost_<i>...
+    options: pd.DataFrame  # partner_id, uplift_<i>..., cost_<i>..., [p10_, p90_uplift_<i>...]
     attributes: pd.DataFrame  # partner_id, region, tier, partner_type
     growth: pd.Series  # forecast P50 next quarter minus last quarter's revenue, by partner_id
     as_of: pd.Timestamp
@@ -38,7 +38,13 @@ class PartnerRecommender:
 
     @property
     def incentives(self) -> list[str]:
-        return [c[len("uplift_") :] for c in self.options.columns if c.startswith("uplift_")]
+        return [c[len("cost_") :] for c in self.options.columns if c.startswith("cost_")]
+
+    @property
+    def has_intervals(self) -> bool:
+        """Whether the tables carry 80 % uplift intervals (models trained before issue 16
+        do not)."""
+        return all(f"p10_uplift_{n}" in self.options.columns for n in self.incentives)
 
     def _rows(self, partner_ids: list[str] | None) -> pd.DataFrame:
         if partner_ids is None:
@@ -74,8 +80,19 @@ class PartnerRecommender:
         for name, cost in (cost_overrides or {}).items():
             if name in costs.columns:
                 costs[name] = float(cost)
+        interval = None
+        if self.has_intervals:
+            interval = tuple(
+                rows[[f"{p}_uplift_{n}" for n in names]].set_axis(names, axis=1)
+                for p in ("p10", "p90")
+            )
         return recommend_incentives(
-            uplift, costs, rows["partner_id"].to_numpy(), budget=budget, allowed=allowed
+            uplift,
+            costs,
+            rows["partner_id"].to_numpy(),
+            budget=budget,
+            allowed=allowed,
+            interval=interval,
         )
 
     def rank(

@@ -21,7 +21,7 @@ from features.world import (
 )
 from training.cli.main import main
 from training.forecast import metrics
-from training.incentives.references import TruthMatrices, reference_policies
+from training.incentives import TruthMatrices, reference_policies
 
 CAL = QuarterCalendar()
 # sha256 of the default world's frames (300 partners x 12 quarters, seed 7), computed with

@@ -57,6 +57,11 @@ def test_recommend_matches_the_library_and_keeps_the_budget(api, library) -> Non
     assert body["total_cost"] <= budget + 1e-9
     first = body["recommendations"][0]
     assert {o["incentive"] for o in first["options"]} == set(library.incentives)
+    # issue 16: the corrected net and its 80 % interval, for the choice and every option
+    for rec in [first, *first["options"]]:
+        assert rec["expected_net_low"] <= rec["expected_net"] + 1e-6
+        assert rec["expected_net"] <= rec["expected_net_high"] + 1e-6
+        assert rec["expected_uplift_low"] <= rec["expected_uplift_high"]
 
 
 def test_allowed_incentives_and_cost_overrides(api, library) -> None:

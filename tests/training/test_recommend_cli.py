@@ -61,6 +61,11 @@ def test_recommend_respects_the_budget_and_the_contract(
     assert names and all(f"cost_{n}" in free.columns for n in names)
     assert set(free["incentive"]) <= {*names, "none"}
     assert (free["expected_net"] - (free["expected_uplift"] - free["cost"])).abs().max() < 1e-6
+    # issue 16: the corrected net comes with its 80 % interval (extra columns)
+    net = free["expected_net"]
+    assert (free["expected_net_low"] <= net + 1e-6).all()
+    assert (net <= free["expected_net_high"] + 1e-6).all()
+    assert all({f"p10_uplift_{n}", f"p90_uplift_{n}"} <= set(free.columns) for n in names)
     budget = max(float(free["cost"].sum()) / 3, 1.0)
     assert (
         main(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.incentives.references import TruthMatrices, known_effect_net, reference_policies
+from training.incentives import TruthMatrices, known_effect_net, reference_policies
 
 
 def _truth() -> TruthMatrices:

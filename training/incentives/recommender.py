@@ -54,11 +54,13 @@ class IncentiveRecommender(BaseEstimator):
     def fit(self, frame: pd.DataFrame, *, feature_columns: Sequence[str]) -> IncentiveRecommender:
         """Fit both models; raises ``ValueError`` naming the incentives table without one."""
         common = {"random_state": self.random_state, "n_jobs": self.n_jobs}
-        self.uplift_ = UpliftModel(**{**common, **(self.uplift_params or {})}).fit(
-            frame, feature_columns=feature_columns
-        )
         self.cost_ = IncentiveCostModel(**{**common, **(self.cost_params or {})}).fit(
             frame, feature_columns=feature_columns
+        )
+        # the effect models are chosen by the net value of the policy they imply
+        costs = self.cost_.predict_costs(frame[list(feature_columns)])
+        self.uplift_ = UpliftModel(**{**common, **(self.uplift_params or {})}).fit(
+            frame, feature_columns=feature_columns, costs=costs
         )
         self.incentives_ = list(self.uplift_.incentives_)
         return self
@@ -71,17 +73,25 @@ class IncentiveRecommender(BaseEstimator):
         allowed: Collection[str] | None = None,
         cost_overrides: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
-        """One row per partner of ``features``: the CLI contract's recommend columns."""
+        """One row per partner of ``features``: the CLI contract's recommend columns, with
+        the 80 % interval of every uplift (``p10_uplift_<i>``, ``p90_uplift_<i>``) and of the
+        chosen option's uplift and net (``expected_uplift_low/high``,
+        ``expected_net_low/high``)."""
         check_is_fitted(self, "uplift_")
         uplift = self.uplift_.predict_uplift(features)
+        interval = self.uplift_.predict_interval(features)
         costs = self.cost_.predict_costs(features, overrides=cost_overrides)
         missing = [c for c in uplift.columns if c not in costs.columns]
         for name in missing:  # learned uplift but never priced: unknown cost, never pays
             costs[name] = np.inf
-        rec = recommend_incentives(
-            uplift, costs, features["partner_id"].to_numpy(), budget=budget, allowed=allowed
+        return recommend_incentives(
+            uplift,
+            costs,
+            features["partner_id"].to_numpy(),
+            budget=budget,
+            allowed=allowed,
+            interval=interval,
         )
-        return rec
 
     def evaluation(
         self, frame: pd.DataFrame, *, k: float = 0.3
@@ -90,11 +100,16 @@ class IncentiveRecommender(BaseEstimator):
 
         Metrics: ``dr_value_<policy>`` (estimated net per partner-quarter for ``model``,
         ``none``, ``most_common``), ``dr_value_gain_vs_most_common``, per incentive
-        ``relative_effect_<i>``, ``relative_effect_se_<i>``, ``effect_trees_<i>``, and from
-        the randomized contrasts ``qini_<i>``, ``auuc_<i>``, ``uplift_at_30_<i>``; and
-        ``propensity_clipped_share``.
+        ``relative_effect_<i>``, ``relative_effect_se_<i>``, ``level_shrinkage_<i>``,
+        ``residual_sd_<i>``, ``policy_value_<i>_<candidate>`` (each effect model's held-out
+        DR policy value; the chosen one is in the ``effect_selection`` frame), and from the
+        randomized contrasts ``qini_<i>``, ``auuc_<i>``, ``uplift_at_30_<i>``; and
+        ``propensity_clipped_share``. Calibration of the reported net on held-out rows:
+        ``heldout_reported_net`` (the summed out-of-fold expected net of the options the
+        policy chooses), ``heldout_dr_net`` (their doubly-robust net, with ``_se``) and
+        ``heldout_net_calibration`` (DR / reported; 1 is honest).
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
-        ``uplift_by_segment``, ``policy_comparison``.
+        ``uplift_by_segment``, ``policy_comparison``, ``effect_selection``.
         """
         check_is_fitted(self, "uplift_")
         up = self.uplift_
@@ -131,11 +146,22 @@ class IncentiveRecommender(BaseEstimator):
             (per_row["model"] - per_row["most_common"]).std(ddof=1) / np.sqrt(n)
         )
         metrics["propensity_clipped_share"] = float(up.overlap_["clipped_share_treated"])
+        on = np.flatnonzero(choice >= 0)
+        reported = float(np.sum(oof[on, choice[on]] - cost[on, choice[on]]))
+        dr_net = float(np.sum(per_row["model"]))
+        by_partner = np.bincount(up.groups_, weights=per_row["model"])
+        metrics["heldout_reported_net"] = reported
+        metrics["heldout_dr_net"] = dr_net
+        metrics["heldout_dr_net_se"] = float(by_partner.std() * np.sqrt(len(by_partner)))
+        metrics["heldout_net_calibration"] = dr_net / reported if reported else float("nan")
         for name in names:
-            if name in up.effect_constant_:
-                metrics[f"relative_effect_{name}"] = up.effect_constant_[name]
-                metrics[f"relative_effect_se_{name}"] = up.effect_se_[name]
-                metrics[f"effect_trees_{name}"] = float(up.effect_trees_[name])
+            metrics[f"relative_effect_{name}"] = up.effect_constant_[name]
+            metrics[f"relative_effect_se_{name}"] = up.effect_se_[name]
+            metrics[f"level_shrinkage_{name}"] = up.level_shrinkage_[name]
+            metrics[f"residual_sd_{name}"] = up.residual_sd_[name]
+            for r in up.selection_[name].itertuples():
+                key = str(r.candidate).replace(":", "_k")
+                metrics[f"policy_value_{name}_{key}"] = float(r.policy_value)
         contrasts = randomized_contrasts(rows, up.oof_uplift_, k=k)
         for r in contrasts.itertuples():
             metrics[f"qini_{r.incentive}"] = float(r.qini)
@@ -159,6 +185,9 @@ class IncentiveRecommender(BaseEstimator):
             "uplift_by_segment": segments,
             "policy_comparison": pd.DataFrame(
                 {"policy": list(values), "dr_net_value_per_row": list(values.values())}
+            ),
+            "effect_selection": pd.concat(
+                [t.assign(incentive=n) for n, t in up.selection_.items()], ignore_index=True
             ),
         }
         return metrics, artifacts

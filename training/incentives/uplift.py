@@ -12,18 +12,21 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   size weights fits the multiplicative structure of revenue far better than raw squared error;
 - **effect** per incentive: the AIPW pseudo-outcome ``phi_k = mu_k - mu_0 + 1[T=k](Y - mu_k)
   / e_k - 1[T=none](Y - mu_0) / e_none``, divided by the partner's expected revenue without an
-  incentive ``s = max(mu_0, floor)`` and regressed with weights ``s`` (capped at its
-  ``weight_cap_quantile``: sizes have a Pareto tail) on the effect columns
-  (default: the categorical partner attributes plus size and tenure). The weights
-  make the constant fit a money-weighted ratio estimator (sum of uplift / sum of base), the
-  low-variance way to estimate a relative effect when partner sizes span orders of magnitude.
-  The boosting starts from that constant and the number of trees is chosen from
-  ``effect_trees`` by cross-fitted DR loss with the one-standard-error rule: when the
-  heterogeneity is not clearly there, the model keeps one relative effect per incentive.
+  incentive ``s = max(mu_0, floor)`` and weighted by ``s`` (capped at its
+  ``weight_cap_quantile``: sizes have a Pareto tail), so the constant fit is a money-weighted
+  ratio estimator (sum of uplift / sum of base). How much heterogeneity to trust is chosen per
+  incentive by cross-fitted DR policy value on held-out partners among a constant, additive
+  segment models with empirical-Bayes shrinkage and a per-partner LightGBM on attributes,
+  engagement, pipeline and tenure signals (:mod:`training.incentives.effect_models`).
 
-``learner="x"`` swaps the effect stage for an X-learner on the same nuisances: imputed
-effects ``Y - mu_0`` on the incentive's rows and ``mu_k - Y`` on ``none`` rows, each
-regressed the same way, blended by ``e_k / (e_k + e_none)``.
+Winner's curse. The average effects' standard errors (0.03-0.05 on the demo world) are as
+large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
+Each incentive's effect function is scaled by an empirical-Bayes factor towards 0
+(``level_shrinkage_``, :func:`~training.incentives.effect_models.eb_shrinkage`); with no
+evidence of any effect every incentive is worth nothing and the policy says ``none``. These
+posterior means both choose and are reported. ``predict_interval`` gives an 80 % interval:
+the posterior standard error of the partner's effect combined with the segment-level
+heterogeneity the chosen model leaves unexplained (``residual_sd_``).
 
 Predicted uplift in money is ``tau_k(x) * s(x)``. The cross-fitted AIPW pseudo-outcomes
 (money, ``pseudo_outcome_``) give a doubly-robust estimate of any policy's value on the
@@ -45,6 +48,15 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from features.names import NONE
+from training.incentives.effect_models import (
+    SEGMENT_COLUMNS,
+    SIGNAL_COLUMNS,
+    EffectModel,
+    candidate_models,
+    eb_shrinkage,
+    segment_heterogeneity,
+    select_effect_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +106,6 @@ def size_proxy(X: pd.DataFrame, columns: Sequence[str], floor: float) -> np.ndar
     return out
 
 
-def effect_columns_for(
-    frame: pd.DataFrame, feature_columns: Sequence[str], choice: Sequence[str] | str
-) -> list[str]:
-    """The effect stage's inputs: ``"all"`` features, ``"attributes"`` (the categorical
-    partner attributes plus size and tenure: the segments a channel team can act on, and few
-    enough for noisy pseudo-outcomes), or an explicit list."""
-    if choice == "all":
-        return list(feature_columns)
-    if isinstance(choice, str):
-        if choice != "attributes":
-            raise ValueError(
-                f"effect_columns must be 'all', 'attributes' or a list, got {choice!r}"
-            )
-        cats = [c for c in feature_columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-        extra = [c for c in (*SCALE_COLUMNS, "tenure_quarters") if c in feature_columns]
-        return cats + extra
-    return list(choice)
-
-
 def partner_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[np.ndarray]:
     """Test indices of K folds that keep every partner's rows together (seeded shuffle)."""
     n_groups = len(np.unique(groups))
@@ -124,45 +117,55 @@ def partner_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[n
 class UpliftModel(BaseEstimator):
     """Cross-fitted DR-learner of each incentive's uplift on next-quarter revenue vs ``none``.
 
-    ``fit(frame, feature_columns=...)`` takes rows like ``build_recommender_frame``'s;
-    ``predict_uplift(X)`` returns one column per incentive seen in training (money).
+    ``fit(frame, feature_columns=..., costs=...)`` takes rows like ``build_recommender_frame``'s
+    (``costs``: the expected cost of every incentive on those rows, for the policy-value
+    choice of effect model); ``predict_uplift(X)`` returns one column per incentive seen in
+    training (money), ``predict_interval(X)`` its 80 % bounds.
     """
 
     def __init__(
         self,
         n_folds: int = 5,
-        learner: str = "dr",
         relative: bool = True,
         propensity_clip: float = 0.01,
         scale_columns: Sequence[str] = SCALE_COLUMNS,
         scale_floor: float = 1000.0,
         base_floor_quantile: float = 0.1,
-        effect_columns: Sequence[str] | str = "attributes",
-        effect_trees: Sequence[int] = (0, 10, 25, 50, 100),
+        segment_columns: Sequence[str] = SEGMENT_COLUMNS,
+        signal_columns: Sequence[str] = SIGNAL_COLUMNS,
+        candidates: Sequence[str] = ("constant", "segment", "partner"),
+        selection_se: float = 1.0,
+        effect_trees: int = 50,
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
         effect_min_weight_share: float = 0.05,
-        weight_cap_quantile: float | None = 0.999,
+        weight_cap_quantile: float | None = 0.99,
         effect_learning_rate: float = 0.05,
+        shrink: str = "function",
+        interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
         random_state: int = 42,
         n_jobs: int = 1,
     ) -> None:
         self.n_folds = n_folds
-        self.learner = learner
         self.relative = relative
         self.propensity_clip = propensity_clip
         self.scale_columns = scale_columns
         self.scale_floor = scale_floor
         self.base_floor_quantile = base_floor_quantile
-        self.effect_columns = effect_columns
+        self.segment_columns = segment_columns
+        self.signal_columns = signal_columns
+        self.candidates = candidates
+        self.selection_se = selection_se
         self.effect_trees = effect_trees
         self.effect_leaves = effect_leaves
         self.effect_min_child_samples = effect_min_child_samples
         self.effect_min_weight_share = effect_min_weight_share
         self.weight_cap_quantile = weight_cap_quantile
         self.effect_learning_rate = effect_learning_rate
+        self.shrink = shrink
+        self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
         self.random_state = random_state
@@ -174,6 +177,7 @@ class UpliftModel(BaseEstimator):
         frame: pd.DataFrame,
         *,
         feature_columns: Sequence[str],
+        costs: pd.DataFrame | None = None,
         treatment_column: str = "incentive",
         outcome_column: str = "revenue",
         group_column: str = "partner_id",
@@ -181,7 +185,8 @@ class UpliftModel(BaseEstimator):
         """Fit nuisances cross-fitted by partner, then one effect model per incentive.
 
         Incentives with fewer than ``min_treated`` rows are dropped (logged): they are never
-        predicted, so never recommended.
+        predicted, so never recommended. Without ``costs`` the effect models are chosen as if
+        incentives were free.
         """
         check_incentive_frame(frame, treatment_column=treatment_column)
         treatment = frame[treatment_column].astype("string").fillna(NONE).to_numpy(dtype=object)
@@ -198,9 +203,13 @@ class UpliftModel(BaseEstimator):
         if counts.get(NONE, 0) < self.min_treated:
             raise ValueError("too few partner-quarters without an incentive to compare against")
         rows = np.isin(treatment, [NONE, *kept])
+        cost = np.zeros((int(rows.sum()), len(kept)))
+        if costs is not None:
+            cost = costs.reindex(columns=kept).fillna(np.inf).to_numpy(dtype=np.float64)[rows]
         frame = frame.loc[rows].reset_index(drop=True)
         self.feature_columns_ = list(feature_columns)
-        self.effect_columns_ = effect_columns_for(frame, feature_columns, self.effect_columns)
+        wanted = [*self.segment_columns, *self.signal_columns]
+        self.effect_columns_ = [c for c in dict.fromkeys(wanted) if c in frame.columns]
         self.arms_ = [NONE, *kept]
         self.incentives_ = kept
         X = frame[self.feature_columns_]
@@ -236,34 +245,102 @@ class UpliftModel(BaseEstimator):
         w = s
         if self.weight_cap_quantile is not None and self.relative:
             w = np.minimum(s, np.quantile(s, self.weight_cap_quantile))
-        self.effects_: dict[str, lgb.LGBMRegressor | None] = {}
-        self.effect_constant_: dict[str, float] = {}
-        self.effect_trees_: dict[str, int] = {}
-        self.effect_se_: dict[str, float] = {}
-        oof = np.zeros((len(X), len(kept)))
         E = frame[self.effect_columns_]
-        if self.learner not in ("dr", "x"):
-            raise ValueError(f"learner must be 'dr' or 'x', got {self.learner!r}")
         pseudo = np.zeros((len(X), len(kept)))
+        oof = np.zeros((len(X), len(kept)))
+        self.effects_: dict[str, EffectModel] = {}
+        self.selection_: dict[str, pd.DataFrame] = {}
         for j, arm in enumerate(kept):
             k = j + 1
             phi = mu[:, k] - mu[:, 0] + (t == k) * (y - mu[:, k]) / e[:, k]
             pseudo[:, j] = phi - (t == 0) * (y - mu[:, 0]) / e[:, 0]
-            if self.learner == "dr":
-                oof[:, j] = self._fit_effect(arm, E, pseudo[:, j] / s, w) * s
-                continue
-            # X-learner: imputed effects on each side, blended by the propensity
-            treated = self._fit_effect(f"{arm}|treated", E, (y - mu[:, 0]) / s, w * (t == k))
-            control = self._fit_effect(f"{arm}|control", E, (mu[:, k] - y) / s, w * (t == 0))
-            g = e[:, k] / (e[:, k] + e[:, 0])
-            oof[:, j] = (g * control + (1 - g) * treated) * s
-        self.oof_uplift_ = pd.DataFrame(oof, columns=kept).assign(
+            model, oof[:, j], table = select_effect_model(
+                self._candidates(),
+                E,
+                pseudo[:, j] / s,
+                w,
+                base=s,
+                phi=pseudo[:, j],
+                cost=cost[:, j],
+                folds=self.folds_,
+                groups=self.groups_,
+                n_se=self.selection_se,
+            )
+            self.effects_[arm], self.selection_[arm] = model, table
+            log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
+        self._shrink(kept, oof, pseudo / s[:, None], w, E)
+        self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
         )
         self.pseudo_outcome_ = pd.DataFrame(pseudo, columns=kept)
         self.base_oof_ = s
         self.propensity_oof_ = pd.DataFrame(e, columns=self.arms_)
+        self.outcome_oof_ = pd.DataFrame(mu, columns=self.arms_)
+        self.treatment_ = t
         return self
+
+    def _candidates(self) -> list[EffectModel]:
+        lgbm = lgbm_params(
+            self.random_state,
+            self.n_jobs,
+            n_estimators=self.effect_trees,
+            num_leaves=self.effect_leaves,
+            min_child_samples=self.effect_min_child_samples,
+            learning_rate=self.effect_learning_rate,
+            colsample_bytree=1.0,
+        )
+        out = candidate_models(lgbm, self.signal_columns, self.segment_columns)
+        for m in out:
+            if hasattr(m, "min_weight_share"):
+                m.min_weight_share = self.effect_min_weight_share
+        return [m for m in out if m.name.split(":")[0] in self.candidates]
+
+    def _shrink(
+        self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray, E: pd.DataFrame
+    ) -> None:
+        """Scale each incentive's effect function by its empirical-Bayes factor (the winner's
+        curse), then measure the heterogeneity left (for the intervals); updates ``oof``."""
+        level = np.array([self.effects_[a].level_ for a in kept])
+        se = np.array([self.effects_[a].level_se_ for a in kept])
+        factor, self.prior_sd_ = eb_shrinkage(level, se)
+        if self.shrink not in ("function", "level", "none"):
+            raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
+        if self.shrink == "none":
+            factor = np.ones(len(kept))
+        self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
+        self.residual_sd_ = {}
+        for j, arm in enumerate(kept):
+            oof[:, j] = self._shrunk(arm, oof[:, j])
+            explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
+            total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
+            log.info(
+                "%s: average %+.4f (se %.4f) x %.2f; residual sd %.4f",
+                *(arm, level[j], se[j], factor[j], self.residual_sd_[arm]),
+            )
+
+    def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
+        """``shrink="function"`` scales the whole effect by the factor; ``"level"`` only its
+        average (the deviations keep their own, model-specific shrinkage)."""
+        factor = self.level_shrinkage_[arm]
+        if self.shrink == "level":
+            return tau + (factor - 1.0) * self.effects_[arm].level_
+        return factor * tau
+
+    @property
+    def effect_constant_(self) -> dict[str, float]:
+        """Each incentive's average relative effect before shrinkage."""
+        return {a: float(m.level_) for a, m in self.effects_.items()}
+
+    @property
+    def effect_se_(self) -> dict[str, float]:
+        """Partner-clustered standard error of each incentive's average relative effect."""
+        return {a: float(m.level_se_) for a, m in self.effects_.items()}
+
+    @property
+    def effect_model_(self) -> dict[str, str]:
+        """The effect model the data chose for each incentive."""
+        return {a: m.name for a, m in self.effects_.items()}
 
     def _outcome_design(self, X: pd.DataFrame, arm: np.ndarray) -> pd.DataFrame:
         return X.assign(_option=pd.Categorical(np.asarray(self.arms_)[arm], categories=self.arms_))
@@ -306,76 +383,6 @@ class UpliftModel(BaseEstimator):
             mu[te] = self._outcomes(self._fit_outcome(X.iloc[tr], t[tr], y[tr]), X.iloc[te])
         return e, mu
 
-    def _effect_model(self, n_trees: int, total_weight: float) -> lgb.LGBMRegressor:
-        # a leaf must hold a share of the total weight, not just rows: with size weights a
-        # few huge partners could otherwise make a leaf of their own noise
-        params = lgbm_params(
-            self.random_state,
-            self.n_jobs,
-            n_estimators=n_trees,
-            num_leaves=self.effect_leaves,
-            min_child_samples=self.effect_min_child_samples,
-            learning_rate=self.effect_learning_rate,
-            colsample_bytree=1.0,
-            min_child_weight=self.effect_min_weight_share * total_weight,
-        )
-        return lgb.LGBMRegressor(**params)
-
-    def _fit_effect(
-        self, arm: str, E: pd.DataFrame, phi: np.ndarray, weight: np.ndarray
-    ) -> np.ndarray:
-        """Fit ``arm``'s relative effect; return its out-of-fold predictions.
-
-        The number of trees is the smallest whose cross-fitted DR loss is within one standard
-        error (over partners) of the best (the one-standard-error rule: pseudo-outcomes are
-        noisy, and a heterogeneity that is not clearly there costs more than it earns).
-        """
-        grid = sorted({int(n) for n in self.effect_trees} | {0})
-        most = max(grid)
-        oof = np.zeros((len(E), len(grid)))
-        for te in self.folds_:
-            tr = np.setdiff1d(np.arange(len(E)), te)
-            c = float(np.average(phi[tr], weights=weight[tr]))
-            oof[te] = c
-            if most > 0:
-                model = self._effect_model(most, float(weight[tr].sum())).fit(
-                    E.iloc[tr], phi[tr] - c, sample_weight=weight[tr]
-                )
-                for i, n in enumerate(grid):
-                    if n > 0:
-                        oof[te, i] += model.predict(E.iloc[te], num_iteration=n)
-        row_loss = weight[:, None] * (phi[:, None] - oof) ** 2
-        loss = row_loss.sum(axis=0)
-        lowest = int(np.argmin(loss))
-        # a partner's rows are correlated: the standard error is over partners, not rows
-        diff = row_loss - row_loss[:, [lowest]]
-        by_partner = np.stack(
-            [np.bincount(self.groups_, weights=diff[:, i]) for i in range(len(grid))], axis=1
-        )
-        se = by_partner.std(axis=0) * np.sqrt(len(by_partner))
-        best = int(np.flatnonzero(loss - loss[lowest] <= se)[0])
-        self.effect_trees_[arm] = grid[best]
-        self.effect_constant_[arm] = float(np.average(phi, weights=weight))
-        # partner-clustered standard error of that money-weighted mean: how well the data
-        # pins the incentive's average relative effect down (a metric and a gate input)
-        spread = np.bincount(self.groups_, weights=weight * (phi - self.effect_constant_[arm]))
-        self.effect_se_[arm] = float(np.sqrt(np.sum(spread**2)) / weight.sum())
-        self.effects_[arm] = (
-            self._effect_model(grid[best], float(weight.sum())).fit(
-                E, phi - self.effect_constant_[arm], sample_weight=weight
-            )
-            if grid[best] > 0
-            else None
-        )
-        log.info(
-            "%s: relative effect %.4f (se %.4f), %d trees by cross-fitted DR loss",
-            arm,
-            self.effect_constant_[arm],
-            self.effect_se_[arm],
-            grid[best],
-        )
-        return oof[:, best]
-
     # -- prediction ---------------------------------------------------------------------
     def predict_base(self, X: pd.DataFrame) -> np.ndarray:
         """Expected next-quarter revenue without an incentive (floored: the uplift's unit)."""
@@ -387,28 +394,32 @@ class UpliftModel(BaseEstimator):
         return np.maximum(self.outcome_.predict(design) * self._proxy(X), self.base_floor_)
 
     def predict_relative(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Relative effect of each incentive (0.05 = +5 % of the partner's base revenue)."""
+        """Relative effect of each incentive (0.05 = +5 % of the partner's base revenue),
+        shrunk: the posterior mean that both chooses and is reported."""
         check_is_fitted(self, "effects_")
-        out = {}
         E = X[self.effect_columns_]
-        if self.learner == "x":
-            proba = self.propensity_.predict_proba(X[self.feature_columns_])
-            proba = np.clip(proba, self.propensity_clip, None)
-        for k, arm in enumerate(self.incentives_, start=1):
-            if self.learner == "dr":
-                out[arm] = self._effect(arm, E)
-            else:
-                g = proba[:, k] / (proba[:, k] + proba[:, 0])
-                out[arm] = g * self._effect(f"{arm}|control", E) + (1 - g) * self._effect(
-                    f"{arm}|treated", E
-                )
+        out = {a: self._shrunk(a, m.predict(E)) for a, m in self.effects_.items()}
         return pd.DataFrame(out, index=X.index)
 
-    def _effect(self, key: str, E: pd.DataFrame) -> np.ndarray:
-        tau = np.full(len(E), self.effect_constant_[key])
-        model = self.effects_[key]
-        return tau if model is None else tau + model.predict(E)
+    def predict_relative_sd(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Standard deviation of each partner's true relative effect around the prediction:
+        the posterior variance of the estimate plus the unexplained heterogeneity."""
+        check_is_fitted(self, "effects_")
+        E = X[self.effect_columns_]
+        out = {}
+        for a, m in self.effects_.items():
+            # normal-normal posterior variance: the shrinkage factor x the sampling variance
+            se2 = self.level_shrinkage_[a] * m.predict_se(E) ** 2
+            out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
+        return pd.DataFrame(out, index=X.index)
 
     def predict_uplift(self, X: pd.DataFrame) -> pd.DataFrame:
         """Expected extra revenue next quarter vs ``none``: one column per incentive."""
         return self.predict_relative(X).mul(self.predict_base(X), axis=0)
+
+    def predict_interval(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(low, high): the 80 % interval (``interval_z``) of each partner's uplift, money."""
+        base = self.predict_base(X)
+        mid = self.predict_relative(X)
+        half = self.predict_relative_sd(X) * self.interval_z
+        return (mid - half).mul(base, axis=0), (mid + half).mul(base, axis=0)

@@ -3,7 +3,9 @@
 Runs after the forecaster in the same ``train`` command, as its own MLflow run:
 fit the uplift and cost models on the partner-quarter history, evaluate them
 (doubly-robust policy values against "none for all" and "everyone gets the usual
-incentive", Qini on randomized rows), score every partner as of the training date,
+incentive", Qini on randomized rows, the effect model chosen per incentive with its
+candidates' cross-fitted policy values, and the calibration of the reported net on
+held-out rows), score every partner as of the training date,
 log the scoring tables as a pyfunc model, register it, and move ``champion`` only
 when the gate passes. A dataset without incentives skips this step with a clear
 message and leaves the forecaster's run untouched.
@@ -86,7 +88,8 @@ def score_partners(
 ) -> PartnerRecommender:
     """Every partner's uplift and cost per incentive as of ``as_of``: the API's scoring tables."""
     options = model.recommend(features)
-    keep = ["partner_id", *[c for c in options.columns if c.startswith(("uplift_", "cost_"))]]
+    prefixes = ("uplift_", "cost_", "p10_uplift_", "p90_uplift_")
+    keep = ["partner_id", *[f"{p}{n}" for p in prefixes for n in model.incentives_]]
     return PartnerRecommender(
         options=options[keep].reset_index(drop=True),
         attributes=features[["partner_id", *FILTERS]].astype("string").reset_index(drop=True),
@@ -129,6 +132,9 @@ def train_recommender(
         )
         metrics, artifacts = model.evaluation(frame)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
+        # issue 16: which effect model the data chose per incentive (the candidates'
+        # cross-fitted policy values are metrics and evaluation/effect_selection.csv)
+        mlflow.log_params({f"effect_model_{a}": m for a, m in model.uplift_.effect_model_.items()})
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
         recommender = score_partners(
             model,
@@ -162,6 +168,7 @@ def train_recommender(
             "dr_value_most_common",
             "dr_value_gain_vs_most_common",
             "dr_value_gain_vs_most_common_se",
+            "heldout_net_calibration",
         )
         if k in metrics
     }
