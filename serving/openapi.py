@@ -50,7 +50,7 @@ def document(spec: Mapping[str, Any], endpoints: Endpoints) -> dict[str, Any]:
         operation = doc["paths"][route]["post"]
         operation["requestBody"] = {
             "required": bool(request.model_json_schema().get("required")),  # else {} is used
-            "content": {"application/json": {"schema": _schema(request, schemas)}},
+            "content": {"application/json": {"schema": _schema(request, schemas, inline=True)}},
         }
         operation["responses"] = {
             "200": _json_response("Successful Response", _schema(answer, schemas)),
@@ -86,8 +86,11 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
-    """A reference to ``model``'s schema, with it and its parts added to ``schemas``."""
+def _schema(
+    model: type[BaseModel], schemas: dict[str, Any], *, inline: bool = False
+) -> dict[str, Any]:
+    """A reference to ``model``'s schema, with it and its parts added to ``schemas``
+    (``inline``: the schema itself, so its example shows where the request is written)."""
     full = model.model_json_schema(ref_template=REF)
     schemas.update(full.pop("$defs", {}))
     exclusive = getattr(model, "exclusive_fields", ())
@@ -100,6 +103,8 @@ def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
                 for name in exclusive
             },
         }
+    if inline:
+        return full
     schemas[model.__name__] = full
     return {"$ref": REF.format(model=model.__name__)}
 

@@ -23,7 +23,7 @@ def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
     from features.data import load_dataset, write_bytes_atomically
     from features.names import FORECASTER_MODEL
     from features.scoring import NoChampionError, load_champion
-    from training.reports import render_scorecard
+    from training.reports import scorecard_figure  # the module: tests replace its drawing
 
     started = time.perf_counter()
     log.info("reading %s", settings.data_dir)
@@ -71,7 +71,7 @@ def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
         forecaster=forecaster,
     )
     data = replace(data, notes=tuple(notes))
-    png = render_scorecard(data, model_label=model_label)
+    png = scorecard_figure.render_scorecard(data, model_label=model_label)
     write_bytes_atomically(png, args.out)
     log.info("scorecard done in %.1f s", time.perf_counter() - started)
     print(
