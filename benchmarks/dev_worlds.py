@@ -52,7 +52,14 @@ WORLDS: dict[str, tuple[int, int, WorldParams]] = {
     "long_cycle": (
         1500,
         20,
-        WorldParams(cycle_days_median=300.0, cycle_sigma=0.3, run_rate_share=0.08),
+        WorldParams(
+            cycle_days_median=300.0,
+            cycle_sigma=0.3,
+            run_rate_share=0.08,
+            ar_sigma=0.08,
+            deals_per_quarter=4.0,
+            deal_sigma=0.4,
+        ),
     ),
     "run_rate": (1500, 20, WorldParams(run_rate_share=0.85, run_rate_sigma=0.12)),
     "seasonal_short": (1500, 11, WorldParams(seasonality=_SEASONAL, run_rate_share=0.5)),

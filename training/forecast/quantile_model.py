@@ -31,6 +31,9 @@ from training.forecast.weights import money_weights
 
 log = logging.getLogger(__name__)
 
+SCREEN_ROWS = 0.33  # share of rows the feature screen fits on
+SCREEN_TREES = 40
+
 
 class QuantileForecaster(RegressorMixin, BaseEstimator):
     """P10/P50/P90 regressor; ``fit(X, y, time=...)``, ``predict_quantiles(X)``."""
@@ -51,6 +54,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         early_stopping_rounds: int | None = None,
         size_weight: float = 0.0,
         weight_column: str | None = None,
+        max_features: int | None = None,
         conformal: bool = True,
         calibration_slices: int = 2,
         refit: bool = True,
@@ -72,6 +76,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.size_weight = size_weight
         self.weight_column = weight_column
+        self.max_features = max_features
         self.conformal = conformal
         self.calibration_slices = calibration_slices
         self.refit = refit
@@ -161,7 +166,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
     def _bundle(self, models: dict, corrections: dict[int, float]) -> QuantileBundle:
         return QuantileBundle(
             boosters=dict(models),
-            feature_names=tuple(self.feature_names_in_),
+            feature_names=tuple(self.features_used_),
             transform=self.transform,
             scale=self.scale,
             corrections=corrections,
@@ -197,6 +202,8 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = list(X.columns)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         weight = self._weights(X, weight)
+        self.features_used_ = self._screen(X, z, weight)
+        X = X[self.features_used_]
         self.n_iterations_ = {q: self.n_estimators for q in self.quantiles}
         if not self.conformal:
             self.bundle_ = self._bundle(self._fit_models((X, z, weight)), {})
@@ -207,6 +214,23 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             held_out = self._bundle(models, held_out.corrections)
         self.bundle_ = held_out
         return self
+
+    def _screen(self, X: pd.DataFrame, z: np.ndarray, weight: np.ndarray | None) -> list[str]:
+        """The ``max_features`` columns with the most gain in a quick median fit on a third
+        of the rows (plus ``horizon`` and the offset column): fewer columns, faster
+        histograms, and the columns
+        that carry a world's signal are found from its data."""
+        if not self.max_features or X.shape[1] <= self.max_features:
+            return list(X.columns)
+        rows = np.random.default_rng(self.random_state).random(len(X)) < SCREEN_ROWS
+        params = {**self._params(0.5), "learning_rate": 0.15, "feature_fraction": 1.0}
+        sample = (X.loc[rows], z[rows], None if weight is None else weight[rows])
+        booster = lgb.train(params, self._dataset(*sample), num_boost_round=SCREEN_TREES)
+        gain = pd.Series(booster.feature_importance("gain"), index=X.columns)
+        always = {"horizon", self.offset_column} & set(X.columns)  # the offset is read from X
+        keep = set(gain.nlargest(self.max_features).index) | always
+        log.info("screened %d of %d features", len(keep), X.shape[1])
+        return [c for c in X.columns if c in keep]
 
     @property
     def corrections_(self) -> dict[int, float]:
@@ -259,7 +283,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The median (P50) without conformal correction, for scikit-learn compatibility."""
         check_is_fitted(self, "bundle_")
-        z = self.bundle_.boosters[self.bundle_.median].predict(X[self.feature_names_in_])
+        z = self.bundle_.boosters[self.bundle_.median].predict(X[self.features_used_])
         return inverse_transform(z + self.bundle_.offset(X), self.transform, self.scale)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
