@@ -40,30 +40,84 @@ from training.forecast import (  # noqa: E402
 
 log = logging.getLogger("dev_worlds")
 
-_SEASONAL = {
-    "NA": (0.6, 0.9, 0.85, 1.65),
-    "EMEA": (1.1, 1.25, 0.5, 1.15),
-    "APAC": (0.8, 1.35, 1.15, 0.7),
-    "LATAM": (1.4, 0.8, 1.0, 0.8),
-}
-
+# Forecast-relevant worlds of the scenario suite being built in parallel (features/world/
+# scenarios.py on the scenarios branch), copied here for development; incentives stay the
+# demo world's (they move revenue by a few percent at most).
 WORLDS: dict[str, tuple[int, int, WorldParams]] = {
     "demo": (2000, 20, WorldParams()),
-    "long_cycle": (
+    "enterprise": (
+        400,
+        20,
+        WorldParams(
+            types=("reseller", "si", "distributor"),
+            type_shares=(0.50, 0.35, 0.15),
+            type_size_factor=(1.0, 1.3, 3.0),
+            tier_shares=(0.15, 0.30, 0.35, 0.20),
+            median_size=1_200_000.0,
+            size_sigma=0.8,
+            pareto_share=0.02,
+            ar_sigma=0.10,
+            run_rate_share=0.05,
+            deals_per_quarter=1.5,
+            deals_size_power=0.3,
+            deal_sigma=0.5,
+            cycle_days_median=260.0,
+            cycle_sigma=0.25,
+            cycle_days_bounds=(150, 400),
+            expected_close_share=0.97,
+            expected_close_sd_days=25.0,
+            expected_close_bias_days=-15.0,
+            credit_note_share=0.02,
+        ),
+    ),
+    "subscription": (
         1500,
         20,
         WorldParams(
-            cycle_days_median=300.0,
-            cycle_sigma=0.3,
-            run_rate_share=0.08,
-            ar_sigma=0.08,
-            deals_per_quarter=4.0,
-            deal_sigma=0.4,
+            types=("msp", "reseller", "referral"),
+            type_shares=(0.70, 0.20, 0.10),
+            type_size_factor=(1.0, 0.8, 0.3),
+            median_size=120_000.0,
+            trend_mean=0.02,
+            trend_sd=0.05,
+            churn_hazard=0.03,
+            churn_fade_quarters=2,
+            ar_rho=0.95,
+            ar_sigma=0.07,
+            seasonality={r: (1.0, 1.0, 1.0, 1.0) for r in ("NA", "EMEA", "APAC", "LATAM")},
+            run_rate_share=0.90,
+            run_rate_sigma=0.05,
+            run_rate_bookings=3.0,
+            deals_per_quarter=0.5,
+            cycle_days_median=45.0,
+            cycle_days_bounds=(7, 180),
         ),
     ),
-    "run_rate": (1500, 20, WorldParams(run_rate_share=0.85, run_rate_sigma=0.12)),
-    "seasonal_short": (1500, 11, WorldParams(seasonality=_SEASONAL, run_rate_share=0.5)),
-    "small_noisy": (200, 16, WorldParams(ar_sigma=0.3, run_rate_sigma=0.35)),
+    "seasonal": (
+        1500,
+        8,
+        WorldParams(
+            initial_share=0.30,
+            ramp_quarters=(1.0, 4.0),
+            seasonality={
+                "NA": (0.55, 0.85, 0.80, 1.80),
+                "EMEA": (1.00, 1.25, 0.45, 1.30),
+                "APAC": (0.70, 1.45, 1.15, 0.70),
+                "LATAM": (1.45, 0.80, 0.95, 0.80),
+            },
+        ),
+    ),
+    "small_noisy": (
+        200,
+        20,
+        WorldParams(
+            ar_sigma=0.30,
+            run_rate_sigma=0.40,
+            deal_sigma=1.0,
+            deals_per_quarter=1.0,
+            credit_note_share=0.06,
+        ),
+    ),
 }
 
 RIDGE_COLUMNS = (
@@ -169,7 +223,7 @@ def main() -> None:
     parser.add_argument("--worlds", default=",".join(WORLDS))
     parser.add_argument("--params", default="{}", help="ForecastConfig params as JSON")
     parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/fc/worlds"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/fc/w3"))
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
