@@ -159,6 +159,27 @@ def ridge_predictions(frame: pd.DataFrame, folds: int, alpha: float = 1.0) -> np
     return out
 
 
+def reference_predictions(frame: pd.DataFrame, folds: int, path: Path | None) -> np.ndarray:
+    """The scenario suite's RidgeReference when its file is given (or merged), else the ridge
+    above."""
+    try:
+        from training.forecast.reference import RidgeReference  # after the merge
+    except ImportError:
+        if path is None:
+            return ridge_predictions(frame, folds)
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("reference_dev", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        RidgeReference = module.RidgeReference  # noqa: N806
+    out = np.full(len(frame), np.nan)
+    for fold in rolling_origin_folds(frame, folds=folds):
+        model = RidgeReference().fit(frame.iloc[fold.train])
+        out[fold.test] = model.predict(frame.iloc[fold.test])
+    return out
+
+
 def load_world(name: str, cache: Path):
     partners, quarters, params = WORLDS[name]
     folder = cache / name
@@ -182,7 +203,7 @@ def floor_wape(truth_dir: Path, preds: pd.DataFrame) -> float:
     return min(metrics.wape(joined["actual"], f * expected) for f in np.linspace(0.5, 1.2, 71))
 
 
-def evaluate(name: str, cache: Path, config: ForecastConfig) -> dict:
+def evaluate(name: str, cache: Path, config: ForecastConfig, reference: Path | None = None) -> dict:
     ds, data = load_world(name, cache)
     frame = data.frame[data.frame["horizon"] <= config.horizon].reset_index(drop=True)
     start = time.perf_counter()
@@ -190,7 +211,7 @@ def evaluate(name: str, cache: Path, config: ForecastConfig) -> dict:
     seconds = time.perf_counter() - start
     preds = result.predictions
     keyed = frame.set_index(["partner_id", "as_of", "horizon"])
-    ridge = pd.Series(ridge_predictions(frame, config.folds), index=keyed.index)
+    ridge = pd.Series(reference_predictions(frame, config.folds, reference), index=keyed.index)
     preds["ridge_p50"] = ridge.reindex(
         pd.MultiIndex.from_frame(preds[["partner_id", "as_of", "horizon"]])
     ).to_numpy()
@@ -225,13 +246,14 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/fc/w3"))
     parser.add_argument("--label", default="")
+    parser.add_argument("--reference", type=Path, default=None, help="RidgeReference's file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     args.cache.mkdir(parents=True, exist_ok=True)
     config = ForecastConfig(folds=args.folds, params=json.loads(args.params))
     rows = []
     for name in args.worlds.split(","):
-        row = evaluate(name, args.cache, config)
+        row = evaluate(name, args.cache, config, args.reference)
         rows.append(row)
         print(json.dumps({"label": args.label, **row}), file=sys.stderr, flush=True)
     table = pd.DataFrame(rows).set_index("world")
