@@ -7,7 +7,9 @@
   (:func:`prepare_training_data`); ``forecaster``: :func:`fit_forecaster`, the deployed
   :class:`~features.scoring.PartnerForecaster`;
 - ``baselines``, ``splits``, ``backtest``: rolling-origin backtest of the model next to
-  the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage.
+  the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage;
+- ``selection``: the settings deployed per dataset, chosen among a few candidates on the
+  backtest (with a forward replay as the honest WAPE); ``weights``: money-aware row weights.
 
 Fitting never imports evaluation: both start from ``config`` and ``training_data``.
 """
@@ -25,12 +27,14 @@ from training.forecast.baselines import BASELINES, baseline_forecasts
 from training.forecast.config import DEFAULT_PARAMS, MODEL, ForecastConfig, model_matrix
 from training.forecast.forecaster import fit_forecaster
 from training.forecast.quantile_model import QuantileForecaster
+from training.forecast.selection import CANDIDATES, Selection, select_candidate
 from training.forecast.splits import Fold, rolling_origin_folds
 from training.forecast.training_data import TrainingData, prepare_training_data
 
 __all__ = [
     "ALL_BASELINES",
     "BASELINES",
+    "CANDIDATES",
     "DEFAULT_PARAMS",
     "MODEL",
     "SALES_OPS",
@@ -38,6 +42,7 @@ __all__ = [
     "Fold",
     "ForecastConfig",
     "QuantileForecaster",
+    "Selection",
     "TrainingData",
     "backtest_forecaster",
     "baseline_forecasts",
@@ -48,4 +53,5 @@ __all__ = [
     "prepare_training_data",
     "rolling_origin_folds",
     "run_backtest",
+    "select_candidate",
 ]

@@ -23,7 +23,7 @@ from training.forecast.config import MODEL
 
 CANDIDATES: dict[str, dict[str, Any]] = {
     "default": {},
-    "money_weighted": {"size_weight": 0.5},
+    "money_weighted": {"size_weight": 0.5, "weight_column": "sales_ops_estimate"},
 }
 """Candidate settings on top of the run's config (QuantileForecaster keyword arguments)."""
 
