@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features.scoring.quantiles import QuantileBundle, forward_transform, inverse_transform
+from training.forecast.blend import fit_blend
 from training.forecast.weights import money_weights
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         size_weight: float = 0.0,
         weight_column: str | None = None,
         max_features: int | None = None,
+        blend_offset: bool = False,
         conformal: bool = True,
         calibration_slices: int = 2,
         refit: bool = True,
@@ -77,6 +79,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.size_weight = size_weight
         self.weight_column = weight_column
         self.max_features = max_features
+        self.blend_offset = blend_offset
         self.conformal = conformal
         self.calibration_slices = calibration_slices
         self.refit = refit
@@ -211,7 +214,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         held_out = self._calibrate(X, z, time, horizon, weight)
         if self.refit:
             models = self._fit_models((X, z, weight), rounds=self.n_iterations_)
-            held_out = self._bundle(models, held_out.corrections)
+            held_out = replace(self._bundle(models, held_out.corrections), blend=held_out.blend)
         self.bundle_ = held_out
         return self
 
@@ -259,11 +262,25 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             self.n_iterations_ = {q: max(1, m.best_iteration) for q, m in models.items()}
             log.info("trees per quantile after early stopping: %s", self.n_iterations_)
         held_out = self._bundle(models, {})
-        zq = held_out.raw_quantiles(X.loc[calib])
+        h_calib = None if horizon is None else np.asarray(horizon)[calib]
+        if self.blend_offset and self.offset_column is not None:
+            start = held_out.offset(X.loc[calib])
+            trees = held_out.boosters[held_out.median].predict(X.loc[calib])
+            keep = fit_blend(
+                inverse_transform(z[calib], self.transform, self.scale),
+                start,
+                trees,
+                np.zeros(calib.sum(), dtype=int) if h_calib is None else h_calib,
+                transform=self.transform,
+                scale=self.scale,
+            )
+            log.info("share of the trees' move kept, by horizon: %s", keep)
+            held_out = replace(held_out, blend=keep)
+        zq = held_out.raw_quantiles(X.loc[calib], horizon=h_calib)
         lo, hi = zq[:, 0], zq[:, -1]
         scores = np.maximum(lo - z[calib], z[calib] - hi)
         target = self.quantiles[-1] - self.quantiles[0]  # nominal coverage, 0.8
-        groups = np.zeros(calib.sum(), dtype=int) if horizon is None else np.asarray(horizon)[calib]
+        groups = np.zeros(calib.sum(), dtype=int) if h_calib is None else h_calib
         corrections = {}
         for h in np.unique(groups):
             s = scores[groups == h]
