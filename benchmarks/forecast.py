@@ -45,6 +45,9 @@ VARIANTS: dict[str, dict] = {
     "plain target (no asinh)": {"transform": "none"},
     "no sales-ops offset": {"offset_column": None},
     "no conformal correction": {"conformal": False},
+    "every feature (no screen)": {"max_features": None},
+    "money-weighted loss (size^0.5)": {"size_weight": 0.5, "weight_column": "sales_ops_estimate"},
+    "blend trees with the offset": {"blend_offset": True},
 }
 
 

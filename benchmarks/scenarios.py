@@ -108,8 +108,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
     """Fit the recommender as ``partnercast train`` does; score its policy on the truth."""
     from features.calendar import QuarterCalendar
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
-    from training.incentives import IncentiveRecommender
-    from training.incentives import TruthMatrices, reference_policies
+    from training.incentives import IncentiveRecommender, TruthMatrices, reference_policies
 
     as_of = pd.Timestamp(ds.last_date).normalize()
     spec = fit_feature_spec(ds, as_of=as_of, calendar=QuarterCalendar())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.calendar import QuarterCalendar
+from features.families.target_quarter import TARGET_QUARTER_FEATURES
 
 SPEC_VERSION = 1
 HORIZON_FEATURES: tuple[str, ...] = (
@@ -24,6 +25,7 @@ HORIZON_FEATURES: tuple[str, ...] = (
     "run_rate_non_deal",
     "expected_deal_revenue",
     "sales_ops_estimate",
+    *TARGET_QUARTER_FEATURES,
 )
 
 

@@ -4,7 +4,9 @@ Point in time (DATA_CONTRACT.md): an opportunity exists at t when ``created_on <
 open at t when ``closed_on`` is empty or later than t. An opportunity that closed after t is
 therefore open at t, and its ``status`` and ``closed_on`` are never read for that row: open
 snapshots only use created_on, the fact that closed_on > t, amount, expected_close_on and
-registered (the contract keeps one value of those, taken as known since creation). Won and
+registered (the contract keeps one value of those, taken as known since creation).
+``open_amount_close_q{k}`` is the open amount expected to close k quarters after the as-of
+quarter (k = 2..4), so each horizon can see the pipeline due in its own target quarter. Won and
 lost counts are dated by ``closed_on``, so a close after t cannot reach a row at t.
 
 Win rates are shrunk with empirical Bayes: a partner's trailing win rate over 8 quarters is
@@ -32,6 +34,7 @@ from features.families.windows import (
 
 AGE_BUCKETS = ((0, 90, "0_90d"), (91, 180, "91_180d"), (181, None, "181d_plus"))
 WIN_RATE_QUARTERS = 8
+CLOSE_QUARTERS_AHEAD = (2, 3, 4)  # quarter 1 ahead is ``open_amount_close_next_q``
 
 
 def _open_snapshot(ds: Dataset, grid: CutoffGrid) -> dict[str, np.ndarray]:
@@ -67,6 +70,16 @@ def _open_snapshot(ds: Dataset, grid: CutoffGrid) -> dict[str, np.ndarray]:
     out["open_amount_close_later"] = total(amount * (~unknown & (expected > next_end)))
     out["open_amount_close_unknown"] = total(amount * unknown)
     out["open_amount_overdue"] = total(amount * (~unknown & (expected < as_of)))
+    # the pipeline expected to close in each later quarter, for the horizon it lands in
+    # (long sales cycles carry revenue two to four quarters ahead)
+    ahead = np.where(
+        unknown,
+        0,
+        grid.calendar.quarter_index_days(np.where(unknown, as_of, expected))
+        - grid.calendar.quarter_index_days(as_of),
+    )
+    for k in CLOSE_QUARTERS_AHEAD:
+        out[f"open_amount_close_q{k}"] = total(amount * (~unknown & (ahead == k)))
     out["open_registered_share"] = safe_div(total(amount * registered), out["open_amount"])
     return out
 

@@ -43,6 +43,9 @@ class QuantileBundle:
     scale: float = 1000.0
     corrections: dict[int, float] = field(default_factory=dict)
     offset_column: str | None = None  # boosting starts from this column (model space)
+    # per horizon, the share of the trees' move of the median away from the offset that is
+    # kept (1 = all, 0 = the offset); the whole P10..P90 moves with the median
+    blend: dict[int, float] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -59,14 +62,25 @@ class QuantileBundle:
         values = np.nan_to_num(X[self.offset_column].to_numpy(dtype=float), nan=0.0)
         return forward_transform(values, self.transform, self.scale)
 
-    def raw_quantiles(self, X: pd.DataFrame, *, num_threads: int = 0) -> np.ndarray:
-        """Sorted predictions in model space, shape (rows, quantiles), before correction."""
+    def raw_quantiles(
+        self, X: pd.DataFrame, *, horizon=None, num_threads: int = 0, blend: bool = True
+    ) -> np.ndarray:
+        """Sorted predictions in model space, shape (rows, quantiles), before correction
+        (with the per-horizon ``blend`` towards the offset unless ``blend=False``)."""
         start = self.offset(X)
         X = X[list(self.feature_names)]
         z = np.column_stack(
             [self.boosters[q].predict(X, num_threads=num_threads) for q in self.quantiles]
         )
+        if blend and self.blend:
+            keep = self._per_horizon(self.blend, horizon, len(X), fallback=1.0)
+            z -= ((1.0 - keep) * z[:, self.quantiles.index(self.median)])[:, None]
         return np.sort(z + start[:, None], axis=1)
+
+    @staticmethod
+    def _per_horizon(values: dict[int, float], horizon, n: int, fallback: float) -> np.ndarray:
+        groups = np.zeros(n, dtype=int) if horizon is None else np.asarray(horizon)
+        return np.array([values.get(int(h), fallback) for h in groups], dtype=float)
 
     def predict_quantiles(
         self,
@@ -76,11 +90,10 @@ class QuantileBundle:
         num_threads: int = 0,
     ) -> pd.DataFrame:
         """Columns ``p10, p50, p90`` (per the quantiles) in money; never crossing."""
-        zq = self.raw_quantiles(X, num_threads=num_threads)
+        zq = self.raw_quantiles(X, horizon=horizon, num_threads=num_threads)
         if self.corrections:
-            groups = np.zeros(len(X), dtype=int) if horizon is None else np.asarray(horizon)
             fallback = max(self.corrections.values())
-            c = np.array([self.corrections.get(int(h), fallback) for h in groups])
+            c = self._per_horizon(self.corrections, horizon, len(X), fallback)
             zq[:, 0] -= c
             zq[:, -1] += c
             zq = np.sort(zq, axis=1)
@@ -91,11 +104,15 @@ class QuantileBundle:
     def contributions(self, X: pd.DataFrame, *, num_threads: int = 0) -> pd.DataFrame:
         """SHAP contributions of each feature to the median, in model space, plus ``bias``.
 
-        ``bias`` includes the row's offset, so it is where the trees start from.
+        ``bias`` includes the row's offset, so it is where the trees start from; with a
+        ``blend`` the trees' part (contributions and their expected value) is scaled by it.
         """
         values = self.boosters[self.median].predict(
             X[list(self.feature_names)], pred_contrib=True, num_threads=num_threads
         )
+        if self.blend:  # the trees' part is scaled by the horizon's blend
+            horizon = X["horizon"].to_numpy() if "horizon" in X else None
+            values *= self._per_horizon(self.blend, horizon, len(X), fallback=1.0)[:, None]
         values[:, -1] += self.offset(X)
         return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
 
@@ -114,6 +131,7 @@ class QuantileBundle:
             "scale": self.scale,
             "corrections": {str(k): v for k, v in self.corrections.items()},
             "offset_column": self.offset_column,
+            "blend": {str(k): v for k, v in self.blend.items()},
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -133,4 +151,5 @@ class QuantileBundle:
             scale=float(meta["scale"]),
             corrections={int(k): float(v) for k, v in meta["corrections"].items()},
             offset_column=meta.get("offset_column"),
+            blend={int(k): float(v) for k, v in meta.get("blend", {}).items()},
         )

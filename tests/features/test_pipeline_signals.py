@@ -25,6 +25,9 @@ def test_open_pipeline_as_it_stood(hand_features):
     assert a["open_registered_share"] == pytest.approx(0.75)  # (700 + 200) / 1200
     b = hand_features.loc["B"]
     assert b["open_amount_close_later"] == 900  # expected 2025-01-15, beyond next quarter
+    # by expected close quarter: 2025-01-15 is three quarters after Q2 2024
+    assert [b[f"open_amount_close_q{k}"] for k in (2, 3, 4)] == [0, 900, 0]
+    assert [a[f"open_amount_close_q{k}"] for k in (2, 3, 4)] == [0, 0, 0]
 
 
 def test_created_won_lost(hand_features):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from features.scoring.policy import best_by_net, choose_within_budget
+from training.incentives import UpliftModel
 from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
@@ -18,7 +19,6 @@ from training.incentives.effect_models import (
     eb_shrinkage,
     policy_values,
 )
-from training.incentives import UpliftModel
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
 SMALL = {

@@ -61,6 +61,14 @@ def test_first_run_is_logged_registered_and_promoted(
     assert run.data.params["data_digest"] and run.data.params["as_of"] == "2023-12-31"
     assert "lightgbm.wape.all" in run.data.metrics
     assert "lightgbm.wape_ratio_vs_seasonal_naive.all" in run.data.metrics
+    # settings chosen among the candidates, each a nested run; the choice and its reason
+    assert run.data.tags["candidate.chosen"] in {"default", "money_weighted"}
+    assert "coverage" in run.data.tags["candidate.reason"]
+    assert "selection.forward_wape" in run.data.metrics
+    nested = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'"
+    )
+    assert {r.info.run_name for r in nested} == {"candidate default", "candidate money_weighted"}
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id)}
     assert {
         "backtest_metrics.csv",
@@ -116,6 +124,8 @@ def test_a_run_that_dies_midway_leaves_the_registry_as_it_was(
     assert _versions(store) == ["1"]
     assert str(champion_version(_client(store), FORECASTER_MODEL).version) == "1"
     runs = mlflow.search_runs(experiment_names=[train_module.EXPERIMENT])
+    parent = "tags.mlflow.parentRunId"
+    runs = runs[runs[parent].isna()] if parent in runs else runs  # not the candidates' runs
     assert sorted(runs["status"]) == ["FAILED", "FINISHED"] or "KILLED" in set(runs["status"])
 
 

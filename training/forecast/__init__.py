@@ -10,6 +10,8 @@
   the baselines in one run; ``metrics``: WAPE, bias, MASE, pinball loss, coverage;
 - ``reference``: :class:`RidgeReference`, the strong simple model a good analyst would
   write, and the floor from a world's truth, both on the backtest's folds.
+- ``selection``: the settings deployed per dataset, chosen among a few candidates on the
+  backtest (with a forward replay as the honest WAPE); ``weights``: money-aware row weights.
 
 Fitting never imports evaluation: both start from ``config`` and ``training_data``.
 """
@@ -28,12 +30,14 @@ from training.forecast.config import DEFAULT_PARAMS, MODEL, ForecastConfig, mode
 from training.forecast.forecaster import fit_forecaster
 from training.forecast.quantile_model import QuantileForecaster
 from training.forecast.reference import RidgeReference, backtest_reference, floor_wape
+from training.forecast.selection import CANDIDATES, Selection, select_candidate
 from training.forecast.splits import Fold, rolling_origin_folds
 from training.forecast.training_data import TrainingData, prepare_training_data
 
 __all__ = [
     "ALL_BASELINES",
     "BASELINES",
+    "CANDIDATES",
     "DEFAULT_PARAMS",
     "MODEL",
     "SALES_OPS",
@@ -42,6 +46,7 @@ __all__ = [
     "ForecastConfig",
     "QuantileForecaster",
     "RidgeReference",
+    "Selection",
     "TrainingData",
     "backtest_forecaster",
     "backtest_reference",
@@ -54,4 +59,5 @@ __all__ = [
     "prepare_training_data",
     "rolling_origin_folds",
     "run_backtest",
+    "select_candidate",
 ]

@@ -16,8 +16,9 @@ coverage compare like with like. Metrics come per model and horizon (and ``all``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from features.spec import FeatureSpec
 from training.forecast import metrics
 from training.forecast.baselines import BASELINES, baseline_forecasts
 from training.forecast.config import MODEL, ForecastConfig, model_matrix
+from training.forecast.reference import RidgeReference
 from training.forecast.splits import rolling_origin_folds
 from training.forecast.training_data import TrainingData
 
@@ -38,6 +40,18 @@ log = logging.getLogger(__name__)
 SALES_OPS = "sales_ops"
 ALL_BASELINES: tuple[str, ...] = (*BASELINES, SALES_OPS)
 KEYS = ["partner_id", "as_of", "horizon", "quarter_start"]
+
+ReferenceFactory = Callable[[], Any]
+"""Makes an unfitted point-forecast reference model: ``fit(frame)``, ``predict(frame)`` on
+forecast-frame rows (the target in ``target``)."""
+
+RIDGE = "ridge"
+REFERENCES: dict[str, ReferenceFactory] = {RIDGE: RidgeReference}
+"""Reference models the backtest scores next to the baselines, by name: the ridge on a dozen
+revenue-history and pipeline features that a good analyst would write
+(``training.forecast.reference``), so every backtest shows whether the model earns its
+complexity. Each gets its own rows in the metrics table and a ``wape_ratio_vs_<name>``
+row for the model."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,21 @@ def _with_intervals(
     )
 
 
+def _reference_forecasts(
+    factory: ReferenceFactory, frame: pd.DataFrame, fold, horizon: np.ndarray, scale: float
+) -> pd.DataFrame:
+    """A reference model fitted on the fold's training rows; intervals from its in-sample
+    errors, per horizon and size, as for the baselines."""
+    train, test = frame.iloc[fold.train], frame.iloc[fold.test]
+    model = factory().fit(train)
+    fitted = np.asarray(model.predict(train), dtype=float)
+    spread = _residual_quantiles(
+        train["target"].to_numpy(float), fitted, horizon[fold.train], scale
+    )
+    point = np.asarray(model.predict(test), dtype=float)
+    return _with_intervals(point, horizon[fold.test], spread, scale)
+
+
 def _seasonal_scale(panel: pd.DataFrame, cutoff: pd.Timestamp) -> float:
     history = panel[panel["quarter_start"] <= cutoff].pivot(
         index="partner_id", columns="quarter_start", values="revenue"
@@ -139,6 +168,7 @@ def run_backtest(
     config: ForecastConfig,
     *,
     with_baselines: bool = True,
+    references: Mapping[str, ReferenceFactory] | None = None,
     progress: Callable[[str], None] | None = None,
     on_fold: Callable[[int, pd.DataFrame], None] | None = None,
 ) -> BacktestResult:
@@ -146,8 +176,12 @@ def run_backtest(
 
     ``frame`` is a forecast frame (``features.frames.build_forecast_frame``) and
     ``panel`` the revenue panel of the same dataset. ``on_fold(i, predictions so
-    far)`` is called after each fold (tuning reports and prunes there).
+    far)`` is called after each fold (tuning reports and prunes there). ``references``
+    (default :data:`REFERENCES` when baselines are on) are fitted on each fold's training
+    rows and scored like the baselines.
     """
+    if references is None:
+        references = REFERENCES if with_baselines else {}
     frame = frame[frame["horizon"] <= config.horizon].reset_index(drop=True)
     X, y = model_matrix(frame, spec), frame["target"].to_numpy(float)
     horizon = frame["horizon"].to_numpy()
@@ -180,11 +214,14 @@ def run_backtest(
                     points[name].to_numpy()[fold.test], horizon[fold.test], spread, scale
                 )
                 test[[f"{name}_{c}" for c in b.columns]] = b.to_numpy()
+        for name, factory in references.items():
+            b = _reference_forecasts(factory, frame, fold, horizon, scale)
+            test[[f"{name}_{c}" for c in b.columns]] = b.to_numpy()
         parts.append(test)
         if on_fold is not None:
             on_fold(i, pd.concat(parts, ignore_index=True))
     predictions = pd.concat(parts, ignore_index=True)
-    models = [MODEL, *(ALL_BASELINES if with_baselines else ())]
+    models = [MODEL, *(ALL_BASELINES if with_baselines else ()), *references]
     return BacktestResult(
         predictions=predictions,
         metrics=metrics_table(predictions, models),

@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from features.names import FORECASTER_MODEL
 from features.scoring import PartnerForecaster
 from features.settings import Settings
 from training.forecast import (
+    CANDIDATES,
     MODEL,
     BacktestResult,
     ForecastConfig,
@@ -38,6 +39,7 @@ from training.forecast import (
     fit_forecaster,
     group_backtest,
     prepare_training_data,
+    select_candidate,
 )
 from training.jobs.lineage import dataset_digest
 from training.jobs.tracking import (
@@ -166,8 +168,8 @@ def train_forecaster(
     data = prepare_training_data(ds, as_of=as_of, calendar=calendar)
     run_name = f"forecaster {data.as_of.date()}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        config, candidate = _select_settings(data, config, experiment_id)
         _log_lineage(ds, data, data_path, config, settings)
-        candidate = backtest_forecaster(data, config)
         mlflow.log_metrics(_metric_dict(candidate))
         estimator = config.estimator()
         groups = group_backtest(
@@ -212,6 +214,41 @@ def train_forecaster(
         data=data,
         experiment_id=experiment_id,
     )
+
+
+def _select_settings(
+    data: TrainingData, config: ForecastConfig, experiment_id: str
+) -> tuple[ForecastConfig, BacktestResult]:
+    """Backtest each candidate setting on the same folds (one nested run each) and keep
+    the best (``training.forecast.selection``); the choice and its reason go on the run."""
+    configs = {
+        name: replace(config, params={**config.params, **overrides})
+        for name, overrides in CANDIDATES.items()
+    }
+    results = {}
+    for name, candidate in configs.items():
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"candidate {name}", nested=True
+        ):
+            mlflow.log_params({"candidate": name, **CANDIDATES[name]})
+            results[name] = backtest_forecaster(data, candidate)
+            mlflow.log_metrics(
+                {
+                    "wape": results[name].metric(MODEL, "wape"),
+                    "coverage_80": results[name].metric(MODEL, "coverage_80"),
+                }
+            )
+    selection = select_candidate(results)
+    log.info("forecaster settings: %s (%s)", selection.chosen, selection.reason)
+    mlflow.set_tags({"candidate.chosen": selection.chosen, "candidate.reason": selection.reason})
+    mlflow.log_metrics(
+        {
+            "selection.forward_wape": selection.forward.metric(MODEL, "wape"),
+            **{f"candidate.{n}.wape": w for n, w in selection.wape.items()},
+        }
+    )
+    mlflow.log_dict(selection.forward_choices, "selection_forward_choices.json")
+    return configs[selection.chosen], results[selection.chosen]
 
 
 def _champion_wape_on_same_folds(

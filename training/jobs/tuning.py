@@ -46,7 +46,7 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-        "n_estimators": trial.suggest_int("n_estimators", 100, 500, step=50),
+        "n_estimators": trial.suggest_int("n_estimators", 60, 480, step=60),
         "min_child_samples": trial.suggest_int("min_child_samples", 10, 200, log=True),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
@@ -75,8 +75,8 @@ def tune_forecaster(
     study.enqueue_trial(
         {
             "num_leaves": 31,
-            "learning_rate": 0.08,
-            "n_estimators": 200,
+            "learning_rate": 0.12,
+            "n_estimators": 120,
             "min_child_samples": 40,
             "colsample_bytree": 0.6,
             "subsample": 0.8,
