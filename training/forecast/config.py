@@ -31,7 +31,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # the 40 columns with the most gain in a quick screen fit (of about 130): about half
     # the fit time, and on five contrasting worlds the WAPE fell too (demo 0.526 -> 0.508,
     # pipeline-driven enterprise 0.958 -> 0.905 x the best baseline with the target-quarter
-    # pipeline features; 8-quarter seasonal 1.030 -> 1.066, see benchmarks/dev_worlds.py)
+    # pipeline features; 8-quarter seasonal 1.030 -> 1.066; the scenario worlds of
+    # benchmarks/scenarios.py)
     "max_features": 40,
 }
 

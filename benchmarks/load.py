@@ -1,0 +1,156 @@
+"""``make load``: sustained load on ``partnercast serve``, through a champion reload and a
+dataset change, with throughput and latency per endpoint.
+
+Starts the service on the current champions (``make train`` first) over a copy of the
+dataset, with an API key, on a free loopback port; runs ``benchmarks/locustfile.py``
+headless (32 users by default: single-partner and 50-partner forecasts, recommendations,
+group totals, ranking, KPIs); a third of the way in it calls ``POST /reload``, two thirds in
+it changes the dataset (the last booking removed, so ``/kpis`` must reload it). Prints one
+markdown table (requests, failures, requests/s, p50, p99 per endpoint) and exits 1 on any
+failed request.
+
+    .venv/bin/python benchmarks/load.py [--users 32] [--duration 300] [--data data/demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, server: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the service exited with code {server.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the service was not ready in time: is there a champion? (make train)")
+
+
+def _partner_ids(data: Path) -> list[str]:
+    with (data / "partners.csv").open(newline="", encoding="utf-8") as handle:
+        return [row["partner_id"] for row in csv.DictReader(handle)]
+
+
+def _drop_last_booking(data: Path) -> None:
+    """A real change of the dataset that keeps it valid: the last booking row goes."""
+    path = data / "bookings.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(lines[:-1]), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _events(url: str, key: str, data: Path, duration: float, said: list[str]) -> None:
+    time.sleep(duration / 3)
+    answer = httpx.post(f"{url}/reload", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    said.append(f"POST /reload at {duration / 3:.0f} s: HTTP {answer.status_code}")
+    time.sleep(duration / 3)
+    _drop_last_booking(data)
+    said.append(f"dataset changed at {2 * duration / 3:.0f} s (last booking removed)")
+
+
+def _table(stats: Path, duration: float) -> tuple[str, int]:
+    rows = list(csv.DictReader(stats.open(newline="", encoding="utf-8")))
+    lines = [
+        "| endpoint | requests | failures | requests/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    failures = 0
+    for row in rows:
+        name = "all" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
+        failures += int(row["Failure Count"]) if row["Name"] != "Aggregated" else 0
+        lines.append(
+            f"| {name} | {int(row['Request Count']):,} | {int(row['Failure Count']):,} | "
+            f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['99%']} |"
+        )
+    return "\n".join(lines), failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=300.0, help="seconds")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "demo")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="partnercast-load-"))
+    data = work / "data"
+    shutil.copytree(args.data, data, ignore=shutil.ignore_patterns("_truth"))
+    key = secrets.token_urlsafe(24)
+    url = f"http://127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "PARTNERCAST_API_KEY": key,
+        "PARTNERCAST_DATA_DIR": str(data),
+        "PARTNERCAST_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
+        "PARTNERCAST_LOAD_PARTNERS": ",".join(_partner_ids(data)),
+    }
+    print(f"load: {args.users} users for {args.duration:.0f} s against {url}", file=sys.stderr)
+    server = subprocess.Popen(
+        [str(BIN / "partnercast"), "serve", "--port", url.rsplit(":", 1)[1]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "server.log").open("wb"),
+    )
+    said: list[str] = []
+    try:
+        _wait_ready(url, server)
+        for path in ("/kpis", "/rank"):  # first answers build caches: not part of the load
+            httpx.post(f"{url}{path}", json={}, headers={"Authorization": f"Bearer {key}"},
+                       timeout=120)  # fmt: skip
+        events = threading.Thread(
+            target=_events, args=(url, key, data, args.duration, said), daemon=True
+        )
+        events.start()
+        subprocess.run(
+            [
+                str(BIN / "locust"), "-f", str(ROOT / "benchmarks" / "locustfile.py"),
+                "--headless", "-u", str(args.users), "-r", str(max(1, args.users // 4)),
+                "-t", f"{args.duration:.0f}s", "--host", url, "--csv", str(work / "load"),
+                "--only-summary", "--loglevel", "WARNING",
+            ],
+            env=env, check=False, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        events.join(timeout=5)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    table, failures = _table(work / "load_stats.csv", args.duration)
+    print(f"{args.users} users, {args.duration:.0f} s, 2 cores; " + "; ".join(said) + "\n")
+    print(table)
+    if failures:
+        print((work / "load_failures.csv").read_text(encoding="utf-8"), file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
