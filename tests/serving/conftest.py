@@ -8,6 +8,7 @@ it at the end. Run with ``--dist loadgroup`` so a module's tests stay on one wor
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -160,6 +161,19 @@ class Server:
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"{path} never answered {status}: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server and every process under it at once: a crash, no clean-up
+        (BentoML's workers run in sessions of their own, so a process group is not enough)."""
+        import psutil
+
+        parent = psutil.Process(self.process.pid)
+        family = [*parent.children(recursive=True), parent]
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(family, timeout=30)
+        self.process.wait(timeout=30)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -9,6 +9,7 @@ group rows unless told not to, and exits 1 naming the ledger when it cannot.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from pathlib import Path
 
@@ -159,6 +160,35 @@ def test_queued_answers_are_written_on_shutdown(
     assert ForecastLedger(url, create=False).forecasts().empty  # still gathering
     server.stop()
     assert ForecastLedger(url, create=False).forecasts()["key"].tolist() == ["P00001"] * 2
+
+
+def test_committed_rows_survive_a_killed_server(
+    trained_store: Store, server_factory, tmp_path_factory
+) -> None:
+    """SIGKILL while recording: what the ledger committed is there, intact, and the next
+    server goes on recording into it."""
+    folder = tmp_path_factory.mktemp("killed-ledger")
+    server, url = _recording_server(server_factory, trained_store, folder, 0.1), _url(folder)
+    with server.client() as api:
+        for i in range(1, 16):
+            api.post("/forecast", json={"partner_ids": [f"P{i:05d}"], "horizon": 4})
+        committed = len(_wait_for_rows(url, 60))
+        assert committed == 60
+        for i in range(16, 31):  # answered, perhaps still queued when the server dies
+            api.post("/forecast", json={"partner_ids": [f"P{i:05d}"], "horizon": 4})
+    server.kill()
+
+    with sqlite3.connect(folder / "ledger.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    survived = ForecastLedger(url, create=False).forecasts()
+    assert len(survived) >= committed
+    assert set(survived["key"]) >= {f"P{i:05d}" for i in range(1, 16)}
+
+    again = _recording_server(server_factory, trained_store, folder, 0.1)
+    with again.client() as api:
+        api.post("/forecast", json={"partner_ids": ["P00040"], "horizon": 2})
+    rows = _wait_for_rows(url, len(survived) + 2)
+    assert len(rows) == len(survived) + 2 and "P00040" in set(rows["key"])
 
 
 def test_a_broken_ledger_costs_no_answer_and_recording_can_be_off(
