@@ -18,37 +18,19 @@ import logging
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script: import the sibling module below
+
+from benchmarks.live_service import free_port, wait_ready  # noqa: E402
+
 BIN = Path(sys.executable).parent
 log = logging.getLogger("benchmarks.fuzz")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the service was not ready in time: is there a champion? (make train)")
 
 
 def _schemathesis(url: str, args: argparse.Namespace, headers: dict[str, str]) -> int:
@@ -85,7 +67,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
     key = secrets.token_urlsafe(24)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -103,7 +85,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         print(f"schemathesis, {args.max_examples} cases per operation at most, seed {args.seed}\n")
         print("| run | cases | failures | seconds |\n|---|---:|---:|---:|")
         codes = [

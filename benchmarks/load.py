@@ -19,7 +19,6 @@ import csv
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,27 +29,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script: import the sibling module below
+
+from benchmarks.live_service import free_port, wait_ready  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, server: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the service exited with code {server.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the service was not ready in time: is there a champion? (make train)")
 
 
 def _partner_ids(data: Path) -> list[str]:
@@ -76,7 +60,7 @@ def _events(url: str, key: str, data: Path, duration: float, said: list[str]) ->
     said.append(f"dataset changed at {2 * duration / 3:.0f} s (last booking removed)")
 
 
-def _table(stats: Path, duration: float) -> tuple[str, int]:
+def _table(stats: Path) -> tuple[str, int]:
     rows = list(csv.DictReader(stats.open(newline="", encoding="utf-8")))
     lines = [
         "| endpoint | requests | failures | requests/s | p50 ms | p99 ms |",
@@ -104,7 +88,7 @@ def main() -> int:
     data = work / "data"
     shutil.copytree(args.data, data, ignore=shutil.ignore_patterns("_truth"))
     key = secrets.token_urlsafe(24)
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "PARTNERCAST_API_KEY": key,
@@ -122,7 +106,7 @@ def main() -> int:
     )
     said: list[str] = []
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         for path in ("/kpis", "/rank"):  # first answers build caches: not part of the load
             httpx.post(f"{url}{path}", json={}, headers={"Authorization": f"Bearer {key}"},
                        timeout=120)  # fmt: skip
@@ -143,7 +127,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    table, failures = _table(work / "load_stats.csv", args.duration)
+    table, failures = _table(work / "load_stats.csv")
     print(f"{args.users} users, {args.duration:.0f} s, 2 cores; " + "; ".join(said) + "\n")
     print(table)
     if failures:
