@@ -41,6 +41,7 @@ import pandas as pd  # noqa: E402
 log = logging.getLogger("benchmarks.scenarios")
 
 DEFAULT_PARTNERS, QUICK_PARTNERS, QUICK_FOLDS = 1000, 300, 2
+PARTS = ("forecaster", "recommender")
 
 
 def _say(message: str) -> None:
@@ -178,7 +179,9 @@ def markdown(rows: list[dict], first: str = "scenario") -> str:
     return "\n".join(lines)
 
 
-def run(names: list[str], *, partners: int, folds: int, seed: int) -> str:
+def run(
+    names: list[str], *, partners: int, folds: int, seed: int, parts: tuple[str, ...] = PARTS
+) -> str:
     from features.world import get_scenario
     from features.world.simulate import simulate_world, world_dataset
 
@@ -191,43 +194,55 @@ def run(names: list[str], *, partners: int, folds: int, seed: int) -> str:
         _say(f"[{name}] simulating {n} partners x {scenario.quarters} quarters (seed {seed})")
         world = simulate_world(n, scenario.quarters, seed=seed, params=scenario.params)
         ds = world_dataset(world)
-        _say(f"[{name}] forecaster backtest")
-        f_row = forecast_row(world, ds, folds=folds, seed=seed)
-        _say(f"[{name}] recommender")
-        i_row = incentive_row(world, ds, seed=seed)
+        folds_note = ""
+        if "forecaster" in parts:
+            _say(f"[{name}] forecaster backtest")
+            f_row = forecast_row(world, ds, folds=folds, seed=seed)
+            forecast_rows.append({"scenario": name, **f_row})
+            folds_note = f"{f_row['folds']} folds, "
+        if "recommender" in parts:
+            _say(f"[{name}] recommender")
+            i_row = incentive_row(world, ds, seed=seed)
+            incentive_rows.append({"scenario": name, **i_row})
         seconds = time.perf_counter() - t0
         _say(f"[{name}] done in {seconds:.0f}s")
-        forecast_rows.append({"scenario": name, **f_row})
-        incentive_rows.append({"scenario": name, **i_row})
-        sizes.append(f"{name} {n}x{scenario.quarters} ({f_row['folds']} folds, {seconds:.0f}s)")
+        sizes.append(f"{name} {n}x{scenario.quarters} ({folds_note}{seconds:.0f}s)")
     total = time.perf_counter() - began
-    return "\n".join(
-        [
-            f"## Scenario suite (seed {seed}; partners capped at {partners}; "
-            f"wall time {total / 60:.1f} min)",
-            "",
-            "Sizes: " + "; ".join(sizes) + ".",
-            "",
-            "### Forecaster: rolling-origin backtest, horizons 1-4, all folds pooled",
-            "",
-            markdown(forecast_rows),
-            "",
-            "`expected`: WAPE of the world's expected revenue on the same rows; `floor`: of it "
-            "scaled by the factor that scores best in hindsight (the mean is not the best "
-            "point for absolute error where revenue is lumpy); `gap closed` = (best baseline - "
-            "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge.",
-            "",
-            "### Recommender: next quarter's policy, net value on the truth / oracle's",
-            "",
-            markdown(incentive_rows),
-            "",
-            "`everyone`: everyone gets the `most common` incentive. "
-            "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
-            "it). `reported net`: the recommender's own expected net for its choices; "
-            "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
-            "and only money is shown.",
-        ]
-    )
+    header = [
+        f"## Scenario suite (seed {seed}; partners capped at {partners}; "
+        f"wall time {total / 60:.1f} min)",
+        "",
+        "Sizes: " + "; ".join(sizes) + ".",
+    ]
+    forecaster = [
+        "",
+        "### Forecaster: rolling-origin backtest, horizons 1-4, all folds pooled",
+        "",
+        markdown(forecast_rows),
+        "",
+        "`expected`: WAPE of the world's expected revenue on the same rows; `floor`: of it "
+        "scaled by the factor that scores best in hindsight (the mean is not the best "
+        "point for absolute error where revenue is lumpy); `gap closed` = (best baseline - "
+        "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge.",
+    ]
+    recommender = [
+        "",
+        "### Recommender: next quarter's policy, net value on the truth / oracle's",
+        "",
+        markdown(incentive_rows),
+        "",
+        "`everyone`: everyone gets the `most common` incentive. "
+        "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
+        "it). `reported net`: the recommender's own expected net for its choices; "
+        "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
+        "and only money is shown.",
+    ]
+    body = header
+    if "forecaster" in parts:
+        body += forecaster
+    if "recommender" in parts:
+        body += recommender
+    return "\n".join(body)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partners", type=int, default=None, help="cap (default 1000)")
     parser.add_argument("--folds", type=int, default=None, help="default 4 (quick 2)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--only", choices=PARTS, default=None, help="run one half of the suite (default both)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scenarios.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
@@ -248,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}\n")
     partners = args.partners or (QUICK_PARTNERS if args.quick else DEFAULT_PARTNERS)
     folds = args.folds or (QUICK_FOLDS if args.quick else 4)
-    report = run(names, partners=partners, folds=folds, seed=args.seed)
+    parts = (args.only,) if args.only else PARTS
+    report = run(names, partners=partners, folds=folds, seed=args.seed, parts=parts)
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n", encoding="utf-8")
