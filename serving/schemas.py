@@ -175,6 +175,34 @@ class KpiRequest(_Request):
     )
 
 
+class AttainmentRequest(_Request):
+    """Quota odds of the partners (all with a target, or the ones listed) or groups."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"partner_ids": None, "group_by": "region"}}
+    )
+    exclusive_fields: ClassVar[tuple[str, ...]] = ("partner_ids", "group_by")
+
+    partner_ids: list[PartnerId] | None = Field(
+        default=None, min_length=1, description="null for every partner with a target"
+    )
+    group_by: GroupBy | None = Field(
+        default=None, description="null: partner targets; else the targets of that level"
+    )
+    quarter_start: dt.date | None = Field(
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="first day of the quarter; null: the quarter holding as_of",
+    )
+    as_of: dt.date | None = Field(
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="null: the latest date in the service's dataset",
+    )
+
+
 # -- answers -----------------------------------------------------------------------
 class Driver(BaseModel):
     """One feature's share of the move from the average partner's P50, in money."""
@@ -293,7 +321,22 @@ class _Kpis(BaseModel):
     )
 
 
-class PartnerKpis(_Kpis):
+class _Targets(BaseModel):
+    """Quota odds of this quarter and the next, where the dataset has a target."""
+
+    target: float | None = None
+    gap_p50: float | None = Field(default=None, description="target - P50 of the quarter")
+    prob_reach_target: float | None = None
+    pipeline_coverage: float | None = Field(
+        default=None, description="open pipeline due in the quarter / (target - booked)"
+    )
+    target_next: float | None = None
+    gap_p50_next: float | None = None
+    prob_reach_target_next: float | None = None
+    pipeline_coverage_next: float | None = None
+
+
+class PartnerKpis(_Targets, _Kpis):
     partner_id: str
     name: str | None = None
     region: str | None = None
@@ -303,7 +346,7 @@ class PartnerKpis(_Kpis):
     forecast_model_version: str | None = None
 
 
-class GroupKpis(_Kpis):
+class GroupKpis(_Targets, _Kpis):
     group: str
     partners: int
 
@@ -313,6 +356,41 @@ class KpiResponse(BaseModel):
     quarter_start: dt.date
     group_by: KpiGroupBy | None
     kpis: list[PartnerKpis] | list[GroupKpis]
+
+
+class _Attainment(BaseModel):
+    """One quota: the quarter's revenue as booked plus the forecast of the rest."""
+
+    quarter_start: dt.date
+    target: float
+    booked_to_date: float
+    quarter_elapsed: float = Field(description="share of the quarter's days up to as_of")
+    p10: float | None
+    p50: float | None = Field(description="P50 of the quarter: booked + the rest's forecast")
+    p90: float | None
+    gap_p50: float | None = Field(description="target - p50 (positive: short of target)")
+    prob_reach_target: float | None = Field(description="P(quarter revenue >= target)")
+    remaining_gap: float = Field(description="target - booked_to_date")
+    pipeline_due: float = Field(description="open pipeline expected to close in the quarter")
+    pipeline_coverage: float | None = Field(
+        description="pipeline_due / remaining_gap; null once the target is reached"
+    )
+    forecast_as_of: dt.date = Field(description="the forecast used is as of this date")
+
+
+class PartnerAttainment(_Attainment):
+    partner_id: str
+
+
+class GroupAttainment(_Attainment):
+    group: str
+
+
+class AttainmentResponse(BaseModel):
+    as_of: dt.date
+    quarter_start: dt.date
+    group_by: GroupBy | None
+    attainment: list[PartnerAttainment] | list[GroupAttainment]
 
 
 class ModelInfo(BaseModel):
