@@ -204,3 +204,45 @@ def test_quarter_checks():
         check_quarter(CAL, AS_OF, pd.Timestamp("2025-02-01"))
     with pytest.raises(BadInput, match="more than 4 quarters"):
         check_quarter(CAL, AS_OF, pd.Timestamp("2026-04-01"))
+
+
+def test_targets_are_validated_like_every_table(tmp_path):
+    from features.data import validate_folder
+
+    (tmp_path / "partners.csv").write_text("partner_id,joined_on\nA,2020-01-01\n")
+    (tmp_path / "bookings.csv").write_text("partner_id,booked_on,amount\nA,2024-01-05,10\n")
+    (tmp_path / "targets.csv").write_text(
+        "quarter_start,level,key,target\n"
+        "2025-01-01,partner,A,100\n"
+        "2025-01-01,Partner,A,200\n"  # the same target again (level in any case)
+        "2025-01-15,region,EMEA,-5\n"  # not a quarter's first day; negative
+        "2025-01-01,galaxy,x,5\n"
+        "2025-01-01,total,,abc\n"
+        "2025-01-01,partner,NOPE,1\n"
+        "2025-01-01,tier,,1\n"
+    )
+    report = validate_folder(tmp_path)
+    found = {(p.table, p.column, p.check, p.count) for p in report.problems}
+    assert found == {
+        ("targets", "key", "unique", 1),
+        ("targets", "quarter_start", "quarter_start_day", 1),
+        ("targets", "target", "negative", 1),
+        ("targets", "level", "level_values", 1),
+        ("targets", "target", "unparseable", 1),
+        ("targets", "key", "foreign_key", 1),
+        ("targets", "key", "key_required", 1),
+    }
+    assert report.problems[0].examples  # rows are shown
+
+
+def test_valid_targets_load(tmp_path):
+    from features.data import load_dataset
+
+    (tmp_path / "partners.csv").write_text("partner_id,joined_on\nA,2020-01-01\n")
+    (tmp_path / "bookings.csv").write_text("partner_id,booked_on,amount\nA,2024-01-05,10\n")
+    (tmp_path / "targets.csv").write_text(
+        "quarter_start,level,key,target\n2025-01-01,partner,A,100\n2025-01-01,TOTAL,,500\n"
+    )
+    ds = load_dataset(tmp_path)
+    assert "targets" in ds.present and ds.targets["level"].tolist() == ["partner", "total"]
+    assert ds.last_date == pd.Timestamp("2024-01-05")  # plans never move the as-of date
