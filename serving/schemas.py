@@ -203,6 +203,32 @@ class AttainmentRequest(_Request):
     )
 
 
+class OverrideRequest(_Request):
+    """A planner's P50 for a partner or a group in one quarter, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "partner_id": "P00001",
+                "quarter_start": "2026-01-01",
+                "p50": 120000,
+                "reason": "the Q1 renewal slipped to Q2 (call with the partner, 3 Dec)",
+            }
+        }
+    )
+
+    partner_id: PartnerId | None = Field(default=None, description="a partner; or group_by")
+    group_by: GroupBy | None = Field(default=None, description="the group's level")
+    group: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="the group's value (not needed for total)"
+    )
+    quarter_start: dt.date = Field(ge=EARLIEST, le=LATEST)
+    p50: float = Field(description="the planner's P50 for the quarter")
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(description="why the model is wrong: required")
+
+
 # -- answers -----------------------------------------------------------------------
 class Driver(BaseModel):
     """One feature's share of the move from the average partner's P50, in money."""
@@ -220,9 +246,35 @@ class QuarterForecast(BaseModel):
     p90: float
 
 
+class Override(BaseModel):
+    """A stored override: the planner's P50 beside the model's P50 when it was made."""
+
+    override_id: str
+    author: str
+    created_at: dt.datetime
+    partner_id: str | None = None
+    group_by: GroupBy | None = None
+    group: str | None = None
+    quarter_start: dt.date
+    p50: float
+    p50_model: float = Field(description="the model's P50 when the override was made")
+    reason: str
+    model_version: str | None = None
+    removed_at: dt.datetime | None = None
+    removed_by: str | None = None
+
+
+class OverrideList(BaseModel):
+    overrides: list[Override]
+
+
 class PartnerForecast(QuarterForecast):
     partner_id: str
     drivers: list[Driver] | None = None
+    p50_final: float | None = Field(
+        default=None, description="the override's P50 where one applies, else p50"
+    )
+    override: Override | None = None
 
 
 class ForecastResponse(BaseModel):
@@ -233,6 +285,17 @@ class ForecastResponse(BaseModel):
 
 class GroupForecast(QuarterForecast):
     group: str
+    p50_final: float | None = Field(
+        default=None,
+        description="the group's override, else p50 plus its partners' overrides",
+    )
+    partner_adjustment: float | None = Field(
+        default=None, description="sum of (override - model P50) of the group's partners"
+    )
+    override_gap_to_partners: float | None = Field(
+        default=None, description="group override - (p50 + partner_adjustment)"
+    )
+    override: Override | None = None
 
 
 class AggregateResponse(BaseModel):

@@ -254,7 +254,9 @@ def _active(overrides: pd.DataFrame | None, level: str) -> pd.DataFrame:
     return picked.assign(quarter_start=pd.to_datetime(picked["quarter_start"]))
 
 
-def apply_partner_overrides(forecasts: pd.DataFrame, overrides: pd.DataFrame | None) -> pd.DataFrame:
+def apply_partner_overrides(
+    forecasts: pd.DataFrame, overrides: pd.DataFrame | None
+) -> pd.DataFrame:
     """``forecasts`` (``partner_id, quarter_start, p50, ...``) with ``p50_final`` and the
     ``override_id`` that set it (None where the model's P50 stands)."""
     active = _active(overrides, "partner").set_index(["key", "quarter_start"])
@@ -269,9 +271,7 @@ def apply_partner_overrides(forecasts: pd.DataFrame, overrides: pd.DataFrame | N
     return out
 
 
-def partner_adjustments(
-    overrides: pd.DataFrame | None, partner_groups: pd.Series
-) -> pd.Series:
+def partner_adjustments(overrides: pd.DataFrame | None, partner_groups: pd.Series) -> pd.Series:
     """Sum of ``p50 - p50_model`` of active partner overrides per (group, quarter_start).
 
     ``partner_groups``: each partner's group at the level, indexed by partner id.
