@@ -426,8 +426,10 @@ def extra_routes(state: ServiceState) -> Starlette:
 
     async def list_overrides(request: Request) -> Response:
         params = request.query_params
-        partner_id = params.get("partner_id") or None
-        quarter = params.get("quarter_start") or None
+        partner_id = params.get("partner_id")
+        quarter = params.get("quarter_start")
+        if partner_id is not None and not partner_id:
+            return JSONResponse({"error": "partner_id must not be empty"}, 400)
         try:
             quarter_start = None if quarter is None else dt.date.fromisoformat(quarter)
         except ValueError:
@@ -436,6 +438,12 @@ def extra_routes(state: ServiceState) -> Starlette:
             )
         desk = state.overrides
         return await guarded(lambda: desk.listing(partner_id, quarter_start))
+
+    async def overrides(request: Request) -> Response:
+        """One route for both methods, so a 405 lists both in ``Allow``."""
+        if request.method == "POST":
+            return await add_override(request)
+        return await list_overrides(request)
 
     async def remove_override(request: Request) -> Response:
         override_id = request.path_params["override_id"]
@@ -446,8 +454,7 @@ def extra_routes(state: ServiceState) -> Starlette:
         routes=[
             Route("/model-info", model_info, methods=["GET"]),
             Route("/reload", reload, methods=["POST"]),
-            Route("/forecast/overrides", add_override, methods=["POST"]),
-            Route("/forecast/overrides", list_overrides, methods=["GET"]),
+            Route("/forecast/overrides", overrides, methods=["GET", "POST"]),
             Route("/forecast/overrides/{override_id}", remove_override, methods=["DELETE"]),
         ]
     )

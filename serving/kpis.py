@@ -24,17 +24,23 @@ from features.calendar import QuarterCalendar
 from features.data import BadInput, DataContractError, Dataset, load_dataset
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.reporting import channel_kpis, ledger_forecasts, quota_odds
+from features.reporting.changes import CAUSES, ledger_changes
 from serving.answers import ApiError
 from serving.champions import Loaded
 from serving.schemas import (
     AttainmentRequest,
     AttainmentResponse,
+    Change,
+    ChangesRequest,
+    ChangesResponse,
     GroupAttainment,
     GroupKpis,
     KpiRequest,
     KpiResponse,
     PartnerAttainment,
     PartnerKpis,
+    Reason,
+    WeekSnapshot,
 )
 from serving.settings import ServingSettings
 
@@ -203,6 +209,61 @@ class KpiSource:
             quarter_start=start.date(),
             group_by=request.group_by,
             attainment=rows,
+        )
+
+    def changes(
+        self, loaded: Loaded, request: ChangesRequest, *, max_batch: int
+    ) -> ChangesResponse:
+        """The ``POST /forecast/changes`` answer (the champion forecaster on the dataset)."""
+        champion = loaded.get(FORECASTER_MODEL)
+        _, ds = self.dataset()
+        as_of = ds.as_of(None if request.as_of is None else pd.Timestamp(request.as_of))
+        try:
+            frame, weeks = ledger_changes(
+                ds,
+                champion.scorer,
+                ledger_url=self.settings.resolved_ledger_url,
+                since=pd.Timestamp(request.since),
+                as_of=as_of,
+                calendar=QuarterCalendar(self.settings.fy_start_month),
+                model_name=champion.name,
+                model_version=champion.version,
+                quarter_start=request.quarter_start,
+                group_by=request.group_by,
+            )
+        except BadInput as exc:
+            raise ApiError(422, str(exc)) from exc
+        key = "partner_id" if request.group_by is None else "group"
+        rows = []
+        for record in frame.head(min(request.top_k, max_batch)).to_dict("records"):
+            reasons = [Reason(cause=c, amount=float(record[c])) for c in CAUSES if record[c] != 0]
+            reasons.sort(key=lambda r: -abs(r.amount))
+            rows.append(
+                Change(
+                    quarter_start=pd.Timestamp(record["quarter_start"]).date(),
+                    p50_then=float(record["p50_then"]),
+                    p50_now=float(record["p50_now"]),
+                    delta=float(record["delta"]),
+                    reasons=reasons,
+                    **{key: str(record["key"])},
+                )
+            )
+        quarter = frame["quarter_start"].iloc[0] if len(frame) else request.quarter_start
+        return ChangesResponse(
+            as_of=as_of.date(),
+            since=request.since,
+            quarter_start=None if quarter is None else pd.Timestamp(quarter).date(),
+            model_version=champion.version,
+            changes=rows,
+            snapshots=[
+                WeekSnapshot(
+                    week_end=pd.Timestamp(w["week_end"]).date(),
+                    group=str(w["group"]),
+                    p50=float(w["p50"]),
+                    partners=int(w["partners"]),
+                )
+                for w in weeks.to_dict("records")
+            ],
         )
 
     def answer(self, loaded: Loaded, request: KpiRequest, *, max_batch: int) -> KpiResponse:

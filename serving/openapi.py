@@ -117,7 +117,7 @@ def _override_paths(doc: dict[str, Any], schemas: dict[str, Any], errors: dict[s
                     "name": "partner_id",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "minLength": 1},
                 },
                 {
                     "name": "quarter_start",

@@ -203,6 +203,24 @@ class AttainmentRequest(_Request):
     )
 
 
+class ChangesRequest(_Request):
+    """What moved in the forecast of a quarter since a date, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"since": "2025-11-30", "group_by": "region", "top_k": 5}}
+    )
+
+    since: dt.date = Field(ge=EARLIEST, le=LATEST, description="compare with the forecast then")
+    group_by: GroupBy | None = Field(default=None, description="null: partner rows")
+    top_k: int = Field(default=20, ge=1, strict=True, description="the biggest moves first")
+    quarter_start: dt.date | None = Field(
+        default=None, ge=EARLIEST, le=LATEST, description="null: the quarter after as_of"
+    )
+    as_of: dt.date | None = Field(
+        default=None, ge=EARLIEST, le=LATEST, description="null: the dataset's latest date"
+    )
+
+
 class OverrideRequest(_Request):
     """A planner's P50 for a partner or a group in one quarter, and why."""
 
@@ -454,6 +472,42 @@ class AttainmentResponse(BaseModel):
     quarter_start: dt.date
     group_by: GroupBy | None
     attainment: list[PartnerAttainment] | list[GroupAttainment]
+
+
+class Reason(BaseModel):
+    cause: str = Field(
+        description="model_version, bookings, pipeline_*, engagement, time, "
+        "new_partner, override or other"
+    )
+    amount: float = Field(description="its part of the move, in money")
+
+
+class Change(BaseModel):
+    partner_id: str | None = None
+    group: str | None = None
+    quarter_start: dt.date
+    p50_then: float
+    p50_now: float
+    delta: float = Field(description="p50_now - p50_then = the sum of the reasons' amounts")
+    reasons: list[Reason]
+
+
+class WeekSnapshot(BaseModel):
+    week_end: dt.date
+    group: str
+    p50: float = Field(description="sum of the partners' latest recorded P50 by week_end")
+    partners: int
+
+
+class ChangesResponse(BaseModel):
+    as_of: dt.date
+    since: dt.date
+    quarter_start: dt.date | None
+    model_version: str
+    changes: list[Change]
+    snapshots: list[WeekSnapshot] = Field(
+        default=[], description="the forecast as it stood each week, from the ledger"
+    )
 
 
 class ModelInfo(BaseModel):

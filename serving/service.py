@@ -22,6 +22,8 @@ from serving.schemas import (
     AggregateResponse,
     AttainmentRequest,
     AttainmentResponse,
+    ChangesRequest,
+    ChangesResponse,
     ForecastRequest,
     ForecastResponse,
     KpiRequest,
@@ -75,6 +77,11 @@ class PartnerCast:
     def forecast_attainment(self, request: AttainmentRequest, /) -> AttainmentResponse:
         """Odds of reaching each target this quarter, gap at P50, pipeline coverage."""
         return state.answer(self.kpi_source.attainment, request)
+
+    @bentoml.api(route="/forecast/changes")
+    def forecast_changes(self, request: ChangesRequest, /) -> ChangesResponse:
+        """What moved in the forecast since a date, and why, in money."""
+        return state.answer(self.kpi_source.changes, request)
 
     @bentoml.api(route="/forecast/new-partner")
     def forecast_new_partner(self, request: NewPartnerRequest, /) -> NewPartnerResponse:

@@ -109,6 +109,22 @@ def model_p50(forecasts: pd.DataFrame, quarter_start: Any, what: str) -> float:
     return float(hit.iloc[0])
 
 
+def has_overrides(url: str) -> bool:
+    """Whether the database at ``url`` has an overrides table (reading creates nothing)."""
+    from features.reporting.ledger import _sqlite_file
+
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        return False
+    engine = _engine(url, create=False)
+    try:
+        return sa.inspect(engine).has_table(overrides_table.name)
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
 class OverrideBook:
     """The ``overrides`` and ``audit`` tables at a SQLAlchemy ``url`` (the ledger's)."""
 

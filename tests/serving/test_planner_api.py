@@ -18,8 +18,10 @@ import pytest
 
 from features.calendar import QuarterCalendar
 from features.data import load_dataset
+from features.names import FORECASTER_MODEL
 from features.reporting import quota_odds
 from features.reporting.overrides import OverrideBook
+from features.scoring import load_champion
 from serving.identity import key_hash
 
 from .conftest import Server, Store, assert_error, champion_forecaster
@@ -375,6 +377,80 @@ def test_the_document_lists_the_planner_endpoints(api):
     assert "post" in doc["paths"]["/forecast/attainment"]
     assert {"post", "get"} <= set(doc["paths"]["/forecast/overrides"])
     assert "delete" in doc["paths"]["/forecast/overrides/{override_id}"]
+
+
+# -- changes ---------------------------------------------------------------------------
+def test_changes_add_up_and_match_the_library(api, trained_store, data_dir, env):
+    from features.reporting.changes import CAUSES, ledger_changes
+
+    r = api.post("/forecast/changes", json={"since": "2023-10-31", "top_k": 500})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["quarter_start"] == Q1 and body["as_of"] == "2023-12-31"
+    rows = body["changes"]
+    assert rows and all(
+        sum(x["amount"] for x in row["reasons"]) == pytest.approx(row["delta"], abs=1e-6)
+        for row in rows
+    )
+    assert all(row["p50_now"] - row["p50_then"] == pytest.approx(row["delta"]) for row in rows)
+    deltas = [abs(row["delta"]) for row in rows]
+    assert deltas == sorted(deltas, reverse=True)
+    champion = load_champion(FORECASTER_MODEL, trained_store.uri)
+    expected, _ = ledger_changes(
+        load_dataset(data_dir),
+        champion.model.forecaster,
+        ledger_url=env["PARTNERCAST_LEDGER_URL"],
+        since=pd.Timestamp("2023-10-31"),
+        as_of=pd.Timestamp("2023-12-31"),
+        calendar=QuarterCalendar(),
+        model_name=champion.name,
+        model_version=champion.version,
+    )
+    got = {row["partner_id"]: row for row in rows}
+    for record in expected.head(len(rows)).to_dict("records"):
+        row = got[record["key"]]
+        assert row["delta"] == pytest.approx(record["delta"])
+        amounts = {x["cause"]: x["amount"] for x in row["reasons"]}
+        for cause in CAUSES:
+            assert amounts.get(cause, 0.0) == pytest.approx(record[cause], abs=1e-6)
+    # the overrides planners made (earlier tests) are a cause of their own
+    overridden = {o["partner_id"] for o in api.get("/forecast/overrides").json()["overrides"]}
+    assert any(
+        x["cause"] == "override" for pid in overridden & got.keys() for x in got[pid]["reasons"]
+    )
+
+
+def test_group_changes_and_bad_requests(api):
+    r = api.post("/forecast/changes", json={"since": "2023-10-31", "group_by": "total"})
+    assert r.status_code == 200, r.text
+    (total,) = r.json()["changes"]
+    assert total["group"] == "total"
+    assert sum(x["amount"] for x in total["reasons"]) == pytest.approx(total["delta"])
+    assert_error(api.post("/forecast/changes", json={"since": "2024-01-15"}), 422)
+    assert_error(api.post("/forecast/changes", json={"since": "2020-01-01"}), 422)
+    assert_error(
+        api.post("/forecast/changes", json={"since": "2023-10-31", "quarter_start": "2024-02-01"}),
+        422,
+    )
+    assert_error(api.post("/forecast/changes", json={}), 400)
+    assert_error(api.post("/forecast/changes", json={"since": "2023-10-31", "top_k": 0}), 400)
+    assert_error(api.post("/forecast/changes", json={"since": "yesterday"}), 400)
+
+
+def test_the_changes_cli(trained_store, data_dir, env, tmp_path, monkeypatch):
+    from training.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
+    monkeypatch.setenv("PARTNERCAST_LEDGER_URL", env["PARTNERCAST_LEDGER_URL"])
+    out, weeks = tmp_path / "changes.csv", tmp_path / "weeks.csv"
+    args = ["changes", "--data", str(data_dir), "--since", "2023-10-31", "--out", str(out)]
+    assert main([*args, "--group-by", "region", "--snapshots", str(weeks)]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    from features.reporting.changes import CAUSES
+
+    assert (frame[list(CAUSES)].sum(axis=1) - frame["delta"]).abs().max() < 1e-6
+    assert set(pd.read_csv(weeks).columns) == {"week_end", "group", "p50", "partners"}
+    assert main([*args[:-4], "--since", "2024-02-01", "--out", str(out)]) == 2
 
 
 # last: it stops the module's server

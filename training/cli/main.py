@@ -159,6 +159,12 @@ def _planner_commands() -> ModuleType:
     return planner_commands
 
 
+def _changes_command() -> ModuleType:
+    from training.cli import changes_command
+
+    return changes_command
+
+
 def _scorecard_command() -> ModuleType:
     from training.cli import scorecard_command
 
@@ -349,6 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=_lazy(_planner_commands, "cmd_override_remove"))
     q.add_argument("override_id")
     q.add_argument("--author", default=None, help="default: your login name")
+    p = command(
+        "changes",
+        "what moved in the forecast since a date, and why, in money",
+        _lazy(_changes_command, "cmd_changes"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--since", type=_iso_date, required=True)
+    p.add_argument(
+        "--group-by",
+        choices=["partner", "region", "tier", "partner_type", "total"],
+        default="partner",
+    )
+    p.add_argument("--quarter", type=_iso_date, default=None, help="default: the next quarter")
+    p.add_argument("--top", type=_positive_int, default=None, help="only the biggest moves")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--snapshots", type=Path, default=None, help="the forecast week by week")
     p = command(
         "api-key",
         "make a new API key and print the entry for the PARTNERCAST_API_KEYS file",
