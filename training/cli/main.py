@@ -336,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag segments whose 80%% interval coverage is below this (default 0.70)",
     )
     p.add_argument("--model-version", default=None, help="only forecasts of this model version")
+    p.add_argument(
+        "--fva",
+        type=Path,
+        default=None,
+        help="also write forecast value added (naive -> model -> final) as CSV",
+    )
     p = command("override", "planners' overrides of the forecast", None)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = actions.add_parser("add", help="set the P50 of a partner or group for one quarter")
