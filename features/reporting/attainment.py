@@ -140,7 +140,7 @@ def quarter_forecasts(
     return out.reset_index(drop=True)
 
 
-def _partner_groups(ds: Dataset, group_by: str | None) -> pd.Series:
+def partner_groups(ds: Dataset, group_by: str | None) -> pd.Series:
     """Each partner's key at the level (its id, its group, or ``total``)."""
     ids = ds.partners["partner_id"].astype(str)
     if group_by is None:
@@ -199,7 +199,7 @@ def build_attainment(
     end, elapsed, made, _ = quarter_window(calendar, as_of, start)
     targets = targets_at(ds, start, group_by)
     keys = pd.Index(sorted(targets.index), dtype=object)
-    group_of = _partner_groups(ds, group_by)
+    group_of = partner_groups(ds, group_by)
 
     def by_key(per_partner: pd.Series) -> pd.Series:
         grouped = per_partner.groupby(group_of.reindex(per_partner.index)).sum()

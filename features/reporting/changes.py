@@ -36,20 +36,20 @@ import pandas as pd
 
 from features.calendar import QuarterCalendar
 from features.data import BadInput, Dataset
+from features.reporting.attainment import partner_groups
 
-CAUSES: tuple[str, ...] = (
-    "model_version",
+WATERFALL: tuple[str, ...] = (
+    "time",
     "bookings",
     "pipeline_created",
     "pipeline_open",
     "pipeline_won",
     "pipeline_lost",
     "engagement",
-    "time",
-    "new_partner",
-    "override",
     "other",
 )
+"""The order in which the features' values move from ``since`` to now (``_data_moves``)."""
+CAUSES: tuple[str, ...] = ("model_version", *WATERFALL[:-1], "new_partner", "override", "other")
 _PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline_won", ("opps_won", "won_amount", "avg_won", "win_rate", "segment_win_rate")),
     ("pipeline_lost", ("opps_lost",)),
@@ -89,19 +89,6 @@ def cause_of(column: str) -> str:
         if column.startswith(prefixes):
             return cause
     return "other"
-
-
-WATERFALL: tuple[str, ...] = (
-    "time",
-    "bookings",
-    "pipeline_created",
-    "pipeline_open",
-    "pipeline_won",
-    "pipeline_lost",
-    "engagement",
-    "other",
-)
-"""The order in which the features' values move from ``since`` to now (see below)."""
 
 
 def _data_moves(
@@ -247,15 +234,7 @@ def forecast_changes(
     )
     out = pd.concat([out, parts.reset_index(drop=True)], axis=1)
     if group_by is not None:
-        groups = (
-            pd.Series("total", index=ds.partners["partner_id"].astype(str).to_numpy())
-            if group_by == "total"
-            else pd.Series(
-                ds.partners[group_by].astype("string").fillna("unknown").astype(str).to_numpy(),
-                index=ds.partners["partner_id"].astype(str).to_numpy(),
-            )
-        )
-        out["key"] = groups.reindex(out["key"]).to_numpy()
+        out["key"] = partner_groups(ds, group_by).reindex(out["key"]).to_numpy()
         numbers = ["p50_then", "p50_now", *CAUSES]
         out = out.groupby("key", as_index=False)[numbers].sum()
         out.insert(1, "quarter_start", quarter)
@@ -323,19 +302,13 @@ def ledger_changes(
     override ever made there; the one call behind ``partnercast changes`` and ``POST
     /forecast/changes``. Reading never creates a ledger."""
     from features.reporting.ledger import PRODUCTION_SOURCES, ForecastLedger
-    from features.reporting.overrides import OverrideBook, has_overrides
+    from features.reporting.overrides import read_overrides
 
     with ForecastLedger(ledger_url, create=False) as ledger:
         recorded = ledger.forecasts(
             model_name=model_name, level="partner", source=PRODUCTION_SOURCES
         )
-    overrides = None
-    if has_overrides(ledger_url):
-        book = OverrideBook(ledger_url)
-        try:
-            overrides = book.overrides(active_only=False)
-        finally:
-            book.close()
+    overrides = read_overrides(ledger_url)
     changes = forecast_changes(
         ds,
         forecaster,
@@ -348,18 +321,7 @@ def ledger_changes(
         recorded=recorded,
         overrides=overrides,
     )
-    groups = None
-    if group_by is not None:
-        ids = ds.partners["partner_id"].astype(str).to_numpy()
-        values = (
-            pd.Series("total", index=ids)
-            if group_by == "total"
-            else pd.Series(
-                ds.partners[group_by].astype("string").fillna("unknown").astype(str).to_numpy(),
-                index=ids,
-            )
-        )
-        groups = values
+    groups = None if group_by is None else partner_groups(ds, group_by)
     quarter = changes["quarter_start"].iloc[0] if len(changes) else quarter_start
     snapshots = weekly_snapshots(
         recorded, quarter_start=quarter, since=since, until=as_of, groups=groups

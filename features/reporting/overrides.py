@@ -125,6 +125,18 @@ def has_overrides(url: str) -> bool:
         engine.dispose()
 
 
+def read_overrides(url: str) -> pd.DataFrame | None:
+    """Every override ever made at ``url``, removed ones included (None: no such table;
+    reading creates nothing)."""
+    if not has_overrides(url):
+        return None
+    book = OverrideBook(url)
+    try:
+        return book.overrides(active_only=False)
+    finally:
+        book.close()
+
+
 class OverrideBook:
     """The ``overrides`` and ``audit`` tables at a SQLAlchemy ``url`` (the ledger's)."""
 

@@ -220,8 +220,10 @@ def test_accuracy_adds_forecast_value_added(tmp_path: Path, ledger_url: str) -> 
     data = write_tables(tmp_path / "data", valid_tables())
     _hand_ledger(ledger_url)
     book = OverrideBook(ledger_url)
-    book.add(level="partner", key="P1", quarter_start="2024-04-01", p50=1100.0, p50_model=1000.0,
-             reason="deal", author="ana", role="planner", model_name="m", model_version="1")  # fmt: skip
+    book.add(
+        level="partner", key="P1", quarter_start="2024-04-01", p50=1100.0, p50_model=1000.0,
+        reason="deal", author="ana", role="planner", model_name="m", model_version="1",
+    )  # fmt: skip
     book.close()
     fva = tmp_path / "fva.csv"
     assert main(["accuracy", "--data", str(data), "--fva", str(fva)]) == 0
@@ -229,8 +231,10 @@ def test_accuracy_adds_forecast_value_added(tmp_path: Path, ledger_url: str) -> 
     row = report[(report["horizon"] == "all") & (report["segment"] == "all")].iloc[0]
     # P1's Q2 forecasts (actual 1200): 1000 at horizon 2 and 1200 at horizon 1 both become
     # 1100: the first gets better (100 < 200), the second worse (100 > 0)
-    assert (row["forecasts"], row["overridden"], float(row["improved_share"])) == (8, 2, 0.5)
-    assert float(row["wape_final"]) == pytest.approx(float(row["wape_model"]))  # +100 and -100 in error
+    shown = (row["forecasts"], row["overridden"], float(row["improved_share"]))
+    assert shown == (8, 2, 0.5)
+    # +100 and -100 in error: the same WAPE
+    assert float(row["wape_final"]) == pytest.approx(float(row["wape_model"]))
     ana = report[(report["horizon"] == "all") & (report["group"] == "ana")].iloc[0]
     assert (ana["segment"], ana["overridden"]) == ("author", 2)
     assert set(report["segment"]) == {"all", "region", "tier", "partner_type", "author"}

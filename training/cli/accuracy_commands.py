@@ -24,7 +24,7 @@ from features.calendar import QuarterCalendar
 from features.data import BadInput, load_dataset, write_csv_atomically
 from features.families import build_revenue_panel
 from features.reporting import ForecastLedger, display_url
-from features.reporting.overrides import OverrideBook, has_overrides
+from features.reporting.overrides import read_overrides
 from features.settings import Settings
 from training.reports.accuracy import (
     MIN_FLAG_FORECASTS,
@@ -116,14 +116,7 @@ def cmd_accuracy(args: argparse.Namespace, settings: Settings) -> int:
 
 def _value_added(realised: pd.DataFrame, panel: pd.DataFrame, settings: Settings, args) -> None:
     """Naive -> model -> final (with overrides) WAPE and bias, and overrides that helped."""
-    overrides = None
-    url = settings.resolved_ledger_url
-    if has_overrides(url):
-        book = OverrideBook(url)
-        try:
-            overrides = book.overrides(active_only=False)
-        finally:
-            book.close()
+    overrides = read_overrides(settings.resolved_ledger_url)
     fva = value_added_report(with_naive_and_final(realised, panel, overrides))
     print("forecast value added (seasonal naive -> model -> final with overrides):")
     print(format_value_added(fva))
