@@ -23,6 +23,7 @@ from features.reporting.overrides import (
     OverrideBook,
     apply_group_overrides,
     apply_partner_overrides,
+    group_p50,
     model_p50,
 )
 from serving.answers import ApiError
@@ -113,22 +114,12 @@ class OverrideDesk:
                         f"partner id {key!r} is unknown to model v{champion.version}",
                         unknown_partner_ids=[key],
                     )
-                forecasts = table.forecast([key], 4)
-                what = f"partner {key}"
+                p50_model = model_p50(table.forecast([key], 4), quarter, f"partner {key}")
             elif request.group_by is not None:
                 level = request.group_by
-                key = "total" if level == "total" else request.group
-                if key is None:
-                    raise BadInput(f"give the group: a value of {level}")
-                groups = table.aggregate(level, 4)
-                known = sorted(groups["group"].astype(str).unique())
-                if key not in known:
-                    raise BadInput(f"{level} {key!r} is not a group; groups are {known}")
-                forecasts = groups[groups["group"].astype(str) == key]
-                what = f"{level} {key}"
+                key, p50_model = group_p50(table.aggregate(level, 4), level, request.group, quarter)
             else:
                 raise BadInput("give partner_id, or group_by (and group) of the forecast")
-            p50_model = model_p50(forecasts, quarter, what)
             row = self.book().add(
                 level=level,
                 key=key,

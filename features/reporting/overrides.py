@@ -137,6 +137,22 @@ def read_overrides(url: str) -> pd.DataFrame | None:
         book.close()
 
 
+def group_p50(
+    groups: pd.DataFrame, level: str, group: str | None, quarter_start: Any
+) -> tuple[str, float]:
+    """(key, the model's P50) of a group override: ``groups`` is the model's group
+    forecast at ``level`` (``group, quarter_start, p50``); the total's key is ``total``.
+    :class:`BadInput` for a missing or unknown group or a quarter not forecast."""
+    key = "total" if level == "total" else group
+    if key is None:
+        raise BadInput(f"give the group: a value of {level}")
+    known = sorted(groups["group"].astype(str).unique())
+    if key not in known:
+        raise BadInput(f"{level} {key!r} is not a group; groups are {known}")
+    rows = groups[groups["group"].astype(str) == key]
+    return key, model_p50(rows, quarter_start, f"{level} {key}")
+
+
 class OverrideBook:
     """The ``overrides`` and ``audit`` tables at a SQLAlchemy ``url`` (the ledger's)."""
 

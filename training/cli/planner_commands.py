@@ -18,7 +18,7 @@ import pandas as pd
 from features.data import BadInput, write_csv_atomically
 from features.names import FORECASTER_MODEL
 from features.reporting import display_url
-from features.reporting.overrides import OVERRIDE_COLUMNS, OverrideBook, model_p50
+from features.reporting.overrides import OVERRIDE_COLUMNS, OverrideBook, group_p50, model_p50
 from features.scoring import load_champion
 from features.settings import Settings
 
@@ -46,18 +46,13 @@ def cmd_override_add(args: argparse.Namespace, settings: Settings) -> int:
         level, key = "partner", args.partner
         if key not in set(forecaster.partner_ids.astype(str)):
             raise BadInput(f"partner {key!r} is unknown to the champion v{champion.version}")
-        forecasts = forecaster.forecast([key], 4, num_threads=1)
+        p50_model = model_p50(
+            forecaster.forecast([key], 4, num_threads=1), quarter, f"partner {key}"
+        )
     else:
         level = args.group_by
-        key = "total" if level == "total" else args.group
-        if key is None:
-            raise BadInput(f"give --group: a value of {level}")
         groups = forecaster.aggregate(level, 4, num_threads=1)
-        known = sorted(groups["group"].astype(str).unique())
-        if key not in known:
-            raise BadInput(f"{level} {key!r} is not a group; groups are {known}")
-        forecasts = groups[groups["group"].astype(str) == key]
-    p50_model = model_p50(forecasts, quarter, f"{level} {key}")
+        key, p50_model = group_p50(groups, level, args.group, quarter)
     book = OverrideBook(settings.resolved_ledger_url)
     try:
         row = book.add(
