@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -234,9 +234,33 @@ def run_backtest(
     )
 
 
-def backtest_forecaster(data: TrainingData, config: ForecastConfig) -> BacktestResult:
-    """Rolling-origin backtest of ``config`` with the baselines, on ``data``."""
-    return run_backtest(data.frame, data.panel, data.spec, config)
+def backtest_forecaster(
+    data: TrainingData, config: ForecastConfig, *, with_baselines: bool = True
+) -> BacktestResult:
+    """Rolling-origin backtest of ``config`` on ``data``, with the baselines and the
+    references unless ``with_baselines`` is off (see :func:`borrow_baselines`)."""
+    return run_backtest(data.frame, data.panel, data.spec, config, with_baselines=with_baselines)
+
+
+def models_in(predictions: pd.DataFrame) -> list[str]:
+    """The models with forecasts in backtest ``predictions``, the forecaster first."""
+    return list(
+        dict.fromkeys([MODEL, *(c[:-4] for c in predictions.columns if c.endswith("_p50"))])
+    )
+
+
+def borrow_baselines(result: BacktestResult, source: BacktestResult) -> BacktestResult:
+    """``result`` (backtested without baselines) with the baseline and reference forecasts of
+    ``source``, a backtest on the same folds: they do not depend on the forecaster's settings,
+    so ``train`` computes them once for all its candidates."""
+    own, theirs = result.predictions, source.predictions
+    if not own[KEYS].equals(theirs[KEYS]):
+        raise ValueError("borrow_baselines needs two backtests on the same folds and rows")
+    extra = [c for c in theirs.columns if c not in own.columns]
+    combined = pd.concat([own, theirs[extra]], axis=1)
+    return replace(
+        result, predictions=combined, metrics=metrics_table(combined, models_in(combined))
+    )
 
 
 def _metric_rows(rows: pd.DataFrame, model: str, horizon: int | str) -> list[dict]:
