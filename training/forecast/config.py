@@ -42,6 +42,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # 0.226 -> 0.223 WAPE)
     "blend_offset": True,
     "calibration_slices": 1,
+    # speed: P10 and P90 with half the trees at twice the rate (the conformal step sets
+    # their width anyway), and only the last 12 target quarters (three years) as rows; on
+    # the demo world 0.61 x the backtest's CPU time with 8 quarters, WAPE 0.519 -> 0.514
+    "tail_trees": 0.5,
+    "max_time_slices": 12,
 }
 
 
