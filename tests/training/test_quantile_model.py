@@ -122,14 +122,15 @@ def test_tail_boosters_take_their_share_of_the_trees() -> None:
 
 
 def test_only_the_last_time_slices_are_learned_from() -> None:
-    # slices 0-3 earn a thousand times slices 4-5: with the last two slices only (one to
-    # fit, one to calibrate) the median is of the recent level; with all six it is not
+    # slices 0-3 earn a thousand times slices 4-5: with a budget of 1,000 rows (400 a
+    # slice: the last two, one to fit and one to calibrate) the median is of the recent
+    # level; with all six it is not
     X, y = _heavy_tailed(200, 6, seed=2)
     y = np.where(X["time"] < 4, 1000 * y, y)
     X["plan"] = np.exp(X["log_size"])
     columns = ["log_size", "horizon", "plan"]
     settings = {"n_estimators": 60, "calibration_slices": 1, "offset_column": "plan"}
-    recent = QuantileForecaster(max_time_slices=2, **settings)
+    recent = QuantileForecaster(max_rows=1000, **settings)
     everything = QuantileForecaster(**settings)
     last = (X["time"] == 5).to_numpy()
     for model in (recent, everything):

@@ -60,7 +60,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         conformal: bool = True,
         calibration_slices: int = 2,
         refit: bool = True,
-        max_time_slices: int | None = None,
+        max_rows: int | None = None,
         tail_trees: float = 1.0,
         offset_column: str | None = None,
         random_state: int = 42,
@@ -85,7 +85,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.conformal = conformal
         self.calibration_slices = calibration_slices
         self.refit = refit
-        self.max_time_slices = max_time_slices
+        self.max_rows = max_rows
         self.tail_trees = tail_trees
         self.offset_column = offset_column
         self.random_state = random_state
@@ -215,7 +215,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         """
         if len(self.quantiles) < 2 and self.conformal:
             raise ValueError("conformal intervals need a lower and an upper quantile")
-        if self.max_time_slices and time is not None:
+        if self.max_rows and time is not None:
             X, y, time, horizon, sample_weight = self._recent(X, y, time, horizon, sample_weight)
         z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
         self.feature_names_in_ = list(X.columns)
@@ -235,15 +235,15 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         return self
 
     def _recent(self, X, y, time, horizon, sample_weight) -> tuple:
-        """Only the rows of the last ``max_time_slices`` target quarters."""
+        """The rows of the latest whole target quarters that fit in ``max_rows`` (at least
+        one quarter more than the calibration slices): a row budget, so large channels train
+        on their recent years and small ones keep all their history."""
         time = np.asarray(time)
-        keep = np.isin(time, np.sort(np.unique(time))[-self.max_time_slices :])
-        log.info(
-            "training on the last %d target quarters: %d of %d rows",
-            self.max_time_slices,
-            keep.sum(),
-            len(keep),
-        )
+        slices, counts = np.unique(time, return_counts=True)
+        newest_first = np.cumsum(counts[::-1])
+        n = max(int((newest_first <= self.max_rows).sum()), self.calibration_slices + 1)
+        keep = np.isin(time, slices[-n:])
+        log.info("training on the last %d target quarters: %d of %d rows", n, keep.sum(), len(keep))
 
         def take(values):
             return None if values is None else np.asarray(values)[keep]
