@@ -4,13 +4,16 @@
 - ``attainment``: :func:`quota_odds`, the odds of reaching each target this quarter;
 - ``kpis``: KPIs per partner and group from the features' point-in-time windows;
 - ``kpi_sources``: :func:`channel_kpis`, the KPIs with start-of-quarter forecasts and MDF
-  return, the one call behind ``partnercast kpis`` and ``POST /kpis``.
+  return, the one call behind ``partnercast kpis`` and ``POST /kpis``;
+- ``what_if``: :func:`what_if`, an incentive plan's expected change of next quarter's group
+  forecasts, cost and net: the one call behind ``partnercast what-if`` and ``POST /what-if``.
 """
 
 from features.reporting.attainment import ATTAINMENT_COLUMNS, prob_at_least, quota_odds
 from features.reporting.kpi_sources import SOURCE_COLUMNS, channel_kpis, ledger_forecasts
 from features.reporting.kpis import GROUP_LEVELS, KPI_COLUMNS, build_partner_kpis, group_kpis
 from features.reporting.ledger import ForecastLedger, display_url, forecast_rows
+from features.reporting.what_if import PlanError, WhatIf, plan_frame, what_if
 
 __all__ = [
     "ATTAINMENT_COLUMNS",
@@ -18,6 +21,8 @@ __all__ = [
     "KPI_COLUMNS",
     "SOURCE_COLUMNS",
     "ForecastLedger",
+    "PlanError",
+    "WhatIf",
     "build_partner_kpis",
     "channel_kpis",
     "display_url",
@@ -26,4 +31,6 @@ __all__ = [
     "prob_at_least",
     "quota_odds",
     "ledger_forecasts",
+    "plan_frame",
+    "what_if",
 ]
