@@ -6,6 +6,7 @@ registry, never imports :mod:`training`.
 - ``answers``: each endpoint's one library call; ``http``: middleware (auth, the error
   shape, body limits) and extra routes; ``champions`` and ``forecast_table``: the loaded
   champions and their refresh; ``kpis``: ``POST /kpis`` from the dataset folder;
+  ``what_if``: ``POST /what-if``, an incentive plan's expected change of the forecasts;
 - ``ledger_writer``: records answered forecasts off the request path; ``settings``: the
   service's settings; ``run``: ``partnercast serve``; ``bento``: ``make bento``.
 

@@ -36,6 +36,7 @@ from serving.schemas import (
     RecommendResponse,
 )
 from serving.settings import ServingSettings
+from serving.what_if import WhatIfRequest, WhatIfResponse, WhatIfSource
 
 state = ServiceState()  # filled in by PartnerCast.__init__ in each worker
 
@@ -55,6 +56,7 @@ class PartnerCast:
         settings = ServingSettings()
         state.start(settings)
         self.kpi_source = KpiSource(settings)
+        self.what_if_source = WhatIfSource(settings)
 
     def __is_ready__(self) -> bool:
         return state.ready
@@ -102,6 +104,11 @@ class PartnerCast:
     def kpis(self, request: KpiRequest, /) -> KpiResponse:
         """Channel KPIs per partner or group from the dataset (PARTNERCAST_DATA_DIR)."""
         return state.answer(self.kpi_source.answer, request)
+
+    @bentoml.api(route="/what-if")
+    def what_if(self, request: WhatIfRequest, /) -> WhatIfResponse:
+        """Expected change of next quarter's group forecasts, cost and net of a plan."""
+        return state.answer(self.what_if_source.answer, request)
 
 
 ENDPOINTS = {

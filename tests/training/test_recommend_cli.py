@@ -117,6 +117,31 @@ def test_the_api_scorer_and_an_earlier_as_of(store, small_world_dir, tmp_path) -
     assert len(pd.read_csv(out)) > 0
 
 
+def test_what_if_on_the_champion_adds_up_to_recommend(store, small_world_dir, tmp_path) -> None:
+    """The recommender's plan under a budget costs what ``recommend`` spends; a region row
+    for everyone's first incentive moves the region's group by the partners' uplifts."""
+    data = str(small_world_dir)
+    rec, groups = tmp_path / "rec.csv", tmp_path / "groups.csv"
+    assert main(["recommend", "--data", data, "--budget", "5000", "--out", str(rec)]) == 0
+    args = ["what-if", "--data", data, "--budget", "5000", "--out", str(groups)]
+    assert main([*args, "--recommended"]) == 0
+    chosen, total = pd.read_csv(rec), pd.read_csv(groups).set_index("group_by").loc["total"]
+    assert total["cost"] == pytest.approx(chosen["cost"].sum())
+    assert total["delta_p50"] == pytest.approx(chosen["expected_uplift"].sum())
+    assert total["delta_p10"] <= total["delta_p50"] <= total["delta_p90"]
+    first = [c[len("cost_") :] for c in chosen.columns if c.startswith("cost_")][0]
+    attrs = pd.read_csv(small_world_dir / "partners.csv").set_index("partner_id")
+    region = str(attrs["region"].iloc[0])
+    (tmp_path / "plan.csv").write_text(f"region,incentive\n{region},{first}\n")
+    plan = ["what-if", "--data", data, "--plan", str(tmp_path / "plan.csv"), "--out", str(groups)]
+    assert main(plan) == 0
+    moved = pd.read_csv(groups).set_index(["group_by", "group"])
+    in_region = chosen["partner_id"].map(attrs["region"].astype(str)) == region
+    expected = chosen.loc[in_region, f"uplift_{first}"].sum()
+    assert moved.loc[("region", region), "delta_p50"] == pytest.approx(expected)
+    assert moved.loc[("total", "total"), "delta_p50"] == pytest.approx(expected)
+
+
 def test_recommend_without_incentives_is_bad_input(
     store, small_world_dir, tmp_path, capsys
 ) -> None:

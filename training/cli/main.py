@@ -165,6 +165,12 @@ def _changes_command() -> ModuleType:
     return changes_command
 
 
+def _what_if_command() -> ModuleType:
+    from training.cli import what_if_command
+
+    return what_if_command
+
+
 def _scorecard_command() -> ModuleType:
     from training.cli import scorecard_command
 
@@ -378,6 +384,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_positive_int, default=None, help="only the biggest moves")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--snapshots", type=Path, default=None, help="the forecast week by week")
+    p = command(
+        "what-if",
+        "expected change in next quarter's group forecasts, cost and net of an incentive plan",
+        _lazy(_what_if_command, "cmd_what_if"),
+        data=True,
+        as_of=True,
+    )
+    plan = p.add_mutually_exclusive_group(required=True)
+    plan.add_argument(
+        "--plan",
+        type=Path,
+        help="CSV: incentive, and partner_id or region/tier/partner_type (docs/planner.md)",
+    )
+    plan.add_argument("--recommended", action="store_true", help="the recommender's own plan")
+    p.add_argument("--budget", type=_non_negative_float, default=None)
+    p.add_argument("--out", type=Path, required=True, help="one row per group")
+    p.add_argument("--partners", type=Path, default=None, help="also each partner's incentive")
+    p.add_argument("--rows", type=Path, default=None, help="also each plan row, kept or dropped")
     p = command(
         "api-key",
         "make a new API key and print the entry for the PARTNERCAST_API_KEYS file",
