@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from features.calendar import QuarterCalendar
 from features.names import RECOMMENDER_MODEL
-from features.reporting.what_if import PlanError, what_if
+from features.reporting.what_if import PlanError, evaluate_plan
 from serving.answers import ApiError
 from serving.champions import Loaded
 from serving.schemas import GroupBy, PartnerId, _Request
@@ -128,7 +128,7 @@ class WhatIfSource:
                 )
             plan = [row.model_dump() for row in request.plan]
         try:
-            result = what_if(
+            result = evaluate_plan(
                 champion.scorer,
                 plan,
                 budget=request.budget,

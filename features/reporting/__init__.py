@@ -5,7 +5,7 @@
 - ``kpis``: KPIs per partner and group from the features' point-in-time windows;
 - ``kpi_sources``: :func:`channel_kpis`, the KPIs with start-of-quarter forecasts and MDF
   return, the one call behind ``partnercast kpis`` and ``POST /kpis``;
-- ``what_if``: :func:`what_if`, an incentive plan's expected change of next quarter's group
+- ``what_if``: :func:`evaluate_plan`, an incentive plan's expected change of next quarter's group
   forecasts, cost and net: the one call behind ``partnercast what-if`` and ``POST /what-if``.
 """
 
@@ -13,7 +13,7 @@ from features.reporting.attainment import ATTAINMENT_COLUMNS, prob_at_least, quo
 from features.reporting.kpi_sources import SOURCE_COLUMNS, channel_kpis, ledger_forecasts
 from features.reporting.kpis import GROUP_LEVELS, KPI_COLUMNS, build_partner_kpis, group_kpis
 from features.reporting.ledger import ForecastLedger, display_url, forecast_rows
-from features.reporting.what_if import PlanError, WhatIf, plan_frame, what_if
+from features.reporting.what_if import PlanError, WhatIf, evaluate_plan, plan_frame
 
 __all__ = [
     "ATTAINMENT_COLUMNS",
@@ -32,5 +32,5 @@ __all__ = [
     "quota_odds",
     "ledger_forecasts",
     "plan_frame",
-    "what_if",
+    "evaluate_plan",
 ]

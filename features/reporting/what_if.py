@@ -164,7 +164,7 @@ def plan_frame(
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
 ) -> pd.DataFrame:
     """A plan as a frame of :data:`PLAN_COLUMNS` (text, None where empty), checked for its
-    shape only (columns, at least one row); :func:`what_if` checks it against the model."""
+    shape only (columns, at least one row); :func:`evaluate_plan` checks it against the model."""
     frame = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     unknown = [str(c) for c in frame.columns if c not in PLAN_COLUMNS]
     if unknown:
@@ -354,7 +354,7 @@ def _groups(partners: pd.DataFrame, quarter_start: pd.Timestamp, intervals: bool
     return out[list(GROUP_COLUMNS)]
 
 
-def what_if(
+def evaluate_plan(
     recommender: PartnerRecommender,
     plan: pd.DataFrame | Sequence[Mapping[str, Any]] | None,
     *,

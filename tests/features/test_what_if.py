@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import QuarterCalendar
-from features.reporting.what_if import GROUP_COLUMNS, PlanError, plan_frame, what_if
+from features.reporting.what_if import GROUP_COLUMNS, PlanError, evaluate_plan, plan_frame
 from features.scoring import PartnerRecommender
 
 CAL = QuarterCalendar()
@@ -75,7 +75,7 @@ def groups(result) -> dict[tuple[str, str], tuple[float, ...]]:
 
 
 def test_precedence_totals_and_group_intervals_by_hand() -> None:
-    result = what_if(recommender(), PLAN, calendar=CAL)
+    result = evaluate_plan(recommender(), PLAN, calendar=CAL)
     got = result.partners.set_index("partner_id")
     assert got["incentive"].tolist() == ["mdf", "rebate", "none", "rebate"]
     assert got["row"].tolist() == [0, 1, 3, 2]  # P3 follows the AMER row: none
@@ -103,7 +103,7 @@ def test_precedence_totals_and_group_intervals_by_hand() -> None:
 def test_a_budget_keeps_the_highest_net_rows_that_fit_and_drops_whole_rows() -> None:
     # by net: EMEA mdf (700, cost 300) does not fit 160; P2 rebate (200, 100) fits;
     # AMER+Silver rebate (100, 50) fits: 150; AMER none costs nothing
-    result = what_if(recommender(), PLAN, budget=160, calendar=CAL)
+    result = evaluate_plan(recommender(), PLAN, budget=160, calendar=CAL)
     assert result.rows["kept"].tolist() == [False, True, True, True]
     assert result.dropped_rows == [0]
     got = result.partners.set_index("partner_id")
@@ -116,15 +116,15 @@ def test_a_budget_keeps_the_highest_net_rows_that_fit_and_drops_whole_rows() -> 
 
 
 def test_a_budget_never_cuts_a_plan_that_fits_and_zero_keeps_free_rows() -> None:
-    assert what_if(recommender(), PLAN, budget=450, calendar=CAL).dropped_rows == []
-    nothing = what_if(recommender(), PLAN, budget=0, calendar=CAL)
+    assert evaluate_plan(recommender(), PLAN, budget=450, calendar=CAL).dropped_rows == []
+    nothing = evaluate_plan(recommender(), PLAN, budget=0, calendar=CAL)
     assert nothing.dropped_rows == [0, 1, 2] and nothing.cost == 0.0
     assert nothing.rows["kept"].tolist() == [False, False, False, True]
 
 
 def test_same_specificity_rows_agreeing_are_fine_and_the_first_counts() -> None:
     plan = [{"region": "EMEA", "incentive": "mdf"}, {"tier": "Gold", "incentive": "mdf"}]
-    result = what_if(recommender(), plan, calendar=CAL)
+    result = evaluate_plan(recommender(), plan, calendar=CAL)
     rows = result.partners["row"]
     assert rows.iloc[:3].tolist() == [0, 0, 1] and pd.isna(rows.iloc[3])  # P4: no row
     assert result.rows["partners"].tolist() == [2, 1]
@@ -133,19 +133,19 @@ def test_same_specificity_rows_agreeing_are_fine_and_the_first_counts() -> None:
 
 def test_the_recommenders_plan_is_its_best_net_per_partner() -> None:
     rec = recommender()
-    result = what_if(rec, None, calendar=CAL)
+    result = evaluate_plan(rec, None, calendar=CAL)
     # nets mdf/rebate: P1 700/400, P2 100/200, P3 400/50, P4 -50/100
     assert result.partners["incentive"].tolist() == ["mdf", "rebate", "mdf", "rebate"]
     assert (result.cost, result.expected_net) == (650.0, 1400.0)
     assert result.rows.empty and result.dropped_rows == []
     expected = rec.recommend(None, budget=400)
-    within = what_if(rec, None, budget=400, calendar=CAL)
+    within = evaluate_plan(rec, None, budget=400, calendar=CAL)
     assert within.partners["incentive"].tolist() == expected["incentive"].tolist()
     assert within.cost == expected["cost"].sum() <= 400
 
 
 def test_without_intervals_the_bounds_are_empty_not_made_up() -> None:
-    result = what_if(recommender(intervals=False), PLAN, calendar=CAL)
+    result = evaluate_plan(recommender(intervals=False), PLAN, calendar=CAL)
     assert math.isnan(result.expected_net_p10) and math.isnan(result.expected_net_p90)
     g = result.groups.set_index(["group_by", "group"])
     assert math.isnan(g.loc[("region", "EMEA"), "delta_p10"])
@@ -180,7 +180,7 @@ def test_without_intervals_the_bounds_are_empty_not_made_up() -> None:
 )  # fmt: skip
 def test_bad_plans_say_what_to_fix(plan, message, detail) -> None:
     with pytest.raises(PlanError) as caught:
-        what_if(recommender(), plan, calendar=CAL)
+        evaluate_plan(recommender(), plan, calendar=CAL)
     assert message in str(caught.value)
     for key, value in detail.items():
         assert caught.value.details[key] == value
@@ -188,14 +188,14 @@ def test_bad_plans_say_what_to_fix(plan, message, detail) -> None:
 
 def test_labels_name_the_rows_and_a_bad_budget_is_refused() -> None:
     with pytest.raises(PlanError, match="line 3: neither"):
-        what_if(
+        evaluate_plan(
             recommender(),
             [{"region": "EMEA", "incentive": "mdf"}, {"incentive": "mdf"}],
             calendar=CAL,
             labels=["line 2", "line 3"],
         )
     with pytest.raises(PlanError, match="budget must be"):
-        what_if(recommender(), PLAN, budget=-1, calendar=CAL)
+        evaluate_plan(recommender(), PLAN, budget=-1, calendar=CAL)
 
 
 def test_plan_cells_are_trimmed_and_blank_cells_are_absent() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from features.calendar import QuarterCalendar
 from features.names import RECOMMENDER_MODEL
-from features.reporting import what_if
+from features.reporting import evaluate_plan
 from features.scoring import PartnerRecommender, load_champion
 from serving.identity import key_hash
 
@@ -82,7 +82,7 @@ def test_a_plan_matches_the_library(api, library) -> None:
     r = api.post("/what-if", json={"plan": plan, "budget": None})
     assert r.status_code == 200, r.text
     body = r.json()
-    expected = what_if.what_if(library, plan, calendar=QuarterCalendar())
+    expected = evaluate_plan(library, plan, calendar=QuarterCalendar())
     got, want = by_group(body["groups"]), expected.groups.set_index(["group_by", "group"])
     want = want.sort_index()
     assert got.index.tolist() == want.index.tolist()
@@ -114,7 +114,7 @@ def test_a_budget_drops_rows_and_the_recommenders_plan_keeps_it(api, library) ->
     body = r.json()
     assert costly["row"] in body["dropped_rows"]
     assert body["cost"] <= budget
-    expected = what_if.what_if(library, plan, budget=budget, calendar=QuarterCalendar())
+    expected = evaluate_plan(library, plan, budget=budget, calendar=QuarterCalendar())
     assert body["dropped_rows"] == expected.dropped_rows
     recommended = api.post("/what-if", json={"plan": None, "budget": budget}).json()
     chosen = library.recommend(None, budget=budget)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.calendar import QuarterCalendar
 from features.data import BadInput, load_dataset, write_csv_atomically
-from features.reporting.what_if import PlanError, plan_frame, what_if
+from features.reporting.what_if import PlanError, evaluate_plan, plan_frame
 from features.settings import Settings
 from training.cli.incentive_commands import recommender_as_of
 
@@ -55,7 +55,7 @@ def cmd_what_if(args: argparse.Namespace, settings: Settings) -> int:
     recommender = recommender_as_of(ds, args, settings)
     labels = None if plan is None else [f"line {i + 2}" for i in range(len(plan))]
     try:
-        result = what_if(
+        result = evaluate_plan(
             recommender,
             plan,
             budget=args.budget,
