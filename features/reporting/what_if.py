@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -251,9 +252,10 @@ def _owners(plan: pd.DataFrame, labels: list[str], attributes: pd.DataFrame) -> 
     match = np.zeros((n, m), dtype=bool)
     specificity = np.zeros(m, dtype=np.int64)
     ids = attributes["partner_id"].to_numpy()
+    position = {pid: i for i, pid in enumerate(ids)}
     for j, row in enumerate(plan.itertuples(index=False)):
         if row.partner_id is not None:
-            match[:, j] = ids == row.partner_id
+            match[position[row.partner_id], j] = True
             specificity[j] = PARTNER_ROW
             continue
         hit = np.ones(n, dtype=bool)
@@ -284,18 +286,17 @@ def _owners(plan: pd.DataFrame, labels: list[str], attributes: pd.DataFrame) -> 
     return np.where(best >= 0, np.argmax(winners, axis=1), -1)
 
 
-def _keep_within(rows: pd.DataFrame, budget: float) -> np.ndarray:
-    """Plan rows kept under ``budget``: highest net first, each kept while its cost fits."""
-    order = sorted(
-        range(len(rows)), key=lambda j: (-rows["expected_net"].iat[j], rows["cost"].iat[j], j)
-    )
-    kept = np.zeros(len(rows), dtype=bool)
-    spent: list[float] = []
+def _keep_within(net: np.ndarray, cost: list[Fraction], budget: float) -> np.ndarray:
+    """Plan rows kept under ``budget``: highest net first (ties: cheaper, then plan order),
+    each kept while its cost fits. Costs are exact sums of the partners' float costs, so
+    the answer's rounded total never exceeds the budget, not even by a rounding error."""
+    order = np.lexsort((np.arange(len(net)), np.array([float(c) for c in cost]), -net))
+    kept = np.zeros(len(net), dtype=bool)
+    left = Fraction(budget)
     for j in order:
-        cost = float(rows["cost"].iat[j])
-        if math.fsum([*spent, cost]) <= budget:
+        if cost[j] <= left:
             kept[j] = True
-            spent.append(cost)
+            left -= cost[j]
     return kept
 
 
@@ -390,11 +391,21 @@ def evaluate_plan(
         values = _values(recommender, planned)
         m = len(frame)
         rows = frame.assign(row=np.arange(m), label=names)
+        order = np.argsort(owner, kind="stable")
+        starts = np.searchsorted(owner[order], np.arange(m + 1))
         for key in ("expected_uplift", "cost"):
-            rows[key] = [math.fsum(values[key][owner == j]) for j in range(m)]
+            ranked = values[key][order]
+            rows[key] = [math.fsum(ranked[starts[j] : starts[j + 1]]) for j in range(m)]
         rows["partners"] = np.bincount(owner[owner >= 0], minlength=m)
         rows["expected_net"] = rows["expected_uplift"] - rows["cost"]
-        rows["kept"] = np.ones(m, dtype=bool) if budget is None else _keep_within(rows, budget)
+        if budget is None:
+            rows["kept"] = np.ones(m, dtype=bool)
+        else:
+            exact = [Fraction(0)] * m
+            for j, c in zip(owner, values["cost"], strict=True):
+                if j >= 0:
+                    exact[j] += Fraction(float(c))
+            rows["kept"] = _keep_within(rows["expected_net"].to_numpy(dtype=float), exact, budget)
         rows = rows[list(ROW_COLUMNS)]
         dropped = (owner >= 0) & ~rows["kept"].to_numpy()[np.maximum(owner, 0)]
         incentive = np.where(dropped, NONE, planned).astype(object)

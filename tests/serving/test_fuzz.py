@@ -32,6 +32,7 @@ API_POSTS = (
     "/recommend",
     "/rank",
     "/kpis",
+    "/what-if",
     "/reload",
 )
 
