@@ -398,7 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV: incentive, and partner_id or region/tier/partner_type (docs/planner.md)",
     )
     plan.add_argument("--recommended", action="store_true", help="the recommender's own plan")
-    p.add_argument("--budget", type=_non_negative_float, default=None)
+    p.add_argument(
+        "--budget",
+        type=_non_negative_float,
+        default=None,
+        help="cost limit: the plan's highest-net rows that fit are kept (others dropped)",
+    )
     p.add_argument("--out", type=Path, required=True, help="one row per group")
     p.add_argument("--partners", type=Path, default=None, help="also each partner's incentive")
     p.add_argument("--rows", type=Path, default=None, help="also each plan row, kept or dropped")
