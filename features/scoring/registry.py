@@ -10,13 +10,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.names import CHAMPION
+from features.data import BadInput
+from features.names import CHAMPION, NOT_TRAINED_TAG
 
 log = logging.getLogger(__name__)
 
 
 class NoChampionError(LookupError):
     """The registry has no ``champion`` for a model (nothing trained or promoted yet)."""
+
+
+class UntrainableModelError(NoChampionError, BadInput):
+    """No champion because the data was too short to fit the model: the message says why
+    (the CLI exits 2, the API answers 503 with it)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,12 @@ def load_champion(name: str, tracking_uri: str) -> LoadedModel:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as exc:
+        reason = _not_trained_reason(client, name)
+        if reason:
+            raise UntrainableModelError(
+                f"no '{CHAMPION}' version of model '{name}': the last 'partnercast train' "
+                f"could not fit it: {reason}"
+            ) from exc
         raise NoChampionError(
             f"no '{CHAMPION}' version of model '{name}' in the registry at {tracking_uri}: "
             "run 'partnercast train' first"
@@ -58,3 +70,13 @@ def load_champion(name: str, tracking_uri: str) -> LoadedModel:
         metrics=dict(run.data.metrics),
         tags=dict(version.tags),
     )
+
+
+def _not_trained_reason(client: Any, name: str) -> str | None:
+    """The registered model's :data:`~features.names.NOT_TRAINED_TAG`, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name).tags.get(NOT_TRAINED_TAG)
+    except MlflowException:
+        return None

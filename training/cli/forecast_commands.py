@@ -58,7 +58,13 @@ def _print_outcome(
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    outcome = train_all(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
+    outcome = train_all(
+        ds,
+        data_path=args.data,
+        as_of=_as_of(args),
+        settings=settings,
+        backtest=not getattr(args, "no_backtest", False),
+    )
     forecast, rec = outcome.forecaster, outcome.recommender
     _print_outcome(
         "",
@@ -70,7 +76,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         forecast.headline,
     )
     if rec is None:
-        print("recommender: not trained (the dataset has no incentives)")
+        print(f"recommender: not trained ({outcome.recommender_skipped})")
         return 0
     _print_outcome(
         "recommender ",
