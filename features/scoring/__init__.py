@@ -28,6 +28,7 @@ from features.scoring.registry import (
     LoadedModel,
     NoChampionError,
     UntrainableModelError,
+    champion_model_version,
     load_champion,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "LoadedModel",
     "NoChampionError",
     "UntrainableModelError",
+    "champion_model_version",
     "PartnerForecaster",
     "PartnerRecommender",
     "QuantileBundle",

@@ -37,15 +37,14 @@ class LoadedModel:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def load_champion(name: str, tracking_uri: str) -> LoadedModel:
-    """The ``champion`` version of ``name``, loaded through MLflow's pyfunc flavour."""
-    import mlflow  # heavy: imported when a model is really loaded
-    from mlflow import MlflowClient
+def champion_model_version(client: Any, name: str, tracking_uri: str) -> Any:
+    """The registry's ``champion`` version of ``name`` (an MLflow ``ModelVersion``); raises
+    :class:`NoChampionError`, or :class:`UntrainableModelError` with the reason the last
+    training run left when the data could not fit the model."""
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as exc:
         reason = _not_trained_reason(client, name)
         if reason:
@@ -57,6 +56,15 @@ def load_champion(name: str, tracking_uri: str) -> LoadedModel:
             f"no '{CHAMPION}' version of model '{name}' in the registry at {tracking_uri}: "
             "run 'partnercast train' first"
         ) from exc
+
+
+def load_champion(name: str, tracking_uri: str) -> LoadedModel:
+    """The ``champion`` version of ``name``, loaded through MLflow's pyfunc flavour."""
+    import mlflow  # heavy: imported when a model is really loaded
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    version = champion_model_version(client, name, tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     log.info("loading %s v%s (%s)", name, version.version, CHAMPION)

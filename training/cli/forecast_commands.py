@@ -175,6 +175,12 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         write_csv_atomically(aggregates, args.aggregates)
     write_csv_atomically(forecasts, args.out)
     print(f"model: {champion.name} v{champion.version} (run {champion.run_id})")
+    print(f"method: {forecaster.method}")
+    if forecaster.bundle.is_heuristic:
+        log.warning(
+            "the champion is the sales-ops estimate (the history was too short to backtest "
+            "a model): run-rate plus due pipeline times win rate, intervals from its errors"
+        )
     print(f"as_of: {pd.Timestamp(as_of).date()}")
     print(f"partners: {forecasts['partner_id'].nunique()}, rows: {len(forecasts)} -> {args.out}")
     for h, g in forecasts.groupby("horizon"):
@@ -186,7 +192,7 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     provenance = {
         "source": "cli",
         "model_name": champion.name,
-        "model_version": champion.version,
+        "model_version": forecaster.ledger_version(champion.version),
         "run_id": champion.run_id,
         "as_of": pd.Timestamp(as_of),
     }
