@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.data import BadInput
+from features.data import ShortHistory
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def rolling_origin_folds(
     """Yield the last ``folds`` cutoffs as folds, oldest first.
 
     Uses the columns ``as_of`` (cutoff date) and ``quarter_start`` (target quarter).
-    Raises :class:`~features.data.BadInput` when the history has too few cutoffs
+    Raises :class:`~features.data.ShortHistory` when the history has too few cutoffs
     (:func:`usable_folds` says how many it allows).
     """
     if folds < 1:
@@ -57,7 +57,7 @@ def rolling_origin_folds(
     cutoffs = np.sort(frame["as_of"].unique())
     if len(cutoffs) < folds + min_train_cutoffs:
         allowed = usable_folds(frame, folds)
-        raise BadInput(
+        raise ShortHistory(
             f"{folds} backtest fold{'s' if folds != 1 else ''} need at least "
             f"{folds + min_train_cutoffs} quarter-end cutoffs with a known next quarter, "
             f"the data has {len(cutoffs)}: "
