@@ -138,12 +138,16 @@ def run_ours(data_dir: Path, folds: int, seed: int, fy_start_month: int, exchang
     from training.incentives import IncentiveCostModel, UpliftModel
 
     ds = load_dataset(data_dir)
+    began = time.perf_counter()
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(fy_start_month))
+    features_seconds = time.perf_counter() - began
     log.info("our forecaster: rolling-origin backtest, %d folds", folds)
     began = time.perf_counter()
     result = backtest_forecaster(data, ForecastConfig(folds=folds, seed=seed))
     out: dict = {"as_of": data.as_of, "backtest": result, "times": {}}
-    out["times"][OURS] = time.perf_counter() - began
+    # features + fit + predict, as the peers' times (mlforecast builds its lags in fit)
+    out["times"][OURS] = features_seconds + result.model_seconds
+    out["times"]["backtest"] = time.perf_counter() - began
     rows = result.predictions[KEYS].assign(partner_id=lambda f: f["partner_id"].astype(str))
     rows.to_parquet(exchange / "forecast_rows.parquet", index=False)
     spec = {"data": str(data_dir.resolve()), "fy_start_month": fy_start_month, "seed": seed}
@@ -281,8 +285,10 @@ def forecast_section(ours: dict, exchange: Path) -> tuple[list[str], list[str], 
         f"{info['mlforecast_search_seconds']:.0f}s, not in its time)"
     )
     notes.append(
-        f"fit+predict: summed over the {n_folds} folds; ours is the whole backtest (a fold's "
-        "three quantile boosters with conformal calibration, plus our cheap baselines); "
+        f"fit+predict: summed over the {n_folds} folds; ours is the feature frame (built once "
+        "for every fold) plus each fold's feature screen, three quantile boosters with "
+        "conformal calibration and the test-fold prediction (the whole backtest, with the "
+        f"baselines and the ridge reference next to it: {ours['times']['backtest']:.1f}s); "
         f"statsforecast's one-off warm-up ({info['statsforecast_jit_warm_up_seconds']:.1f}s) "
         "is not in its time"
     )

@@ -101,6 +101,9 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         "floor": f"{floor:.3f} (x{factor:.2f})",
         "gap closed": (wape["best"] - wape["model"]) / (wape["best"] - floor),
         "coverage 80": result.metric(MODEL, "coverage_80"),
+        "coverage by h": "/".join(
+            f"{result.metric(MODEL, 'coverage_80', h):.2f}" for h in sorted(by_h)
+        ),
         "loses to ridge at h": ",".join(str(h) for h, (m, r) in by_h.items() if m > r) or "-",
     }
 
@@ -223,7 +226,8 @@ def run(
         "`expected`: WAPE of the world's expected revenue on the same rows; `floor`: of it "
         "scaled by the factor that scores best in hindsight (the mean is not the best "
         "point for absolute error where revenue is lumpy); `gap closed` = (best baseline - "
-        "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge.",
+        "model) / (best baseline - floor); `x ridge` < 1: the model beats the ridge; `coverage by "
+        "h`: 80 % interval coverage at horizons 1/2/3/4.",
     ]
     recommender = [
         "",

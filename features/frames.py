@@ -38,6 +38,7 @@ from features.families import (
 from features.families.panel import quarter_revenue, sorted_partner_ids
 from features.families.partner_attributes import build_partner_attributes, fit_partner_attributes
 from features.families.revenue_history import N_LAGS, build_revenue_history
+from features.families.seasonal_index import seasonal_indexes, target_quarter_index
 from features.families.target_quarter import TARGET_QUARTER_FEATURES, target_quarter_signals
 from features.families.vocabulary import learn_vocabulary
 from features.families.windows import CutoffGrid, to_days
@@ -207,11 +208,14 @@ def _with_horizons(
         pick = (5 - h) == lag
         last_year[pick] = frame[f"revenue_lag_{lag}"].to_numpy()[row[pick]]
     plan = sales_ops_estimate(frame, h, rows=row)
+    season = target_quarter_index(seasonal_indexes(frame), h, row)
     per_horizon = {
         "horizon": h.astype(np.int64),
         "target_fiscal_quarter": (target_q % 4 + 1).astype(FEATURE_DTYPE),
         "revenue_target_q_last_year": last_year,
         **{name: values.astype(FEATURE_DTYPE) for name, values in plan.items()},
+        "seasonal_index_target_q": season.astype(FEATURE_DTYPE),
+        "seasonal_plan": (plan["sales_ops_estimate"] * season).astype(FEATURE_DTYPE),
     }
     if set(TARGET_QUARTER_FEATURES) & set(spec.horizon_feature_columns):  # not in old specs
         aligned = target_quarter_signals(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.calendar import QuarterCalendar
+from features.families.seasonal_index import SEASONAL_FEATURES
 from features.families.target_quarter import TARGET_QUARTER_FEATURES
 
 SPEC_VERSION = 1
@@ -26,6 +27,7 @@ HORIZON_FEATURES: tuple[str, ...] = (
     "expected_deal_revenue",
     "sales_ops_estimate",
     *TARGET_QUARTER_FEATURES,
+    *SEASONAL_FEATURES,
 )
 
 

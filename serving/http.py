@@ -5,22 +5,28 @@
   shared by the BentoML service, the ASGI middleware and the mounted app (BentoML builds
   the middleware from options fixed when the class is defined, before the service
   object exists).
-- :class:`ApiMiddleware`: bearer-token auth, and every 4xx/5xx body in the contract's
+- :class:`ApiMiddleware`: bearer-token auth (one key, or named keys with roles:
+  :mod:`serving.identity`; the caller's identity travels in the ASGI scope), role checks
+  (403), and every 4xx/5xx body in the contract's
   ``{"error": ...}`` shape (BentoML answers validation errors with a generic ``error``
   and a ``detail`` list, Starlette with ``{"detail": ...}``, the readiness probe with
   plain text).
-- :func:`extra_routes`: ``GET /model-info`` and ``POST /reload`` (BentoML's own API
-  methods are POST-only, so GET routes live in a mounted Starlette app).
+- :func:`extra_routes`: ``GET /model-info``, ``POST /reload`` and the overrides
+  (``POST``/``GET /forecast/overrides``, ``DELETE /forecast/overrides/{id}``): BentoML's
+  own API methods are POST-only and do not see the caller, so these live in a mounted
+  Starlette app.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,8 +38,18 @@ from features.reporting import display_url
 from serving import answers
 from serving.answers import ApiError
 from serving.champions import Champions, Loaded, ModelUnavailable
+from serving.identity import (
+    ANONYMOUS,
+    SINGLE_KEY,
+    Identity,
+    KeyFileError,
+    identify,
+    load_keys,
+    needed_role,
+)
 from serving.ledger_writer import LedgerWriter, Provenance
-from serving.schemas import AggregateResponse, ForecastResponse
+from serving.overrides import OverrideDesk
+from serving.schemas import AggregateResponse, ForecastResponse, OverrideRequest
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -42,6 +58,7 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 DOCS_PATH = "/docs.json"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
+IDENTITY = "partnercast.identity"  # the caller's Identity, in the ASGI scope
 
 
 class ServiceState:
@@ -51,9 +68,20 @@ class ServiceState:
         self.settings: ServingSettings | None = None
         self.champions: Champions | None = None
         self.ledger: LedgerWriter | None = None
+        self.overrides: OverrideDesk | None = None
+        self.keys: dict[str, Identity] | None = None  # sha256 -> caller, from the keys file
 
     def start(self, settings: ServingSettings) -> None:
         """Load the champions (never train), then poll for new ones; start recording."""
+        if settings.api_keys is not None:
+            try:
+                self.keys = load_keys(settings.api_keys)
+            except KeyFileError as exc:
+                raise RuntimeError(f"PARTNERCAST_API_KEYS: {exc}") from exc
+            log.info("%d API keys from %s", len(self.keys), settings.api_keys)
+        self.overrides = OverrideDesk(
+            settings.resolved_ledger_url, refresh_seconds=settings.overrides_refresh_seconds
+        )
         self.settings = settings
         if settings.record_forecasts:
             self.ledger = LedgerWriter(
@@ -72,6 +100,8 @@ class ServiceState:
             self.champions.stop()
         if self.ledger is not None:
             self.ledger.close()
+        if self.overrides is not None:
+            self.overrides.close()
 
     @property
     def loaded(self) -> Loaded:
@@ -100,7 +130,9 @@ class ServiceState:
             return JSONResponse(exc.body, status_code=exc.status)
         except ModelUnavailable as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
-        self._record(loaded, answer)
+        self._record(loaded, answer)  # the model's own numbers
+        if self.overrides is not None:
+            answer = self.overrides.finalize(loaded, answer)
         return answer
 
     def _record(self, loaded: Loaded, answer: Any) -> None:
@@ -173,17 +205,26 @@ class ApiMiddleware:
             self._document = json.dumps(self.openapi()).encode()
         return self._document or b"{}"
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _identify(self, scope: Scope) -> Identity | None:
+        """The caller (None: a key is needed and the one sent is missing or wrong)."""
         settings = self.state.settings
         key = settings.api_key if settings is not None else None
-        if key is None or scope["path"] in OPEN_PATHS:
-            return True
+        keys = self.state.keys
+        if (key is None and keys is None) or scope["path"] in OPEN_PATHS:
+            return ANONYMOUS
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), key.get_secret_value().encode()
-        )
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        token = token.strip()
+        if keys is not None:
+            found = identify(token, keys)
+            if found is not None:
+                return found
+        if key is not None and hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
+            return SINGLE_KEY
+        return None
 
     def _max_body(self) -> int:
         settings = self.state.settings
@@ -223,13 +264,25 @@ class ApiMiddleware:
                 scope, receive, send
             )
             return
-        if not self._authorized(scope):
+        who = self._identify(scope)
+        if who is None:
             await JSONResponse(
                 {"error": UNAUTHORIZED},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return
+        allowed = needed_role(scope["method"], scope["path"])
+        if allowed is not None and who.role not in allowed:
+            await JSONResponse(
+                {
+                    "error": f"{who.name} ({who.role}) may not {scope['method']} "
+                    f"{scope['path']}: it needs the role {' or '.join(sorted(allowed))}"
+                },
+                status_code=403,
+            )(scope, receive, send)
+            return
+        scope[IDENTITY] = who
         if scope["method"] in BODY_METHODS:
             refused = _unsupported_media_type(scope) or await _read_body(
                 scope, receive, self._max_body()
@@ -323,23 +376,96 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> Receive | JS
 
 
 # -- mounted routes ----------------------------------------------------------------
+def _caller(request: Request) -> Identity:
+    return request.scope.get(IDENTITY, ANONYMOUS)
+
+
 def extra_routes(state: ServiceState) -> Starlette:
-    """``GET /model-info`` and ``POST /reload`` (auth applies: they are not health paths)."""
+    """``GET /model-info``, ``POST /reload`` and the overrides (auth applies to all)."""
+    from starlette.concurrency import run_in_threadpool
 
     async def model_info(request: Request) -> Response:
         return JSONResponse(answers.model_info(state.loaded).model_dump(mode="json"))
 
     async def reload(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        if state.champions is None:
+        if state.champions is None or state.overrides is None:
             return JSONResponse({"error": "the service is still starting"}, 503)
         loaded = await run_in_threadpool(state.champions.refresh)
-        return JSONResponse(answers.model_info(loaded).model_dump(mode="json"))
+        info = answers.model_info(loaded)
+        versions = {m.name: m.version for m in info.models}
+        await run_in_threadpool(state.overrides.record, "reload", _caller(request), versions)
+        return JSONResponse(info.model_dump(mode="json"))
+
+    async def guarded(call: Callable[[], Any], status: int = 200) -> Response:
+        """Run a blocking overrides call; ApiError and a down ledger as JSON errors."""
+        if state.overrides is None:
+            return JSONResponse({"error": "the service is still starting"}, 503)
+        try:
+            result = await run_in_threadpool(call)
+        except ApiError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        except ModelUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        except sqlalchemy_errors() as exc:
+            log.error("overrides: the ledger database failed: %s", exc)
+            return JSONResponse(
+                {"error": "the overrides database cannot be reached (see the service's log)"},
+                status_code=503,
+            )
+        if result is None:
+            return Response(status_code=204)
+        return JSONResponse(result.model_dump(mode="json"), status_code=status)
+
+    async def add_override(request: Request) -> Response:
+        try:
+            body = OverrideRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"error": _readable(_errors(exc))}, status_code=400)
+        desk = state.overrides
+        return await guarded(lambda: desk.create(state.loaded, body, _caller(request)), status=201)
+
+    async def list_overrides(request: Request) -> Response:
+        params = request.query_params
+        partner_id = params.get("partner_id")
+        quarter = params.get("quarter_start")
+        if partner_id is not None and not partner_id:
+            return JSONResponse({"error": "partner_id must not be empty"}, 400)
+        try:
+            quarter_start = None if quarter is None else dt.date.fromisoformat(quarter)
+        except ValueError:
+            return JSONResponse(
+                {"error": f"quarter_start must be a date as YYYY-MM-DD, got {quarter!r}"}, 400
+            )
+        desk = state.overrides
+        return await guarded(lambda: desk.listing(partner_id, quarter_start))
+
+    async def overrides(request: Request) -> Response:
+        """One route for both methods, so a 405 lists both in ``Allow``."""
+        if request.method == "POST":
+            return await add_override(request)
+        return await list_overrides(request)
+
+    async def remove_override(request: Request) -> Response:
+        override_id = request.path_params["override_id"]
+        desk = state.overrides
+        return await guarded(lambda: desk.remove(override_id, _caller(request)))
 
     return Starlette(
         routes=[
             Route("/model-info", model_info, methods=["GET"]),
             Route("/reload", reload, methods=["POST"]),
+            Route("/forecast/overrides", overrides, methods=["GET", "POST"]),
+            Route("/forecast/overrides/{override_id}", remove_override, methods=["DELETE"]),
         ]
     )
+
+
+def sqlalchemy_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy as sa
+
+    return (sa.exc.SQLAlchemyError,)
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors, with a body that is not JSON said so."""
+    return [dict(e) for e in exc.errors(include_url=False, include_context=False)]

@@ -21,12 +21,27 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data import DataContractError, Dataset, load_dataset
+from features.data import BadInput, DataContractError, Dataset, load_dataset
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
-from features.reporting import channel_kpis, ledger_forecasts
+from features.reporting import channel_kpis, ledger_forecasts, quota_odds
+from features.reporting.changes import CAUSES, ledger_changes
 from serving.answers import ApiError
 from serving.champions import Loaded
-from serving.schemas import GroupKpis, KpiRequest, KpiResponse, PartnerKpis
+from serving.schemas import (
+    AttainmentRequest,
+    AttainmentResponse,
+    Change,
+    ChangesRequest,
+    ChangesResponse,
+    GroupAttainment,
+    GroupKpis,
+    KpiRequest,
+    KpiResponse,
+    PartnerAttainment,
+    PartnerKpis,
+    Reason,
+    WeekSnapshot,
+)
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +64,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _check_ids(partner_ids: list[str] | None, group_by: str | None, max_batch: int) -> None:
+    if partner_ids is not None and group_by is not None:
+        raise ApiError(
+            422,
+            "give partner_ids or group_by, not both: partner_ids selects partner rows, "
+            "group_by asks for one row per group",
+        )
+    if partner_ids is not None and len(partner_ids) > max_batch:
+        raise ApiError(
+            413,
+            f"{len(partner_ids)} partner ids in one request; at most {max_batch} "
+            "are allowed (PARTNERCAST_MAX_BATCH): split the request",
+        )
 
 
 class KpiSource:
@@ -121,20 +151,124 @@ class KpiSource:
             self._tables[key] = (now, frame)
             return as_of, frame
 
+    def attainment(
+        self, loaded: Loaded, request: AttainmentRequest, *, max_batch: int
+    ) -> AttainmentResponse:
+        """The ``POST /forecast/attainment`` answer: rows only where a target exists."""
+        _check_ids(request.partner_ids, request.group_by, max_batch)
+        signature, ds = self.dataset()
+        as_of = ds.as_of(None if request.as_of is None else pd.Timestamp(request.as_of))
+        calendar = QuarterCalendar(self.settings.fy_start_month)
+        start = pd.Timestamp(request.quarter_start or calendar.quarter_start(as_of))
+        forecaster = loaded.models.get(FORECASTER_MODEL)
+        key = (
+            "attainment",
+            signature,
+            as_of,
+            start,
+            request.group_by,
+            None if forecaster is None else forecaster.version,
+        )
+        now = time.monotonic()
+        with self._lock:
+            cached = self._tables.get(key)
+            if cached is not None and now - cached[0] < max(self.settings.reload_seconds, 1.0):
+                frame = cached[1]
+            else:
+                try:
+                    frame = quota_odds(
+                        ds,
+                        as_of=as_of,
+                        quarter_start=start,
+                        calendar=calendar,
+                        group_by=request.group_by,
+                        forecaster=None if forecaster is None else forecaster.scorer,
+                        seed=self.settings.seed,
+                    )
+                except BadInput as exc:
+                    raise ApiError(422, str(exc)) from exc
+                self._tables[key] = (now, frame)
+        if request.partner_ids is not None:
+            wanted = list(dict.fromkeys(request.partner_ids))
+            unknown = sorted(set(wanted) - set(ds.partners["partner_id"].astype(str)))
+            if unknown:
+                raise ApiError(
+                    404,
+                    f"{len(unknown)} partner id(s) not in the dataset: remove them",
+                    unknown_partner_ids=unknown,
+                )
+            frame = frame[frame["partner_id"].astype(str).isin(wanted)]
+        row_model = PartnerAttainment if request.group_by is None else GroupAttainment
+        fields = set(row_model.model_fields)
+        rows = [
+            row_model(**{k: _plain(v) for k, v in record.items() if k in fields})
+            for record in frame.to_dict("records")
+        ]
+        return AttainmentResponse(
+            as_of=as_of.date(),
+            quarter_start=start.date(),
+            group_by=request.group_by,
+            attainment=rows,
+        )
+
+    def changes(
+        self, loaded: Loaded, request: ChangesRequest, *, max_batch: int
+    ) -> ChangesResponse:
+        """The ``POST /forecast/changes`` answer (the champion forecaster on the dataset)."""
+        champion = loaded.get(FORECASTER_MODEL)
+        _, ds = self.dataset()
+        as_of = ds.as_of(None if request.as_of is None else pd.Timestamp(request.as_of))
+        try:
+            frame, weeks = ledger_changes(
+                ds,
+                champion.scorer,
+                ledger_url=self.settings.resolved_ledger_url,
+                since=pd.Timestamp(request.since),
+                as_of=as_of,
+                calendar=QuarterCalendar(self.settings.fy_start_month),
+                model_name=champion.name,
+                model_version=champion.version,
+                quarter_start=request.quarter_start,
+                group_by=request.group_by,
+            )
+        except BadInput as exc:
+            raise ApiError(422, str(exc)) from exc
+        key = "partner_id" if request.group_by is None else "group"
+        rows = []
+        for record in frame.head(min(request.top_k, max_batch)).to_dict("records"):
+            reasons = [Reason(cause=c, amount=float(record[c])) for c in CAUSES if record[c] != 0]
+            reasons.sort(key=lambda r: -abs(r.amount))
+            rows.append(
+                Change(
+                    quarter_start=pd.Timestamp(record["quarter_start"]).date(),
+                    p50_then=float(record["p50_then"]),
+                    p50_now=float(record["p50_now"]),
+                    delta=float(record["delta"]),
+                    reasons=reasons,
+                    **{key: str(record["key"])},
+                )
+            )
+        quarter = frame["quarter_start"].iloc[0] if len(frame) else request.quarter_start
+        return ChangesResponse(
+            as_of=as_of.date(),
+            since=request.since,
+            quarter_start=None if quarter is None else pd.Timestamp(quarter).date(),
+            model_version=champion.version,
+            changes=rows,
+            snapshots=[
+                WeekSnapshot(
+                    week_end=pd.Timestamp(w["week_end"]).date(),
+                    group=str(w["group"]),
+                    p50=float(w["p50"]),
+                    partners=int(w["partners"]),
+                )
+                for w in weeks.to_dict("records")
+            ],
+        )
+
     def answer(self, loaded: Loaded, request: KpiRequest, *, max_batch: int) -> KpiResponse:
         """The ``POST /kpis`` answer (errors as :class:`ApiError`)."""
-        if request.partner_ids is not None and request.group_by is not None:
-            raise ApiError(
-                422,
-                "give partner_ids or group_by, not both: partner_ids selects partner rows, "
-                "group_by asks for one row per group",
-            )
-        if request.partner_ids is not None and len(request.partner_ids) > max_batch:
-            raise ApiError(
-                413,
-                f"{len(request.partner_ids)} partner ids in one request; at most {max_batch} "
-                "are allowed (PARTNERCAST_MAX_BATCH): split the request",
-            )
+        _check_ids(request.partner_ids, request.group_by, max_batch)
         as_of = None if request.as_of is None else pd.Timestamp(request.as_of)
         as_of, frame = self.table(loaded, as_of, request.group_by)
         if request.partner_ids is not None:

@@ -20,12 +20,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from serving.schemas import ErrorBody, ModelInfoResponse
+from serving.schemas import (
+    ErrorBody,
+    ModelInfoResponse,
+    Override,
+    OverrideList,
+    OverrideRequest,
+)
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
     "400": "malformed JSON, or a body that does not follow the schema",
-    "401": "missing or wrong API key (when PARTNERCAST_API_KEY is set)",
+    "401": "missing or wrong API key (when PARTNERCAST_API_KEY or _API_KEYS is set)",
+    "403": "the caller's role may not do this (readers cannot write overrides)",
     "404": "unknown partner ids (listed in the answer)",
     "413": "a body or batch over the service's limits",
     "422": "a well-formed request that cannot be answered as asked",
@@ -75,11 +82,76 @@ def document(spec: Mapping[str, Any], endpoints: Endpoints) -> dict[str, Any]:
                     "The models loaded after the reload", _schema(ModelInfoResponse, schemas)
                 ),
                 "401": errors["401"],
+                "403": errors["403"],
                 "503": errors["503"],
             },
         }
     }
+    _override_paths(doc, schemas, errors)
     return _nullable(doc)
+
+
+def _override_paths(doc: dict[str, Any], schemas: dict[str, Any], errors: dict[str, Any]) -> None:
+    """The overrides, served by the mounted app (not BentoML's API methods)."""
+    written = {s: errors[s] for s in ("400", "401", "403", "404", "413", "422", "503")}
+    doc["paths"]["/forecast/overrides"] = {
+        "post": {
+            "summary": "Set a planner's P50 for a partner or group in one quarter (with a reason)",
+            "operationId": "add_override",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _schema(OverrideRequest, schemas, inline=True)}
+                },
+            },
+            "responses": {
+                "201": _json_response("The stored override", _schema(Override, schemas)),
+                **written,
+            },
+        },
+        "get": {
+            "summary": "The active overrides",
+            "operationId": "list_overrides",
+            "parameters": [
+                {
+                    "name": "partner_id",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1},
+                },
+                {
+                    "name": "quarter_start",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "format": "date"},
+                },
+            ],
+            "responses": {
+                "200": _json_response("Active overrides", _schema(OverrideList, schemas)),
+                "400": errors["400"],
+                "401": errors["401"],
+                "503": errors["503"],
+            },
+        },
+    }
+    doc["paths"]["/forecast/overrides/{override_id}"] = {
+        "delete": {
+            "summary": "Remove an override: the model's forecast is what remains",
+            "operationId": "remove_override",
+            "parameters": [
+                {
+                    "name": "override_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "204": {"description": "Removed"},
+                **{s: errors[s] for s in ("401", "403", "404", "503")},
+            },
+        }
+    }
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:

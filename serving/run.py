@@ -15,6 +15,7 @@ from pathlib import Path
 
 from features.data import BadInput
 from features.settings import Settings
+from serving.identity import KeyFileError, key_hash, load_keys, new_key
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
         "PARTNERCAST_LEDGER_URL": settings.resolved_ledger_url,
         "PARTNERCAST_RECORD_FORECASTS": str(settings.record_forecasts).lower(),
         "PARTNERCAST_MDF_INCENTIVE": settings.mdf_incentive,
+        "PARTNERCAST_OVERRIDES_REFRESH_SECONDS": str(settings.overrides_refresh_seconds),
     }
+    if settings.api_keys is not None:
+        env["PARTNERCAST_API_KEYS"] = str(settings.api_keys.resolve())
     if settings.tracking_uri:
         env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     if settings.api_key is not None:
@@ -60,7 +64,8 @@ def check_exposure(host: str, api_key_set: bool, insecure: bool) -> None:
     if not api_key_set and not is_loopback(host) and not insecure:
         raise BadInput(
             f"refusing to serve on {host} without an API key: anyone who can reach it could "
-            "call the API. Set PARTNERCAST_API_KEY, serve on 127.0.0.1, or pass --insecure"
+            "call the API. Set PARTNERCAST_API_KEY or PARTNERCAST_API_KEYS, serve on 127.0.0.1, "
+            "or pass --insecure"
         )
 
 
@@ -97,8 +102,15 @@ def serve(
     os.environ.update(worker_environment(serving))
     host = host or serving.host
     port = port or serving.port
-    check_exposure(host, serving.api_key is not None, insecure)
-    auth = "on (Authorization: Bearer <key>)" if serving.api_key else "off"
+    if serving.api_keys is not None:
+        try:
+            keys = load_keys(serving.api_keys)  # a broken keys file stops here, not per request
+        except KeyFileError as exc:
+            raise BadInput(f"PARTNERCAST_API_KEYS: {exc}") from exc
+        log.info("%d named API keys from %s", len(keys), serving.api_keys)
+    keyed = serving.api_key is not None or serving.api_keys is not None
+    check_exposure(host, keyed, insecure)
+    auth = "on (Authorization: Bearer <key>)" if keyed else "off"
     log.info("serving on http://%s:%d (auth %s)", host, port, auth)
     bentoml.serve(
         SERVICE, host=host, port=port, working_dir=str(ROOT), api_workers=1, blocking=True
@@ -109,6 +121,18 @@ def serve(
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """``partnercast serve [--host H] [--port P]``: the CLI's handler (blocking)."""
     return serve(args.host, args.port, settings, insecure=args.insecure)
+
+
+def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    """``partnercast api-key --name N --role R``: a new key, and its keys-file entry."""
+    import json
+
+    key = new_key()
+    entry = {"name": args.name, "role": args.role, "sha256": key_hash(key)}
+    print(f"key (give it to {args.name}; it is not stored anywhere): {key}")
+    print("entry for the PARTNERCAST_API_KEYS file (a JSON list):")
+    print(json.dumps(entry))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -175,6 +175,78 @@ class KpiRequest(_Request):
     )
 
 
+class AttainmentRequest(_Request):
+    """Quota odds of the partners (all with a target, or the ones listed) or groups."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"partner_ids": None, "group_by": "region"}}
+    )
+    exclusive_fields: ClassVar[tuple[str, ...]] = ("partner_ids", "group_by")
+
+    partner_ids: list[PartnerId] | None = Field(
+        default=None, min_length=1, description="null for every partner with a target"
+    )
+    group_by: GroupBy | None = Field(
+        default=None, description="null: partner targets; else the targets of that level"
+    )
+    quarter_start: dt.date | None = Field(
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="first day of the quarter; null: the quarter holding as_of",
+    )
+    as_of: dt.date | None = Field(
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="null: the latest date in the service's dataset",
+    )
+
+
+class ChangesRequest(_Request):
+    """What moved in the forecast of a quarter since a date, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"since": "2025-11-30", "group_by": "region", "top_k": 5}}
+    )
+
+    since: dt.date = Field(ge=EARLIEST, le=LATEST, description="compare with the forecast then")
+    group_by: GroupBy | None = Field(default=None, description="null: partner rows")
+    top_k: int = Field(default=20, ge=1, strict=True, description="the biggest moves first")
+    quarter_start: dt.date | None = Field(
+        default=None, ge=EARLIEST, le=LATEST, description="null: the quarter after as_of"
+    )
+    as_of: dt.date | None = Field(
+        default=None, ge=EARLIEST, le=LATEST, description="null: the dataset's latest date"
+    )
+
+
+class OverrideRequest(_Request):
+    """A planner's P50 for a partner or a group in one quarter, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "partner_id": "P00001",
+                "quarter_start": "2026-01-01",
+                "p50": 120000,
+                "reason": "the Q1 renewal slipped to Q2 (call with the partner, 3 Dec)",
+            }
+        }
+    )
+
+    partner_id: PartnerId | None = Field(default=None, description="a partner; or group_by")
+    group_by: GroupBy | None = Field(default=None, description="the group's level")
+    group: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="the group's value (not needed for total)"
+    )
+    quarter_start: dt.date = Field(ge=EARLIEST, le=LATEST)
+    p50: float = Field(description="the planner's P50 for the quarter")
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(description="why the model is wrong: required")
+
+
 # -- answers -----------------------------------------------------------------------
 class Driver(BaseModel):
     """One feature's share of the move from the average partner's P50, in money."""
@@ -192,9 +264,35 @@ class QuarterForecast(BaseModel):
     p90: float
 
 
+class Override(BaseModel):
+    """A stored override: the planner's P50 beside the model's P50 when it was made."""
+
+    override_id: str
+    author: str
+    created_at: dt.datetime
+    partner_id: str | None = None
+    group_by: GroupBy | None = None
+    group: str | None = None
+    quarter_start: dt.date
+    p50: float
+    p50_model: float = Field(description="the model's P50 when the override was made")
+    reason: str
+    model_version: str | None = None
+    removed_at: dt.datetime | None = None
+    removed_by: str | None = None
+
+
+class OverrideList(BaseModel):
+    overrides: list[Override]
+
+
 class PartnerForecast(QuarterForecast):
     partner_id: str
     drivers: list[Driver] | None = None
+    p50_final: float | None = Field(
+        default=None, description="the override's P50 where one applies, else p50"
+    )
+    override: Override | None = None
 
 
 class ForecastResponse(BaseModel):
@@ -211,6 +309,17 @@ class ForecastResponse(BaseModel):
 
 class GroupForecast(QuarterForecast):
     group: str
+    p50_final: float | None = Field(
+        default=None,
+        description="the group's override, else p50 plus its partners' overrides",
+    )
+    partner_adjustment: float | None = Field(
+        default=None, description="sum of (override - model P50) of the group's partners"
+    )
+    override_gap_to_partners: float | None = Field(
+        default=None, description="group override - (p50 + partner_adjustment)"
+    )
+    override: Override | None = None
 
 
 class AggregateResponse(BaseModel):
@@ -305,7 +414,22 @@ class _Kpis(BaseModel):
     )
 
 
-class PartnerKpis(_Kpis):
+class _Targets(BaseModel):
+    """Quota odds of this quarter and the next, where the dataset has a target."""
+
+    target: float | None = None
+    gap_p50: float | None = Field(default=None, description="target - P50 of the quarter")
+    prob_reach_target: float | None = None
+    pipeline_coverage: float | None = Field(
+        default=None, description="open pipeline due in the quarter / (target - booked)"
+    )
+    target_next: float | None = None
+    gap_p50_next: float | None = None
+    prob_reach_target_next: float | None = None
+    pipeline_coverage_next: float | None = None
+
+
+class PartnerKpis(_Targets, _Kpis):
     partner_id: str
     name: str | None = None
     region: str | None = None
@@ -315,7 +439,7 @@ class PartnerKpis(_Kpis):
     forecast_model_version: str | None = None
 
 
-class GroupKpis(_Kpis):
+class GroupKpis(_Targets, _Kpis):
     group: str
     partners: int
 
@@ -325,6 +449,77 @@ class KpiResponse(BaseModel):
     quarter_start: dt.date
     group_by: KpiGroupBy | None
     kpis: list[PartnerKpis] | list[GroupKpis]
+
+
+class _Attainment(BaseModel):
+    """One quota: the quarter's revenue as booked plus the forecast of the rest."""
+
+    quarter_start: dt.date
+    target: float
+    booked_to_date: float
+    quarter_elapsed: float = Field(description="share of the quarter's days up to as_of")
+    p10: float | None
+    p50: float | None = Field(description="P50 of the quarter: booked + the rest's forecast")
+    p90: float | None
+    gap_p50: float | None = Field(description="target - p50 (positive: short of target)")
+    prob_reach_target: float | None = Field(description="P(quarter revenue >= target)")
+    remaining_gap: float = Field(description="target - booked_to_date")
+    pipeline_due: float = Field(description="open pipeline expected to close in the quarter")
+    pipeline_coverage: float | None = Field(
+        description="pipeline_due / remaining_gap; null once the target is reached"
+    )
+    forecast_as_of: dt.date = Field(description="the forecast used is as of this date")
+
+
+class PartnerAttainment(_Attainment):
+    partner_id: str
+
+
+class GroupAttainment(_Attainment):
+    group: str
+
+
+class AttainmentResponse(BaseModel):
+    as_of: dt.date
+    quarter_start: dt.date
+    group_by: GroupBy | None
+    attainment: list[PartnerAttainment] | list[GroupAttainment]
+
+
+class Reason(BaseModel):
+    cause: str = Field(
+        description="model_version, bookings, pipeline_*, engagement, time, "
+        "new_partner, override or other"
+    )
+    amount: float = Field(description="its part of the move, in money")
+
+
+class Change(BaseModel):
+    partner_id: str | None = None
+    group: str | None = None
+    quarter_start: dt.date
+    p50_then: float
+    p50_now: float
+    delta: float = Field(description="p50_now - p50_then = the sum of the reasons' amounts")
+    reasons: list[Reason]
+
+
+class WeekSnapshot(BaseModel):
+    week_end: dt.date
+    group: str
+    p50: float = Field(description="sum of the partners' latest recorded P50 by week_end")
+    partners: int
+
+
+class ChangesResponse(BaseModel):
+    as_of: dt.date
+    since: dt.date
+    quarter_start: dt.date | None
+    model_version: str
+    changes: list[Change]
+    snapshots: list[WeekSnapshot] = Field(
+        default=[], description="the forecast as it stood each week, from the ledger"
+    )
 
 
 class ModelInfo(BaseModel):

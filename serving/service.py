@@ -20,6 +20,10 @@ from serving.openapi import document
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,
+    AttainmentRequest,
+    AttainmentResponse,
+    ChangesRequest,
+    ChangesResponse,
     ForecastRequest,
     ForecastResponse,
     KpiRequest,
@@ -68,6 +72,16 @@ class PartnerCast:
     def forecast_aggregate(self, request: AggregateRequest, /) -> AggregateResponse:
         """Totals by region, tier, partner type or overall, with intervals for the sum."""
         return state.answer(answers.aggregate, request)
+
+    @bentoml.api(route="/forecast/attainment")
+    def forecast_attainment(self, request: AttainmentRequest, /) -> AttainmentResponse:
+        """Odds of reaching each target this quarter, gap at P50, pipeline coverage."""
+        return state.answer(self.kpi_source.attainment, request)
+
+    @bentoml.api(route="/forecast/changes")
+    def forecast_changes(self, request: ChangesRequest, /) -> ChangesResponse:
+        """What moved in the forecast since a date, and why, in money."""
+        return state.answer(self.kpi_source.changes, request)
 
     @bentoml.api(route="/forecast/new-partner")
     def forecast_new_partner(self, request: NewPartnerRequest, /) -> NewPartnerResponse:

@@ -6,6 +6,7 @@ environment is how ``partnercast serve`` passes flags down). All ``PARTNERCAST_*
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -35,3 +36,7 @@ class ServingSettings(Settings):
     model_source: ModelSource = "auto"
     record_forecasts: bool = True  # answers of /forecast and /forecast/aggregate -> ledger
     ledger_flush_seconds: float = Field(default=0.5, ge=0)  # how long answers gather per write
+    api_keys: Path | None = (
+        None  # PARTNERCAST_API_KEYS: a JSON file of hashed keys (serving.identity)
+    )
+    overrides_refresh_seconds: float = Field(default=5.0, ge=0)  # re-read overrides this often

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-from features.data.dataset import COLUMNS, TABLES, dtype_of
+from features.data.dataset import ALL_TABLES, COLUMNS, TABLES, TARGET_LEVELS, dtype_of
 
 STATUSES: tuple[str, ...] = ("open", "won", "lost")
 """Opportunity statuses, lower-cased."""
@@ -30,6 +30,7 @@ NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "opportunities": ("amount",),
     "activities": ("quantity", "amount"),
     "incentives": ("cost",),
+    "targets": ("target",),
 }
 """Numeric columns that must be >= 0 (``bookings.amount`` is not one: credit notes)."""
 
@@ -39,6 +40,7 @@ UNIQUE: dict[str, str] = {"partners": "partner_id", "opportunities": "opportunit
 NULLABLE: dict[str, frozenset[str]] = {
     "bookings": frozenset({"opportunity_id"}),
     "opportunities": frozenset({"closed_on", "expected_close_on"}),
+    "targets": frozenset({"key"}),
 }
 """Columns of a loaded frame that may hold missing values; every other one is filled."""
 
@@ -80,6 +82,16 @@ def _open_exactly_when_not_closed(frame: pd.DataFrame) -> pd.Series:
     return ~known | (is_open == frame["closed_on"].isna())
 
 
+def _key_unless_total(frame: pd.DataFrame) -> pd.Series:
+    """A target's key names its partner or group; only the total has none."""
+    return frame["key"].notna() | (frame["level"] == "total").fillna(False).astype(bool)
+
+
+def _first_of_month(frame: pd.DataFrame) -> pd.Series:
+    """A quarter starts on the first of a month (which month: the fiscal calendar's)."""
+    return frame["quarter_start"].dt.day == 1
+
+
 ROW_RULES: dict[str, tuple[RowRule, ...]] = {
     "opportunities": (
         RowRule(
@@ -107,6 +119,22 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
             _ends_not_before_starts,
         ),
     ),
+    "targets": (
+        RowRule(
+            "key_required",
+            "key",
+            ("level", "key"),
+            "key is required (the partner_id or the group's value); only level total has none",
+            _key_unless_total,
+        ),
+        RowRule(
+            "quarter_start_day",
+            "quarter_start",
+            ("quarter_start",),
+            "quarter_start must be the first day of a quarter",
+            _first_of_month,
+        ),
+    ),
 }
 """Dataframe-wide rules per table."""
 
@@ -122,6 +150,8 @@ def _column_checks(table: str, column: str, partner_ids: frozenset[str] | None) 
         checks.append(pa.Check.ge(0, name="negative"))
     if table == "opportunities" and column == "status":
         checks.append(pa.Check.isin(STATUSES, name="status_values"))
+    if table == "targets" and column == "level":
+        checks.append(pa.Check.isin(TARGET_LEVELS, name="level_values"))
     if column == "partner_id" and table != "partners" and partner_ids is not None:
         checks.append(pa.Check.isin(partner_ids, name="foreign_key"))
     return checks
@@ -133,8 +163,8 @@ def table_schema(table: str, partner_ids: Iterable[str] | None = None) -> pa.Dat
     With ``partner_ids`` the ``partner_id`` of every table but ``partners`` must be
     one of them (the foreign key); without, that check is left out.
     """
-    if table not in TABLES:
-        raise KeyError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+    if table not in ALL_TABLES:
+        raise KeyError(f"unknown table {table!r}; tables are {', '.join(ALL_TABLES)}")
     ids = None if partner_ids is None else frozenset(partner_ids)
     columns = {
         c.name: pa.Column(

@@ -32,6 +32,11 @@ class Column:
 
 
 TABLES: tuple[str, ...] = ("partners", "bookings", "opportunities", "activities", "incentives")
+"""The fact tables: what happened. Models learn from these and nothing else."""
+PLAN_TABLES: tuple[str, ...] = ("targets",)
+"""Plans, not facts (revenue targets): read and validated like the others, never features."""
+ALL_TABLES: tuple[str, ...] = (*TABLES, *PLAN_TABLES)
+TARGET_LEVELS: tuple[str, ...] = ("partner", "region", "tier", "partner_type", "total")
 REQUIRED_TABLES: tuple[str, ...] = ("partners", "bookings")
 UNKNOWN = "unknown"
 
@@ -79,6 +84,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("cost", "float", True),
         Column("randomized", "bool", False, False),
     ),
+    "targets": (
+        Column("quarter_start", "date", True),
+        Column("level", "str", True),  # lower-cased: one of TARGET_LEVELS
+        Column("key", "str", True),  # the column is required; empty for level total
+        Column("target", "float", True),
+    ),
 }
 
 DATE_COLUMNS: dict[str, str] = {
@@ -109,20 +120,21 @@ def empty_frame(table: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The five contract tables, typed; absent optional tables are empty frames."""
+    """The contract tables, typed; absent optional tables are empty frames."""
 
     partners: pd.DataFrame
     bookings: pd.DataFrame
     opportunities: pd.DataFrame = field(default_factory=lambda: empty_frame("opportunities"))
     activities: pd.DataFrame = field(default_factory=lambda: empty_frame("activities"))
     incentives: pd.DataFrame = field(default_factory=lambda: empty_frame("incentives"))
+    targets: pd.DataFrame = field(default_factory=lambda: empty_frame("targets"))
     present: frozenset[str] = frozenset(REQUIRED_TABLES)
     source: Path | None = None
 
     def table(self, name: str) -> pd.DataFrame:
         """The frame of a table by its contract name."""
-        if name not in TABLES:
-            raise KeyError(f"unknown table {name!r}; tables are {', '.join(TABLES)}")
+        if name not in ALL_TABLES:
+            raise KeyError(f"unknown table {name!r}; tables are {', '.join(ALL_TABLES)}")
         return getattr(self, name)
 
     @property

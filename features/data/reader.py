@@ -11,7 +11,7 @@ Coercion follows :data:`features.data.dataset.COLUMNS`: column names are strippe
 lower-cased; dates are ISO-8601 and a timestamp (with or without an offset) is
 truncated to the date as written; money and quantities become ``float64``;
 booleans accept true/false/1/0/yes/no/t/f in any case; text is stripped, and
-empty text is missing; ``status`` is lower-cased; optional columns are added
+empty text is missing; ``status`` and ``level`` are lower-cased; optional columns are added
 or filled with their defaults (``partners.name`` defaults to the partner id);
 extra columns are kept after the contract's, text ones stripped.
 """
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.data.dataset import COLUMNS, REQUIRED_TABLES, TABLES, Column, dtype_of
+from features.data.dataset import ALL_TABLES, COLUMNS, REQUIRED_TABLES, Column, dtype_of
 from features.data.problems import MAX_EXAMPLES, Problem, plain
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ _ISO_DATE = (  # the date (first 10 characters), then an optional time and offse
 )
 _FIRST_DAY, _LAST_DAY = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
+LOWER_CASED = frozenset({"status", "level"})  # opportunities.status, targets.level
 KIND_NAMES = {"date": "dates", "float": "numbers", "bool": "true/false", "str": "text"}
 EXPECTED = {
     "date": "an ISO-8601 date such as 2025-03-31 (a timestamp is truncated to its date)",
@@ -62,8 +63,8 @@ class TableRead:
 
 def find_table_files(folder: Path) -> dict[str, list[Path]]:
     """The files in ``folder`` that hold each contract table, by table (sorted by name)."""
-    names = {f"{t}{s}": t for t in TABLES for s in SUFFIXES}
-    found: dict[str, list[Path]] = {t: [] for t in TABLES}
+    names = {f"{t}{s}": t for t in ALL_TABLES for s in SUFFIXES}
+    found: dict[str, list[Path]] = {t: [] for t in ALL_TABLES}
     for path in sorted(folder.iterdir()):
         table = names.get(path.name.lower())
         if table is not None and path.is_file():
@@ -182,7 +183,7 @@ def coerce_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]
     """The column in its contract dtype, and a mask of cells that could not be parsed."""
     coerce = _COERCERS[column.kind]
     values, bad = coerce(raw)
-    if column.name == "status":
+    if column.name in LOWER_CASED:
         values = values.str.lower()
     if column.default is not None:
         values = values.fillna(column.default)

@@ -22,7 +22,13 @@ from pandera.errors import SchemaError, SchemaErrorReason, SchemaErrors
 
 from features.calendar import QuarterCalendar
 from features.data.contract import STATUSES, row_rule, table_schema
-from features.data.dataset import DATE_COLUMNS, TABLES, Dataset, empty_frame
+from features.data.dataset import (
+    ALL_TABLES,
+    DATE_COLUMNS,
+    TARGET_LEVELS,
+    Dataset,
+    empty_frame,
+)
 from features.data.problems import (
     MAX_EXAMPLES,
     DataContractError,
@@ -63,19 +69,21 @@ def validate_folder(path: str | Path) -> ValidationReport:
     except OSError as exc:
         problem = Problem(None, None, "unreadable", f"cannot list {folder}: {exc.strerror}")
         return ValidationReport((problem,), source=folder)
-    reads = {table: read_table(table, files[table]) for table in TABLES}
+    reads = {table: read_table(table, files[table]) for table in ALL_TABLES}
     partner_ids = _partner_ids(reads["partners"])
     problems: list[Problem] = []
-    for table in TABLES:
+    for table in ALL_TABLES:
         read = reads[table]
         problems += read.problems
         if read.frame is not None:
             problems += check_table(table, read.frame, partner_ids, read.unparseable)
+    if reads["targets"].frame is not None:
+        problems += check_targets(reads["targets"].frame, partner_ids)
     if problems:
         logger.info("%d contract problems in %s", len(problems), folder)
         return ValidationReport(tuple(problems), source=folder)
 
-    frames = {t: reads[t].frame for t in TABLES}
+    frames = {t: reads[t].frame for t in ALL_TABLES}
     present = frozenset(t for t, f in frames.items() if f is not None)
     dataset = Dataset(
         **{t: empty_frame(t) if f is None else f for t, f in frames.items()},
@@ -113,12 +121,48 @@ def check_table(
     return []
 
 
+def check_targets(frame: pd.DataFrame, partner_ids: frozenset[str] | None) -> list[Problem]:
+    """The rules of ``targets`` across rows and tables: a partner key names a known
+    partner, and there is one target per (quarter_start, level, key)."""
+    frame = frame.reset_index(drop=True)
+    if any(c not in frame.columns for c in ("quarter_start", "level", "key")):
+        return []  # the missing column is reported by the schema check
+    problems: list[Problem] = []
+    shown = ["quarter_start", "level", "key"]
+    is_partner = (frame["level"] == "partner").fillna(False).astype(bool)
+    if partner_ids is not None:
+        unknown = is_partner & frame["key"].notna() & ~frame["key"].isin(partner_ids)
+        rows = np.flatnonzero(unknown.to_numpy())
+        if len(rows):
+            message = "a partner target's key is not in partners: add the partner or fix the id"
+            problems.append(
+                Problem(
+                    "targets",
+                    "key",
+                    "foreign_key",
+                    message,
+                    len(rows),
+                    _examples(frame, rows, shown),
+                )
+            )
+    keys = frame[shown].astype("string").fillna("")
+    repeated = keys.duplicated(keep="first") & frame["quarter_start"].notna().to_numpy()
+    rows = np.flatnonzero(repeated.to_numpy())
+    if len(rows):
+        message = "more than one target for the same quarter_start, level and key: keep one"
+        problems.append(
+            Problem("targets", "key", "unique", message, len(rows), _examples(frame, rows, shown))
+        )
+    return problems
+
+
 _COLUMN_MESSAGES = {
     "not_null": "{column} is required but empty",
     "unique": "{column} must be unique, but the same value is on more than one row",
     "foreign_key": "partner_id is not in partners: add the partner or fix the id",
     "negative": "{column} must be >= 0",
     "status_values": "status must be one of " + ", ".join(STATUSES) + " (in any case)",
+    "level_values": "level must be one of " + ", ".join(TARGET_LEVELS) + " (in any case)",
 }
 
 
@@ -197,7 +241,7 @@ def summarize_dataset(ds: Dataset, calendar: QuarterCalendar | None = None) -> s
     """A one-screen summary of valid data: rows, dates, partners, quarters, bookings."""
     cal = calendar or QuarterCalendar()
     lines = [f"dataset {ds.source}" if ds.source is not None else "dataset"]
-    for table in TABLES:
+    for table in ALL_TABLES:
         rows = f"{len(ds.table(table)):>10,} rows" if table in ds.present else "    absent"
         lines.append(f"  {table:<14}{rows}")
     dated = [ds.table(t)[c].dropna() for t, c in DATE_COLUMNS.items() if len(ds.table(t))]

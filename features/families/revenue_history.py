@@ -6,6 +6,13 @@ cutoffs and partial inside a quarter; ``quarter_elapsed_share`` tells the model 
 Quarters before the partner's join quarter are missing (NaN), not zero; rolling statistics
 use the quarters that exist. Standard deviations are population (ddof=0); the trend is the
 least-squares slope of revenue per quarter (positive = growing).
+
+Growth is also given as a log-ratio (``asinh(x / 1000)``, log-like above 1000 and linear
+through credit notes), per quarter: ``revenue_log_growth_1q`` (last quarter against the one
+before) and ``revenue_log_growth_4q`` (last quarter against three quarters earlier, divided
+by 3). Where revenue is a persistent run-rate with its own growth or a churn fade
+(subscription worlds), the next quarters are the last one times that growth, a product the
+trees cannot form from money columns.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import pandas as pd
 
 from features.data import Dataset
 from features.families.panel import join_quarters, revenue_events
+from features.families.target_quarter import LOG_SCALE
 from features.families.windows import (
     CutoffGrid,
     cumulative_sums,
@@ -64,6 +72,9 @@ def build_revenue_history(ds: Dataset, grid: CutoffGrid) -> pd.DataFrame:
         cols[f"revenue_mean_{w}q"] = mean
         cols[f"revenue_std_{w}q"] = std
         cols[f"revenue_trend_{w}q"] = slope
+    z = np.arcsinh(revenue[:, :4] / LOG_SCALE)
+    cols["revenue_log_growth_1q"] = z[:, 0] - z[:, 1]
+    cols["revenue_log_growth_4q"] = (z[:, 0] - z[:, 3]) / 3
     recent, year_before = revenue[:, :4].sum(axis=1), revenue[:, 4:8].sum(axis=1)
     cols["revenue_yoy_growth_1q"] = safe_div(revenue[:, 0] - revenue[:, 4], np.abs(revenue[:, 4]))
     cols["revenue_yoy_growth_4q"] = safe_div(recent - year_before, np.abs(year_before))

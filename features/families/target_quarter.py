@@ -13,6 +13,10 @@ Two gaps the other families leave, both measured on contrasting simulated channe
   what they must learn is a log-ratio to it (momentum, the partner's seasonal shape, deal
   share). Trees split one column at a time and cannot form ``lag / plan`` from two money
   columns, so the ratios are given: ``asinh(x / 1000) - asinh(plan / 1000)``.
+- **last quarter's run-rate**: the sales-ops run-rate is the 4-quarter mean less won deals,
+  stale where a recurring business grows or churns; ``run_rate_last_q`` is the last quarter's
+  revenue less the deals won in it (at least 0), and ``log_ratio_run_rate_last_q`` its
+  log-ratio to the plan.
 
 Every input is a point-in-time column of the same row, so nothing here can see past as_of.
 """
@@ -32,6 +36,8 @@ TARGET_QUARTER_FEATURES: tuple[str, ...] = (
     "expected_deal_revenue_target_q",
     "log_ratio_pipeline_plan",
     "log_ratio_last_year",
+    "run_rate_last_q",
+    "log_ratio_run_rate_last_q",
     *(f"log_ratio_{c.removeprefix('revenue_')}" for c in RATIO_INPUTS),
 )
 
@@ -68,11 +74,18 @@ def target_quarter_signals(
         due = np.where(h == k, np.nan_to_num(_col(frame, f"open_amount_close_q{k}", rows)), due)
     win = np.clip(np.nan_to_num(_col(frame, "win_rate_shrunk_8q", rows)), 0.0, 1.0)
     z_plan = _z(plan)
+    last_q = np.maximum(
+        np.nan_to_num(_col(frame, "revenue_lag_1", rows))
+        - np.nan_to_num(_col(frame, "won_amount_1q", rows)),
+        0.0,
+    )
     out = {
         "open_amount_close_target_q": due,
         "expected_deal_revenue_target_q": due * win,
         "log_ratio_pipeline_plan": _z(run_rate + due * win) - z_plan,
         "log_ratio_last_year": _z(last_year) - z_plan,
+        "run_rate_last_q": last_q,
+        "log_ratio_run_rate_last_q": _z(last_q) - z_plan,
     }
     for c in RATIO_INPUTS:
         out[f"log_ratio_{c.removeprefix('revenue_')}"] = _z(_col(frame, c, rows)) - z_plan

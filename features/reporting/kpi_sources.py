@@ -31,9 +31,11 @@ import pandas as pd
 from features.calendar import QuarterCalendar
 from features.data import Dataset
 from features.names import FORECASTER_MODEL
+from features.reporting.attainment import quota_odds
 from features.reporting.kpis import build_partner_kpis, group_kpis
 
 LEDGER, RESCORED, IN_SAMPLE = "ledger", "rescored", "rescored_in_sample"
+TARGET_COLUMNS = ("target", "gap_p50", "prob_reach_target", "pipeline_coverage")
 SOURCE_COLUMNS = ("forecast_source", "forecast_as_of", "forecast_model_version")
 
 
@@ -146,7 +148,7 @@ def channel_kpis(
     for column in SOURCE_COLUMNS:
         partners[column] = sources[column].to_numpy()
     if group_by is None or group_by == "partner":
-        return partners
+        return with_targets(partners, ds, as_of, calendar, None, forecaster, seed)
     group_forecast, source = None, LEDGER
     if rows is not None:
         totals = forecaster.aggregate(group_by, 1, rows=rows, seed=seed, num_threads=1)
@@ -155,4 +157,37 @@ def channel_kpis(
     groups = group_kpis(partners, group_by, group_forecast_p50=group_forecast)
     has_forecast = groups["forecast_p50_quarter"].notna()
     groups["forecast_source"] = np.where(has_forecast, source, None)
-    return groups
+    return with_targets(groups, ds, as_of, calendar, group_by, forecaster, seed)
+
+
+def with_targets(
+    kpis: pd.DataFrame,
+    ds: Dataset,
+    as_of: pd.Timestamp,
+    calendar: QuarterCalendar,
+    group_by: str | None,
+    forecaster: Any | None,
+    seed: int,
+) -> pd.DataFrame:
+    """The KPIs with the quota odds of this quarter and the next (``_next``) where a
+    target exists (:mod:`features.reporting.attainment`); no targets, no columns."""
+    if ds.targets.empty:
+        return kpis
+    key = "partner_id" if group_by is None else "group"
+    this = pd.Timestamp(calendar.quarter_start(as_of))
+    following = pd.Timestamp(calendar.index_to_start(calendar.quarter_index(this) + 1))
+    out = kpis.copy()
+    for start, suffix in ((this, ""), (following, "_next")):
+        odds = quota_odds(
+            ds,
+            as_of=as_of,
+            quarter_start=start,
+            calendar=calendar,
+            group_by=group_by,
+            forecaster=forecaster,
+            seed=seed,
+        ).set_index(key)
+        keys = out[key].astype(str)
+        for column in TARGET_COLUMNS:
+            out[column + suffix] = odds[column].reindex(keys).to_numpy(dtype=float)
+    return out

@@ -44,7 +44,8 @@ class QuantileBundle:
     corrections: dict[int, float] = field(default_factory=dict)
     offset_column: str | None = None  # boosting starts from this column (model space)
     # per horizon, the share of the trees' move of the median away from the offset that is
-    # kept (1 = all, 0 = the offset); the whole P10..P90 moves with the median
+    # kept (1 = all, 0 = the offset); the whole P10..P90 moves with the median. A horizon
+    # without a share uses the nearest one that has one (the larger on a tie)
     blend: dict[int, float] = field(default_factory=dict)
     # without boosters (a program too young to backtest): the offset is the P50 and these
     # per-horizon (P10, P90) offsets from it, in model space, are the interval
@@ -84,7 +85,7 @@ class QuantileBundle:
             [self.boosters[q].predict(X, num_threads=num_threads) for q in self.quantiles]
         )
         if blend and self.blend:
-            keep = self._per_horizon(self.blend, horizon, len(X), fallback=1.0)
+            keep = self._blend_share(horizon, len(X))
             z -= ((1.0 - keep) * z[:, self.quantiles.index(self.median)])[:, None]
         return np.sort(z + start[:, None], axis=1)
 
@@ -99,6 +100,14 @@ class QuantileBundle:
     def _per_horizon(values: dict[int, float], horizon, n: int, fallback: float) -> np.ndarray:
         groups = np.zeros(n, dtype=int) if horizon is None else np.asarray(horizon)
         return np.array([values.get(int(h), fallback) for h in groups], dtype=float)
+
+    def _blend_share(self, horizon, n: int) -> np.ndarray:
+        """Each row's blend share; a horizon the calibration slice did not have (the first
+        folds of a short history see only the nearest horizons) takes the nearest one's."""
+        known = np.array(sorted(self.blend, reverse=True))  # ties go to the larger horizon
+        groups = np.zeros(n, dtype=int) if horizon is None else np.asarray(horizon, dtype=int)
+        nearest = known[np.argmin(np.abs(groups[:, None] - known[None, :]), axis=1)]
+        return np.array([self.blend[int(h)] for h in nearest], dtype=float)
 
     def predict_quantiles(
         self,
@@ -134,7 +143,7 @@ class QuantileBundle:
         )
         if self.blend:  # the trees' part is scaled by the horizon's blend
             horizon = X["horizon"].to_numpy() if "horizon" in X else None
-            values *= self._per_horizon(self.blend, horizon, len(X), fallback=1.0)[:, None]
+            values *= self._blend_share(horizon, len(X))[:, None]
         values[:, -1] += self.offset(X)
         return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
 

@@ -78,6 +78,10 @@ def test_rolling_growth_and_recency(hand_features):
     assert a["revenue_mean_8q"] == pytest.approx(1450 / 6)  # six quarters since joining
     assert a["revenue_yoy_growth_1q"] == pytest.approx(1.5)  # (500 - 200) / 200
     assert np.isnan(a["revenue_yoy_growth_4q"])  # lags 7-8 predate joining
+    # log-ratio growth on asinh(x / 1000): lags 500, 400, 250, 0
+    assert a["revenue_log_growth_1q"] == pytest.approx(np.arcsinh(0.5) - np.arcsinh(0.4), rel=1e-6)
+    assert a["revenue_log_growth_4q"] == pytest.approx(np.arcsinh(0.5) / 3, rel=1e-6)
+    assert np.isnan(hand_features.loc["B", "revenue_log_growth_4q"])  # B has three quarters
     assert a["revenue_zero_share_4q"] == 0.25
     assert a["revenue_zero_share_8q"] == pytest.approx(1 / 6)
     assert a["revenue_cum"] == 1450

@@ -20,6 +20,7 @@ def test_each_horizon_sees_the_pipeline_due_in_its_own_quarter():
         "revenue_lag_1": np.array([3000.0]),
         "revenue_lag_2": np.array([np.nan]),  # the partner did not exist yet
         "revenue_mean_4q": np.array([2000.0]),
+        "won_amount_1q": np.array([500.0]),
     }
     plan = np.array([2000.0, 1500.0, 1500.0, 1500.0])
     out = target_quarter_signals(
@@ -40,3 +41,6 @@ def test_each_horizon_sees_the_pipeline_due_in_its_own_quarter():
     assert out["log_ratio_lag_1"][0] == pytest.approx(np.arcsinh(3) - np.arcsinh(2))
     assert np.isnan(out["log_ratio_lag_2"]).all()
     assert out["log_ratio_mean_4q"][0] == pytest.approx(0.0)
+    # last quarter's run-rate: 3000 booked less 500 won in deals
+    np.testing.assert_array_equal(out["run_rate_last_q"], [2500] * 4)
+    assert out["log_ratio_run_rate_last_q"][1] == pytest.approx(np.arcsinh(2.5) - np.arcsinh(1.5))

@@ -212,3 +212,29 @@ def test_an_unreadable_ledger_exits_1_naming_it(tmp_path: Path, monkeypatch, cap
     monkeypatch.setenv("PARTNERCAST_LEDGER_URL", f"sqlite:///{broken}")
     assert main(["accuracy", "--data", str(data)]) == 1
     assert "not-a-database.db" in capsys.readouterr().err
+
+
+def test_accuracy_adds_forecast_value_added(tmp_path: Path, ledger_url: str) -> None:
+    from features.reporting.overrides import OverrideBook
+
+    data = write_tables(tmp_path / "data", valid_tables())
+    _hand_ledger(ledger_url)
+    book = OverrideBook(ledger_url)
+    book.add(
+        level="partner", key="P1", quarter_start="2024-04-01", p50=1100.0, p50_model=1000.0,
+        reason="deal", author="ana", role="planner", model_name="m", model_version="1",
+    )  # fmt: skip
+    book.close()
+    fva = tmp_path / "fva.csv"
+    assert main(["accuracy", "--data", str(data), "--fva", str(fva)]) == 0
+    report = pd.read_csv(fva, dtype={"horizon": str}, keep_default_na=False)
+    row = report[(report["horizon"] == "all") & (report["segment"] == "all")].iloc[0]
+    # P1's Q2 forecasts (actual 1200): 1000 at horizon 2 and 1200 at horizon 1 both become
+    # 1100: the first gets better (100 < 200), the second worse (100 > 0)
+    shown = (row["forecasts"], row["overridden"], float(row["improved_share"]))
+    assert shown == (8, 2, 0.5)
+    # +100 and -100 in error: the same WAPE
+    assert float(row["wape_final"]) == pytest.approx(float(row["wape_model"]))
+    ana = report[(report["horizon"] == "all") & (report["group"] == "ana")].iloc[0]
+    assert (ana["segment"], ana["overridden"]) == ("author", 2)
+    assert set(report["segment"]) == {"all", "region", "tier", "partner_type", "author"}

@@ -47,3 +47,13 @@ def test_blended_bundle_moves_the_whole_interval_with_the_median(tmp_path):
     pd.testing.assert_frame_equal(
         loaded.predict_quantiles(X[["plan", "noise"]], horizon=np.ones(n, dtype=int)), q
     )
+
+
+def test_a_horizon_without_a_share_takes_the_nearest_ones():
+    """Shares for horizons 1 and 3 only (a short history's calibration slice): horizon 2 is
+    as near to both and takes the larger's, 4 and beyond take horizon 3's."""
+    from features.scoring import QuantileBundle
+
+    bundle = QuantileBundle(boosters={}, feature_names=(), blend={1: 0.2, 3: 0.7})
+    got = bundle._blend_share(np.array([1, 2, 3, 4, 6]), 5)
+    assert got.tolist() == pytest.approx([0.2, 0.7, 0.7, 0.7, 0.7])

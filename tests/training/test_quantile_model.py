@@ -118,3 +118,32 @@ def test_plain_target_is_available_for_comparison() -> None:
     assert model.predict_quantiles(X[["log_size", "horizon"]]).shape == (len(X), 3)
     with pytest.raises(ValueError, match="transform"):
         QuantileForecaster(transform="log").fit(X[["log_size"]], y, time=X["time"])
+
+
+def test_tail_boosters_take_their_share_of_the_trees() -> None:
+    X, y = _heavy_tailed(200, 4, seed=2)
+    X["plan"] = np.exp(X["log_size"])  # from an offset the gradients differ in sign
+    model = QuantileForecaster(n_estimators=20, tail_trees=0.5, offset_column="plan")
+    model.fit(X[["log_size", "horizon", "plan"]], y, time=X["time"], horizon=X["horizon"])
+    trees = {q: b.num_trees() for q, b in model.bundle_.boosters.items()}
+    assert trees == {0.1: 10, 0.5: 20, 0.9: 10}
+    assert model._params(0.1)["learning_rate"] == pytest.approx(2 * model.learning_rate)
+
+
+def test_only_the_last_time_slices_are_learned_from() -> None:
+    # slices 0-3 earn a thousand times slices 4-5: with a budget of 1,000 rows (400 a
+    # slice: the last two, one to fit and one to calibrate) the median is of the recent
+    # level; with all six it is not
+    X, y = _heavy_tailed(200, 6, seed=2)
+    y = np.where(X["time"] < 4, 1000 * y, y)
+    X["plan"] = np.exp(X["log_size"])
+    columns = ["log_size", "horizon", "plan"]
+    settings = {"n_estimators": 60, "calibration_slices": 1, "offset_column": "plan"}
+    recent = QuantileForecaster(max_rows=1000, **settings)
+    everything = QuantileForecaster(**settings)
+    last = (X["time"] == 5).to_numpy()
+    for model in (recent, everything):
+        model.fit(X[columns], y, time=X["time"], horizon=X["horizon"])
+    ratio = np.median(recent.predict(X.loc[last, columns]) / np.abs(y[last]))
+    assert 0.5 < ratio < 2
+    assert np.median(everything.predict(X.loc[last, columns]) / np.abs(y[last])) > 10

@@ -50,3 +50,18 @@ def test_coverage_out_of_range_rules_a_candidate_out():
     wide_miss = _result([60, 60, 90, 90])
     s = select_candidate({"first": wide_miss, "narrow": narrow}, coverage_range=(0.77, 0.83))
     assert s.chosen == "first" and s.reason.startswith("no candidate")
+
+
+def test_a_candidate_backtested_without_baselines_borrows_them():
+    from training.forecast import borrow_baselines
+
+    source = _result([60, 60, 90, 90])
+    p = source.predictions.drop(columns=[c for c in source.predictions if "mean_4q" in c])
+    p[f"{MODEL}_p50"] = [80.0, 80.0, 50.0, 50.0]  # WAPE 0.35, against mean_4q's 0.5
+    own = BacktestResult(p, metrics_table(p, [MODEL]), rho={1: 0.0})
+    got = borrow_baselines(own, source)
+    assert got.metric(MODEL, "wape") == pytest.approx(0.35)
+    assert got.metric("mean_4q", "wape") == pytest.approx(0.5)
+    assert got.metric(MODEL, "wape_ratio_vs_mean_4q") == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="same folds"):
+        borrow_baselines(own, BacktestResult(p.iloc[:2], source.metrics, rho={1: 0.0}))

@@ -24,6 +24,7 @@ from features.calendar import QuarterCalendar
 from features.data import BadInput, load_dataset, write_csv_atomically
 from features.families import build_revenue_panel
 from features.reporting import ForecastLedger, display_url
+from features.reporting.overrides import read_overrides
 from features.settings import Settings
 from training.reports.accuracy import (
     MIN_FLAG_FORECASTS,
@@ -32,6 +33,11 @@ from training.reports.accuracy import (
     format_report,
     join_actuals,
     matured_forecasts,
+)
+from training.reports.value_added import (
+    format_value_added,
+    value_added_report,
+    with_naive_and_final,
 )
 
 log = logging.getLogger(__name__)
@@ -104,4 +110,16 @@ def cmd_accuracy(args: argparse.Namespace, settings: Settings) -> int:
     if args.out is not None:
         write_csv_atomically(report, args.out)
         print(f"wrote {len(report)} rows to {args.out}")
+    _value_added(realised.frame, panel, settings, args)
     return 0
+
+
+def _value_added(realised: pd.DataFrame, panel: pd.DataFrame, settings: Settings, args) -> None:
+    """Naive -> model -> final (with overrides) WAPE and bias, and overrides that helped."""
+    overrides = read_overrides(settings.resolved_ledger_url)
+    fva = value_added_report(with_naive_and_final(realised, panel, overrides))
+    print("forecast value added (seasonal naive -> model -> final with overrides):")
+    print(format_value_added(fva))
+    if args.fva is not None:
+        write_csv_atomically(fva, args.fva)
+        print(f"wrote {len(fva)} rows to {args.fva}")

@@ -43,6 +43,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _horizon(text: str) -> int:
     value = _positive_int(text)
     if value > 4:
@@ -141,6 +151,18 @@ def _accuracy_commands() -> ModuleType:
     from training.cli import accuracy_commands
 
     return accuracy_commands
+
+
+def _planner_commands() -> ModuleType:
+    from training.cli import planner_commands
+
+    return planner_commands
+
+
+def _changes_command() -> ModuleType:
+    from training.cli import changes_command
+
+    return changes_command
 
 
 def _scorecard_command() -> ModuleType:
@@ -320,6 +342,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag segments whose 80%% interval coverage is below this (default 0.70)",
     )
     p.add_argument("--model-version", default=None, help="only forecasts of this model version")
+    p.add_argument(
+        "--fva",
+        type=Path,
+        default=None,
+        help="also write forecast value added (naive -> model -> final) as CSV",
+    )
+    p = command("override", "planners' overrides of the forecast", None)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser("add", help="set the P50 of a partner or group for one quarter")
+    q.set_defaults(handler=_lazy(_planner_commands, "cmd_override_add"))
+    q.add_argument("--partner", default=None, help="a partner id; or --group-by")
+    q.add_argument("--group-by", choices=["region", "tier", "partner_type", "total"])
+    q.add_argument("--group", default=None, help="the group's value (not for total)")
+    q.add_argument("--quarter", type=_iso_date, required=True, help="first day of the quarter")
+    q.add_argument("--p50", type=_finite_float, required=True)
+    q.add_argument("--reason", required=True, help="why the model is wrong (required)")
+    q.add_argument("--author", default=None, help="default: your login name")
+    q = actions.add_parser("list", help="the active overrides")
+    q.set_defaults(handler=_lazy(_planner_commands, "cmd_override_list"))
+    q.add_argument("--out", type=Path, default=None, help="write them as CSV")
+    q.add_argument("--all", action="store_true", help="also the removed and replaced ones")
+    q = actions.add_parser("remove", help="remove an override (it stays in the history)")
+    q.set_defaults(handler=_lazy(_planner_commands, "cmd_override_remove"))
+    q.add_argument("override_id")
+    q.add_argument("--author", default=None, help="default: your login name")
+    p = command(
+        "changes",
+        "what moved in the forecast since a date, and why, in money",
+        _lazy(_changes_command, "cmd_changes"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--since", type=_iso_date, required=True)
+    p.add_argument(
+        "--group-by",
+        choices=["partner", "region", "tier", "partner_type", "total"],
+        default="partner",
+    )
+    p.add_argument("--quarter", type=_iso_date, default=None, help="default: the next quarter")
+    p.add_argument("--top", type=_positive_int, default=None, help="only the biggest moves")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--snapshots", type=Path, default=None, help="the forecast week by week")
+    p = command(
+        "api-key",
+        "make a new API key and print the entry for the PARTNERCAST_API_KEYS file",
+        _lazy(_serving_run, "cmd_api_key"),
+    )
+    p.add_argument("--name", required=True, help="who the key is for")
+    p.add_argument("--role", choices=["reader", "planner", "admin"], required=True)
     p = command(
         "scorecard",
         "one partner's scorecard plot",

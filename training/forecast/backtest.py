@@ -16,8 +16,9 @@ coverage compare like with like. Metrics come per model and horizon (and ``all``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ class BacktestResult:
     predictions: pd.DataFrame
     metrics: pd.DataFrame  # model, horizon, metric, value
     rho: dict[int, float]
+    model_seconds: float = 0.0  # the forecaster's fit + predict, summed over the folds
 
     def metric(self, model: str, name: str, horizon: int | str = "all") -> float:
         m = self.metrics
@@ -187,23 +189,25 @@ def run_backtest(
     horizon = frame["horizon"].to_numpy()
     scale = config.estimator().scale
     points = _point_baselines(frame, panel, spec.calendar) if with_baselines else None
-    parts = []
+    parts, model_seconds = [], 0.0
     for i, fold in enumerate(rolling_origin_folds(frame, folds=config.folds), start=1):
         say = progress or log.info
         say(
             f"backtest fold {i}/{config.folds}: cutoff {fold.cutoff.date()}, "
             f"{len(fold.train)} train rows, {len(fold.test)} test rows"
         )
+        began = time.perf_counter()
         model = config.estimator(refit=False).fit(  # exact split conformal per fold
             X.iloc[fold.train],
             y[fold.train],
             time=frame["quarter_start"].iloc[fold.train],
             horizon=horizon[fold.train],
         )
+        q = model.predict_quantiles(X.iloc[fold.test], horizon=horizon[fold.test])
+        model_seconds += time.perf_counter() - began
         test = frame.iloc[fold.test][KEYS].reset_index(drop=True)
         test["actual"] = y[fold.test]
         test["mase_scale"] = _seasonal_scale(panel, fold.cutoff)
-        q = model.predict_quantiles(X.iloc[fold.test], horizon=horizon[fold.test])
         test[[f"{MODEL}_{c}" for c in q.columns]] = q.to_numpy()
         if points is not None:
             for name in ALL_BASELINES:
@@ -226,12 +230,37 @@ def run_backtest(
         predictions=predictions,
         metrics=metrics_table(predictions, models),
         rho=_rho_by_horizon(predictions, config.estimator().transform, scale),
+        model_seconds=model_seconds,
     )
 
 
-def backtest_forecaster(data: TrainingData, config: ForecastConfig) -> BacktestResult:
-    """Rolling-origin backtest of ``config`` with the baselines, on ``data``."""
-    return run_backtest(data.frame, data.panel, data.spec, config)
+def backtest_forecaster(
+    data: TrainingData, config: ForecastConfig, *, with_baselines: bool = True
+) -> BacktestResult:
+    """Rolling-origin backtest of ``config`` on ``data``, with the baselines and the
+    references unless ``with_baselines`` is off (see :func:`borrow_baselines`)."""
+    return run_backtest(data.frame, data.panel, data.spec, config, with_baselines=with_baselines)
+
+
+def models_in(predictions: pd.DataFrame) -> list[str]:
+    """The models with forecasts in backtest ``predictions``, the forecaster first."""
+    return list(
+        dict.fromkeys([MODEL, *(c[:-4] for c in predictions.columns if c.endswith("_p50"))])
+    )
+
+
+def borrow_baselines(result: BacktestResult, source: BacktestResult) -> BacktestResult:
+    """``result`` (backtested without baselines) with the baseline and reference forecasts of
+    ``source``, a backtest on the same folds: they do not depend on the forecaster's settings,
+    so ``train`` computes them once for all its candidates."""
+    own, theirs = result.predictions, source.predictions
+    if not own[KEYS].equals(theirs[KEYS]):
+        raise ValueError("borrow_baselines needs two backtests on the same folds and rows")
+    extra = [c for c in theirs.columns if c not in own.columns]
+    combined = pd.concat([own, theirs[extra]], axis=1)
+    return replace(
+        result, predictions=combined, metrics=metrics_table(combined, models_in(combined))
+    )
 
 
 def _metric_rows(rows: pd.DataFrame, model: str, horizon: int | str) -> list[dict]:

@@ -64,6 +64,8 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         conformal: bool = True,
         calibration_slices: int = 2,
         refit: bool = True,
+        max_rows: int | None = None,
+        tail_trees: float = 1.0,
         offset_column: str | None = None,
         random_state: int = 42,
         n_jobs: int = 1,
@@ -87,16 +89,28 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         self.conformal = conformal
         self.calibration_slices = calibration_slices
         self.refit = refit
+        self.max_rows = max_rows
+        self.tail_trees = tail_trees
         self.offset_column = offset_column
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def _is_tail(self, alpha: float) -> bool:
+        return alpha != min(self.quantiles, key=lambda q: abs(q - 0.5))
+
+    def _trees(self, alpha: float) -> int:
+        """Trees of the ``alpha`` booster: ``tail_trees`` of them for P10 and P90 (their
+        learning rate scaled up to match), whose width the conformal step corrects anyway."""
+        share = self.tail_trees if self._is_tail(alpha) else 1.0
+        return max(1, round(self.n_estimators * share))
+
     def _params(self, alpha: float) -> dict:
+        share = self.tail_trees if self._is_tail(alpha) else 1.0
         return {
             "objective": "quantile",
             "alpha": alpha,
             "metric": "quantile",
-            "learning_rate": self.learning_rate,
+            "learning_rate": min(self.learning_rate / share, 1.0),
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_child_samples,
             "bagging_fraction": self.subsample,
@@ -152,7 +166,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             models[q] = lgb.train(
                 self._params(q),
                 train_set,
-                num_boost_round=(rounds or {}).get(q, self.n_estimators),
+                num_boost_round=(rounds or {}).get(q, self._trees(q)),
                 valid_sets=valid_sets,
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
                 if stop
@@ -205,13 +219,15 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         """
         if len(self.quantiles) < 2 and self.conformal:
             raise ValueError("conformal intervals need a lower and an upper quantile")
+        if self.max_rows and time is not None:
+            X, y, time, horizon, sample_weight = self._recent(X, y, time, horizon, sample_weight)
         z = forward_transform(np.asarray(y, dtype=float), self.transform, self.scale)
         self.feature_names_in_ = list(X.columns)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         weight = self._weights(X, weight)
         self.features_used_ = self._screen(X, z, weight)
         X = X[self.features_used_]
-        self.n_iterations_ = {q: self.n_estimators for q in self.quantiles}
+        self.n_iterations_ = {q: self._trees(q) for q in self.quantiles}
         if not self.conformal:
             self.bundle_ = self._bundle(self._fit_models((X, z, weight)), {})
             return self
@@ -221,6 +237,22 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             held_out = replace(self._bundle(models, held_out.corrections), blend=held_out.blend)
         self.bundle_ = held_out
         return self
+
+    def _recent(self, X, y, time, horizon, sample_weight) -> tuple:
+        """The rows of the latest whole target quarters that fit in ``max_rows`` (at least
+        one quarter more than the calibration slices): a row budget, so large channels train
+        on their recent years and small ones keep all their history."""
+        time = np.asarray(time)
+        slices, counts = np.unique(time, return_counts=True)
+        newest_first = np.cumsum(counts[::-1])
+        n = max(int((newest_first <= self.max_rows).sum()), self.calibration_slices + 1)
+        keep = np.isin(time, slices[-n:])
+        log.info("training on the last %d target quarters: %d of %d rows", n, keep.sum(), len(keep))
+
+        def take(values):
+            return None if values is None else np.asarray(values)[keep]
+
+        return X.loc[keep], np.asarray(y)[keep], time[keep], take(horizon), take(sample_weight)
 
     def _screen(self, X: pd.DataFrame, z: np.ndarray, weight: np.ndarray | None) -> list[str]:
         """The ``max_features`` columns with the most gain in a quick median fit on a third

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from training.forecast import metrics
-from training.forecast.backtest import BacktestResult, metrics_table
+from training.forecast.backtest import BacktestResult, metrics_table, models_in
 from training.forecast.config import MODEL
 
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -86,10 +86,9 @@ def _forward_replay(
         rows = (base["as_of"] == cutoff).to_numpy()
         source = results[pick].predictions
         combined.loc[rows, model_cols] = source.loc[rows, model_cols].to_numpy()
-    models = list(dict.fromkeys([MODEL, *(c[:-4] for c in base.columns if c.endswith("_p50"))]))
     result = BacktestResult(
         predictions=combined,
-        metrics=metrics_table(combined, models),
+        metrics=metrics_table(combined, models_in(combined)),
         rho=results[names[0]].rho,
     )
     return result, choices

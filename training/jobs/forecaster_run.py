@@ -37,6 +37,7 @@ from training.forecast import (
     ForecastConfig,
     TrainingData,
     backtest_forecaster,
+    borrow_baselines,
     fit_forecaster,
     fit_sales_ops_forecaster,
     group_backtest,
@@ -272,13 +273,17 @@ def _select_settings(
         name: replace(config, params={**config.params, **overrides})
         for name, overrides in CANDIDATES.items()
     }
-    results = {}
+    results: dict[str, BacktestResult] = {}
     for name, candidate in configs.items():
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=f"candidate {name}", nested=True
         ):
             mlflow.log_params({"candidate": name, **CANDIDATES[name]})
-            results[name] = backtest_forecaster(data, candidate)
+            if not results:  # the first computes the baselines and references for all
+                results[name] = backtest_forecaster(data, candidate)
+            else:
+                own = backtest_forecaster(data, candidate, with_baselines=False)
+                results[name] = borrow_baselines(own, next(iter(results.values())))
             mlflow.log_metrics(
                 {
                     "wape": results[name].metric(MODEL, "wape"),
@@ -391,7 +396,7 @@ def _champion_wape_on_same_folds(
         log.info("the champion has the candidate's settings: same folds, same WAPE")
         return candidate.metric(MODEL, "wape")
     log.info("backtesting the champion's settings on the same folds")
-    return backtest_forecaster(data, champion).metric(MODEL, "wape")
+    return backtest_forecaster(data, champion, with_baselines=False).metric(MODEL, "wape")
 
 
 def _log_lineage(

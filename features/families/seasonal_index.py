@@ -1,0 +1,88 @@
+"""A point-in-time seasonal index per region, pooled across partners, for each target quarter.
+
+The sales-ops estimate has no season: it plans every quarter at the trailing run-rate. Where a
+year-end peak is three times the trough and the history is short (8 quarters, most partners
+joining late: the ``seasonal`` scenario), no single partner's history says much about its
+season and the trees see one or two target quarters in the first folds, so they cannot learn
+the season either. Pooled over a region's partners the season is plain after one year.
+
+For each as-of date and region, over the partners with revenue in all of the last four
+quarters (the *mature* ones), with ``S_k`` the sum of their ``revenue_lag_k``:
+
+    raw(target) = S_L / mean(S_1..S_4),   L = the lag of the target quarter one year back
+
+and, where the same partners also have the four quarters before (lags 5-8), the raw index is
+divided by the year's growth spread over the window (``g ** (2.5 - L)`` with
+``g = (sum S_1..4 / sum S_5..8) ** (1/4)``), so growth is not read as season. The index is
+shrunk to 1 with the number of mature partners ``n``: ``1 + n / (n + PRIOR_PARTNERS) * (raw -
+1)``, and is 1 where nothing is known. Every input is a lag of a row as of its date, so
+nothing after the as-of date can reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+SEASONAL_FEATURES: tuple[str, ...] = ("seasonal_index_target_q", "seasonal_plan")
+"""Per-horizon columns: the index, and the sales-ops estimate times it (a seasonal start)."""
+PRIOR_PARTNERS = 30.0  # mature partners for half the raw index's weight
+GROUP_COLUMN = "region"
+INDEX_BOUNDS = (0.2, 5.0)  # a pooled season beyond 5x either way is a data problem
+
+
+def _lags(frame: Mapping[str, np.ndarray], first: int, last: int) -> np.ndarray:
+    return np.column_stack(
+        [np.asarray(frame[f"revenue_lag_{k}"], dtype=np.float64) for k in range(first, last + 1)]
+    )
+
+
+def _group_codes(frame: Mapping[str, np.ndarray]) -> np.ndarray:
+    as_of = pd.factorize(np.asarray(frame["as_of"]))[0]
+    if GROUP_COLUMN not in frame:
+        return as_of
+    region = pd.factorize(pd.Series(np.asarray(frame[GROUP_COLUMN], dtype=object)))[0]
+    return pd.factorize(pd.MultiIndex.from_arrays([as_of, region]))[0]
+
+
+def seasonal_indexes(frame: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per partner row (keys ``as_of``, optionally ``region``, and ``revenue_lag_1..8``), the
+    shrunk pooled index of the quarters one to four lags back: shape (rows, 4), column
+    ``L - 1`` for lag ``L``."""
+    recent = _lags(frame, 1, 4)
+    if len(recent) == 0:
+        return np.ones((0, 4))
+    older = _lags(frame, 5, 8)
+    mature = ~np.isnan(recent).any(axis=1)
+    mature8 = mature & ~np.isnan(older).any(axis=1)
+    group = _group_codes(frame)
+    n_groups = int(group.max()) + 1
+
+    def sums(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.column_stack(
+            [
+                np.bincount(group[rows], weights=values[rows, k], minlength=n_groups)
+                for k in range(values.shape[1])
+            ]
+        )
+
+    s = sums(recent, mature)
+    n = np.bincount(group[mature], minlength=n_groups).astype(np.float64)
+    mean = s.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(mean > 0, s / mean, 1.0)
+        year, year_before = sums(recent, mature8).sum(axis=1), sums(older, mature8).sum(axis=1)
+        growth = np.where((year > 0) & (year_before > 0), year / year_before, 1.0) ** 0.25
+    raw = raw / growth[:, None] ** (2.5 - np.arange(1, 5))[None, :]
+    raw = np.clip(np.nan_to_num(raw, nan=1.0), *INDEX_BOUNDS)
+    weight = (n / (n + PRIOR_PARTNERS))[:, None]
+    return (1.0 + weight * (raw - 1.0))[group]
+
+
+def target_quarter_index(indexes: np.ndarray, horizon: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The index of each row's target quarter: horizon ``h`` is lag ``5 - h`` one year back
+    (and the same quarter of the year for ``h`` beyond 4)."""
+    lag = (4 - np.asarray(horizon)) % 4 + 1
+    return indexes[np.asarray(rows), lag - 1]
