@@ -61,8 +61,11 @@ def rolling_origin_folds(
             f"{folds} backtest fold{'s' if folds != 1 else ''} need at least "
             f"{folds + min_train_cutoffs} quarter-end cutoffs with a known next quarter, "
             f"the data has {len(cutoffs)}: "
-            + (f"use --folds {allowed} or fewer" if allowed else "it is too short to backtest")
-            + " (or more quarters of history)"
+            + (
+                f"use --folds {allowed} or fewer (or more quarters of history)"
+                if allowed
+                else "too short to backtest; it needs more quarters of history"
+            )
         )
     as_of = frame["as_of"].to_numpy()
     target_start = frame["quarter_start"].to_numpy()

@@ -25,6 +25,9 @@ from training.jobs.tracking import configure_tracking, record_not_trained
 log = logging.getLogger(__name__)
 
 
+NO_INCENTIVES = "the dataset has no incentives"
+
+
 @dataclass(frozen=True)
 class TrainAllOutcome:
     """The forecaster's outcome, and the recommender's (None: not trained, and
@@ -32,7 +35,7 @@ class TrainAllOutcome:
 
     forecaster: TrainOutcome
     recommender: RecommenderOutcome | None
-    recommender_skipped: str = "the dataset has no incentives"
+    recommender_skipped: str = NO_INCENTIVES
 
 
 def train_all(
@@ -67,6 +70,8 @@ def train_all(
         log.warning("the incentive recommender is not trained: %s", exc)
         record_not_trained(client, RECOMMENDER_MODEL, str(exc))
         return TrainAllOutcome(forecast, None, recommender_skipped=str(exc))
-    if recommender is not None:
-        record_not_trained(client, RECOMMENDER_MODEL, None)
+    if recommender is None:  # no incentives table: say so to whoever asks for a champion
+        record_not_trained(client, RECOMMENDER_MODEL, NO_INCENTIVES)
+        return TrainAllOutcome(forecast, None)
+    record_not_trained(client, RECOMMENDER_MODEL, None)
     return TrainAllOutcome(forecaster=forecast, recommender=recommender)
