@@ -55,6 +55,13 @@ def test_too_many_folds_is_bad_input_that_says_how_many_the_data_allows() -> Non
         list(rolling_origin_folds(_frame(1), folds=1))
 
 
+def test_the_coverage_gate_widens_only_for_backtests_too_small_to_measure_it() -> None:
+    assert train_module.coverage_range(10_000) == (0.70, 0.90)
+    assert train_module.coverage_range(144) == pytest.approx((0.70, 0.90))  # 3 x 0.0333
+    lo, hi = train_module.coverage_range(40)  # 0.8 +- 3 x sqrt(0.16 / 40) = 0.19
+    assert (lo, hi) == pytest.approx((0.6103, 0.9897), abs=1e-4)
+
+
 # -- the sales-ops estimate's intervals ------------------------------------------------
 def test_error_spreads_are_the_error_percentiles_and_borrowed_with_sqrt_widening() -> None:
     # horizon 1: 11 errors of 0.0, 0.1, ..., 1.0 in asinh units on a point of 0
@@ -266,3 +273,91 @@ def test_pipeline_only_partner_gets_a_forecast_from_its_pipeline(
     mine = frame[frame["partner_id"] == "NEW01"].sort_values("horizon")
     assert len(mine) == 4
     assert mine["p50"].iloc[0] > 0  # its due deal, at the segment's win rate
+
+
+# -- 1, 2, 3 and 5 quarters of bookings, with and without pipeline and incentives -------
+@pytest.fixture(scope="module")
+def exports(worlds, tmp_path_factory) -> dict[tuple[int, bool], Path]:
+    """Each history as a full export and as partners and bookings alone."""
+    root = tmp_path_factory.mktemp("exports")
+    out = {}
+    for quarters in (1, 2, 3, 5):
+        full = worlds[f"q{quarters}"]
+        out[quarters, True] = full
+        out[quarters, False] = _derive(
+            full, root / f"q{quarters}", drop_tables=("opportunities", "activities", "incentives")
+        )
+    return out
+
+
+FOLDS_BY_QUARTERS = {1: None, 2: 0, 3: 1, 5: 2}
+"""Backtest folds ``train`` uses (of the 4 it wants); None: it cannot train."""
+
+
+@pytest.mark.parametrize("pipeline", [True, False], ids=["full", "bookings-only"])
+@pytest.mark.parametrize("quarters", [1, 2, 3, 5])
+def test_train_forecast_recommend_serve_by_quarters_of_bookings(
+    exports, store, tmp_path, capsys, quarters, pipeline
+) -> None:
+    from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+    from serving import answers
+    from serving.champions import Champions, ModelUnavailable
+    from serving.schemas import ForecastRequest
+    from serving.settings import ServingSettings
+
+    data, folds = exports[quarters, pipeline], FOLDS_BY_QUARTERS[quarters]
+    trained = main(["train", "--data", str(data)])
+    train_out, train_err = capsys.readouterr()
+    forecasts = tmp_path / "f.csv"
+    forecasted = main(["forecast", "--data", str(data), "--out", str(forecasts)])
+    forecast_out, forecast_err = capsys.readouterr()
+    recommended = main(["recommend", "--data", str(data), "--out", str(tmp_path / "r.csv")])
+    recommend_err = capsys.readouterr().err
+    for err in (train_err, forecast_err, recommend_err):
+        assert "Traceback" not in err
+    loaded = Champions(ServingSettings(model_source="mlflow", reload_seconds=0)).refresh()
+
+    # recommend: exit 2 with the reason, never an empty answer (40 partners are too few
+    # for any incentive's 20 partner-quarters, and the bookings-only export has none)
+    assert recommended == 2 and not (tmp_path / "r.csv").exists()
+    if not pipeline:
+        assert "incentives table is missing" in recommend_err
+    else:
+        reason = "too little history" if folds is not None else "needs at least two quarters"
+        assert "could not fit it" in recommend_err and reason in recommend_err
+    with pytest.raises(ModelUnavailable):
+        loaded.get(RECOMMENDER_MODEL)
+
+    if folds is None:  # one quarter: nothing to train, and every step says why
+        assert trained == 2 and "needs at least two quarters of bookings" in train_err
+        assert forecasted == 2 and "could not fit it" in forecast_err
+        assert "needs at least two quarters" in forecast_err and not forecasts.exists()
+        assert not loaded.ready and "needs at least two quarters" in loaded.reason()
+        return
+
+    method = "sales_ops_estimate" if folds == 0 else "lightgbm"
+    assert trained == 0 and "partnercast-forecaster v1 (promoted to champion)" in train_out
+    if folds:
+        assert f"backtested on {folds} fold(s) of the 4 wanted" in train_out
+    else:
+        assert "forecaster: sales_ops_estimate" in train_out and "backtested: False" in train_out
+    assert forecasted == 0 and f"method: {method}" in forecast_out
+    frame = pd.read_csv(forecasts, dtype={"partner_id": str})
+    ds = load_dataset(data)
+    active = set(ds.bookings["partner_id"].astype(str))
+    if pipeline:
+        opportunities = ds.opportunities
+        active |= set(opportunities.loc[opportunities["status"] == "open", "partner_id"])
+    assert active <= set(frame["partner_id"])  # every partner with bookings or pipeline
+    assert (frame.groupby("partner_id").size() == 4).all()
+    p10, p50, p90 = (frame[c].to_numpy() for c in ("p10", "p50", "p90"))
+    assert np.isfinite(p50).all() and (p10 <= p50).all() and (p50 <= p90).all()
+    assert (p90 > p10).mean() > 0.5  # intervals, not points
+
+    # serve: ready on the champion, and every answer names how it was made
+    assert loaded.ready
+    partner = str(frame["partner_id"].iloc[0])
+    answer = answers.forecast(loaded, ForecastRequest(partner_ids=[partner]), max_batch=10)
+    assert answer.method == method and len(answer.forecasts) == 4
+    (info,) = [m for m in answers.model_info(loaded).models if m.name == FORECASTER_MODEL]
+    assert info.method == method and info.backtested is (folds > 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.data import Dataset, ShortHistory
-from features.names import RECOMMENDER_MODEL
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.settings import Settings
 from training.forecast import ForecastConfig
 from training.jobs.forecaster_run import TrainOutcome, train_forecaster
@@ -51,12 +51,25 @@ def train_all(
     """Train, log, register and gate the forecaster, then (unless told not to) the
     recommender; ``config`` overrides the forecaster's tuned or default settings;
     ``backtest=False`` fits the forecaster without a backtest (``--no-backtest``)."""
-    forecast = train_forecaster(
-        ds, data_path=data_path, as_of=as_of, settings=settings, config=config, backtest=backtest
-    )
+    client = configure_tracking(settings)
+    try:
+        forecast = train_forecaster(
+            ds,
+            data_path=data_path,
+            as_of=as_of,
+            settings=settings,
+            config=config,
+            backtest=backtest,
+        )
+    except ShortHistory as exc:  # say why on the registry: forecast, recommend and serve tell
+        record_not_trained(client, FORECASTER_MODEL, str(exc))
+        if with_recommender:
+            reason = f"the forecaster it builds on could not be trained: {exc}"
+            record_not_trained(client, RECOMMENDER_MODEL, reason)
+        raise
+    record_not_trained(client, FORECASTER_MODEL, None)
     if not with_recommender:
         return TrainAllOutcome(forecast, None, recommender_skipped="not asked for")
-    client = configure_tracking(settings)
     try:
         recommender = train_recommender(
             ds,
