@@ -154,6 +154,7 @@ def test_check_history_names_table_column_and_what_is_missing(worlds) -> None:
 @pytest.fixture
 def store(tmp_path, monkeypatch, fast_config):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("PARTNERCAST_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     monkeypatch.chdir(tmp_path)
     config = replace(fast_config, folds=4)  # what a user gets: four folds wanted
     monkeypatch.setattr(train_module, "tuned_config", lambda client, seed: config)
@@ -177,6 +178,25 @@ def test_train_on_data_that_cannot_train_exits_2_with_a_report(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not list(store.glob("mlflow.db")) or _champion(store) is None
+
+
+def test_no_bookings_at_all_or_none_by_the_as_of_date_exit_2(
+    worlds, store, tmp_path, capsys
+) -> None:
+    first = pd.read_csv(worlds["q5"] / "bookings.csv")["booked_on"].min()
+    before = str((pd.Timestamp(first) - pd.Timedelta(days=1)).date())
+    assert main(["train", "--data", str(worlds["q5"]), "--as-of", before]) == 2
+    err = capsys.readouterr().err
+    assert f"bookings.booked_on: no booking on or before {before}" in err
+    assert "Traceback" not in err
+    empty = tmp_path / "empty"
+    shutil.copytree(worlds["q5"], empty)
+    bookings = pd.read_csv(empty / "bookings.csv", dtype=str)
+    bookings.head(0).to_csv(empty / "bookings.csv", index=False)
+    assert main(["train", "--data", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "bookings: required table has no rows" in err and "Traceback" not in err
+    assert _champion(store) is None
 
 
 def _champion(store: Path) -> str | None:
@@ -213,7 +233,7 @@ def test_two_quarters_serve_the_sales_ops_estimate_and_say_so(
     # the ledger keeps them apart from a model's forecasts
     from features.reporting import ForecastLedger
 
-    with ForecastLedger(f"sqlite:///{store / 'mlruns' / 'ledger.db'}") as ledger:
+    with ForecastLedger(f"sqlite:///{store / 'ledger.db'}") as ledger:
         versions = set(ledger.forecasts()["model_version"])
     assert versions == {"1 (sales_ops_estimate)"}
     # recommend explains why it cannot estimate uplifts

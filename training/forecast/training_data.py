@@ -72,6 +72,6 @@ def prepare_training_data(
             f"bookings: no quarter with a known outcome before {as_of.date()}: the forecaster "
             "needs at least two quarters of bookings (one to start from, one to check "
             "against); with two it serves the sales-ops estimate, from three it backtests "
-            "(docs/data-scientist.md, 'Young programs')"
+            "(README, 'Young programs')"
         )
     return TrainingData(as_of=as_of, spec=spec, frame=frame, panel=panel)
