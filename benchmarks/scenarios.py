@@ -57,18 +57,20 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         metrics,
         prepare_training_data,
         run_backtest,
+        usable_folds,
     )
+    from training.forecast.backtest import SALES_OPS
     from training.forecast.reference import (
         REFERENCE,
         backtest_reference,
         expected_on_test_rows,
         floor_wape,
     )
+    from training.jobs.forecaster_run import quality_gate
 
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
-    config = ForecastConfig(seed=seed)
-    cutoffs = data.frame.loc[data.frame["horizon"] <= config.horizon, "as_of"].nunique()
-    folds = max(1, min(folds, cutoffs - 2))
+    wanted = folds
+    folds = usable_folds(data.frame, wanted)  # as ``partnercast train`` does
     config = ForecastConfig(folds=folds, seed=seed)
     result = run_backtest(data.frame, data.panel, data.spec, config, progress=_say)
     ridge = backtest_reference(data.frame, folds=folds, horizon=config.horizon)
@@ -79,7 +81,10 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         "model": metrics.wape(preds["actual"], preds[f"{MODEL}_p50"]),
         "best": metrics.wape(preds["actual"], preds[f"{best}_p50"]),
         "ridge": metrics.wape(preds["actual"], preds[f"{REFERENCE}_p50"]),
+        "sales-ops": metrics.wape(preds["actual"], preds[f"{SALES_OPS}_p50"]),
     }
+    # the quality gate as ``train`` applies it to a first model (no champion yet)
+    gate = quality_gate(result, None, folds=folds, wanted=wanted)
     floor_rows = expected_on_test_rows(preds, world.truth["revenue"])
     expected_wape, floor, factor = floor_wape(floor_rows["actual"], floor_rows["expected_revenue"])
     by_h = {
@@ -93,6 +98,7 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
         "folds": folds,
         "test rows": len(preds),
         "WAPE": wape["model"],
+        "sales-ops": wape["sales-ops"],
         "best baseline": f"{best} {wape['best']:.3f}",
         "x best baseline": wape["model"] / wape["best"],
         "ridge": wape["ridge"],
@@ -105,6 +111,10 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
             f"{result.metric(MODEL, 'coverage_80', h):.2f}" for h in sorted(by_h)
         ),
         "loses to ridge at h": ",".join(str(h) for h, (m, r) in by_h.items() if m > r) or "-",
+        "gate": "passed"
+        if gate.passed
+        else "failed: "
+        + "; ".join(r.removeprefix("FAILED: ") for r in gate.reasons if r.startswith("FAILED")),
     }
 
 

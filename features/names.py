@@ -16,3 +16,7 @@ CHAMPION = "champion"
 FORECASTER_MODEL = "partnercast-forecaster"
 RECOMMENDER_MODEL = "partnercast-recommender"
 """Registered model names (MLflow registry and BentoML store)."""
+
+NOT_TRAINED_TAG = "not_trained_reason"
+"""Registered-model tag: why the last ``train`` could not fit the model (too little history);
+cleared when a version is registered again. Loading a model without a champion reports it."""

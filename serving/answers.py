@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.scoring import UnknownPartnersError
-from serving.champions import Loaded, forecaster_of
+from serving.champions import Champion, Loaded, forecaster_of
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,
@@ -109,13 +109,16 @@ def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> For
         for i, (pid, quarter) in enumerate(zip(ids, _quarters(scores), strict=True))
     ]
     return ForecastResponse.model_construct(
-        as_of=champion.as_of, model_version=champion.version, forecasts=forecasts
+        as_of=champion.as_of,
+        model_version=champion.version,
+        method=forecaster.method,
+        forecasts=forecasts,
     )
 
 
 def aggregate(loaded: Loaded, request: AggregateRequest, *, max_batch: int) -> AggregateResponse:
     """Group totals of every partner in the snapshot, with intervals right for the sum."""
-    champion, _, table = forecaster_of(loaded)
+    champion, forecaster, table = forecaster_of(loaded)
     frame = table.aggregate(request.group_by, request.horizon)
     groups = frame["group"].astype(str).tolist()
     forecasts = [
@@ -125,6 +128,7 @@ def aggregate(loaded: Loaded, request: AggregateRequest, *, max_batch: int) -> A
     return AggregateResponse.model_construct(
         as_of=champion.as_of,
         model_version=champion.version,
+        method=forecaster.method,
         group_by=request.group_by,
         forecasts=forecasts,
     )
@@ -261,6 +265,14 @@ def rank(loaded: Loaded, request: RankRequest, *, max_batch: int) -> RankRespons
 
 
 # -- about the models ----------------------------------------------------------------
+def _forecaster_kind(champion: Champion) -> dict[str, Any]:
+    """``method`` and ``backtested`` of the forecaster (nothing for other models)."""
+    if champion.name != FORECASTER_MODEL:
+        return {}
+    info = getattr(champion.scorer, "info", {}) or {}
+    return {"method": champion.scorer.method, "backtested": bool(info.get("backtested", True))}
+
+
 def model_info(loaded: Loaded) -> ModelInfoResponse:
     """Names, versions, runs, as-of dates and training metrics of the loaded champions."""
     models = []
@@ -278,6 +290,7 @@ def model_info(loaded: Loaded) -> ModelInfoResponse:
                 feature_columns=list(spec.feature_columns)
                 if spec is not None and champion.name == FORECASTER_MODEL
                 else [],
+                **_forecaster_kind(champion),
             )
         )
     problems = [ModelProblem(name=n, reason=r) for n, r in loaded.problems.items()]

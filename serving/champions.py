@@ -21,8 +21,13 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from features.names import CHAMPION, FORECASTER_MODEL, RECOMMENDER_MODEL
-from features.scoring import NoChampionError, PartnerForecaster, load_champion
+from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
+from features.scoring import (
+    NoChampionError,
+    PartnerForecaster,
+    champion_model_version,
+    load_champion,
+)
 from serving.forecast_table import ForecastTable
 from serving.settings import ServingSettings
 
@@ -102,16 +107,9 @@ def _as_of(scorer: Any) -> dt.date | None:
 def mlflow_champion_version(name: str, tracking_uri: str) -> str:
     """The registry version behind the ``champion`` alias; ``NoChampionError`` if none."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException as exc:
-        raise NoChampionError(
-            f"no 'champion' version of model '{name}' in the registry at {tracking_uri}: "
-            "run 'partnercast train' first"
-        ) from exc
+    return str(champion_model_version(client, name, tracking_uri).version)
 
 
 def load_from_mlflow(name: str, tracking_uri: str) -> Champion:

@@ -143,7 +143,7 @@ class ServiceState:
             champion = loaded.get(FORECASTER_MODEL)
             made_by = Provenance(
                 model_name=champion.name,
-                model_version=champion.version,
+                model_version=champion.scorer.ledger_version(champion.version),
                 run_id=champion.run_id,
                 as_of=answer.as_of,
             )

@@ -227,7 +227,7 @@ class KpiSource:
                 as_of=as_of,
                 calendar=QuarterCalendar(self.settings.fy_start_month),
                 model_name=champion.name,
-                model_version=champion.version,
+                model_version=champion.scorer.ledger_version(champion.version),
                 quarter_start=request.quarter_start,
                 group_by=request.group_by,
             )

@@ -105,7 +105,7 @@ class OverrideDesk:
 
     # -- writes and reads (errors as ApiError) ------------------------------------------
     def create(self, loaded: Loaded, request: OverrideRequest, who: Identity) -> Override:
-        champion, _, table = forecaster_of(loaded)
+        champion, forecaster, table = forecaster_of(loaded)
         quarter = pd.Timestamp(request.quarter_start)
         try:
             if request.partner_id is not None:
@@ -134,7 +134,7 @@ class OverrideDesk:
                 author=who.name,
                 role=who.role,
                 model_name=champion.name,
-                model_version=champion.version,
+                model_version=forecaster.ledger_version(champion.version),
             )
         except BadInput as exc:
             raise ApiError(422, str(exc)) from exc

@@ -298,6 +298,12 @@ class PartnerForecast(QuarterForecast):
 class ForecastResponse(BaseModel):
     as_of: dt.date
     model_version: str
+    method: str = Field(
+        "lightgbm",
+        description="how the forecasts are made: 'lightgbm' (the model), or "
+        "'sales_ops_estimate' (run-rate plus due pipeline times win rate, for a program too "
+        "young to backtest; see GET /model-info)",
+    )
     forecasts: list[PartnerForecast]
 
 
@@ -319,6 +325,12 @@ class GroupForecast(QuarterForecast):
 class AggregateResponse(BaseModel):
     as_of: dt.date
     model_version: str
+    method: str = Field(
+        "lightgbm",
+        description="how the forecasts are made: 'lightgbm' (the model), or "
+        "'sales_ops_estimate' (run-rate plus due pipeline times win rate, for a program too "
+        "young to backtest; see GET /model-info)",
+    )
     group_by: GroupBy
     forecasts: list[GroupForecast]
 
@@ -519,6 +531,14 @@ class ModelInfo(BaseModel):
     source: str = Field(description="where it was loaded from: the registry URI or 'bentoml'")
     loaded_at: dt.datetime
     feature_columns: list[str] = []
+    method: str | None = Field(
+        None, description="the forecaster's: 'lightgbm' or 'sales_ops_estimate'"
+    )
+    backtested: bool | None = Field(
+        None,
+        description="false for a forecaster promoted without a backtest (a history too "
+        "short for one fold, or trained with --no-backtest)",
+    )
 
 
 class ModelProblem(BaseModel):

@@ -15,7 +15,13 @@ from features.data.outputs import (
     write_file_atomically,
     write_folder_atomically,
 )
-from features.data.problems import BadInput, DataContractError, Problem, ValidationReport
+from features.data.problems import (
+    BadInput,
+    DataContractError,
+    Problem,
+    ShortHistory,
+    ValidationReport,
+)
 from features.data.validation import summarize_dataset, validate_folder
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "DATE_COLUMNS",
     "TABLES",
     "BadInput",
+    "ShortHistory",
     "DataContractError",
     "Dataset",
     "Problem",

@@ -136,6 +136,11 @@ class BadInput(Exception):
     """Input the user can fix (data, flag values): the CLI reports it on stderr, exit 2."""
 
 
+class ShortHistory(BadInput, ValueError):
+    """Valid data too short or too sparse for a step (a young program, few incentives): the
+    message says what the step needs. Exit 2 in the CLI, like other input the user can fix."""
+
+
 class DataContractError(ValueError):
     """The data does not follow the contract; ``report`` lists every problem."""
 

@@ -24,7 +24,13 @@ from features.scoring.policy import RECOMMEND_COLUMNS, recommend_incentives
 from features.scoring.quantiles import QuantileBundle
 from features.scoring.ranking import rank_by_last_revenue, rank_partners
 from features.scoring.recommender import FILTERS, PartnerRecommender
-from features.scoring.registry import LoadedModel, NoChampionError, load_champion
+from features.scoring.registry import (
+    LoadedModel,
+    NoChampionError,
+    UntrainableModelError,
+    champion_model_version,
+    load_champion,
+)
 
 __all__ = [
     "FILTERS",
@@ -34,6 +40,8 @@ __all__ = [
     "RECOMMEND_COLUMNS",
     "LoadedModel",
     "NoChampionError",
+    "UntrainableModelError",
+    "champion_model_version",
     "PartnerForecaster",
     "PartnerRecommender",
     "QuantileBundle",

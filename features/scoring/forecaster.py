@@ -54,6 +54,18 @@ class PartnerForecaster:
 
     # -- partner forecasts ---------------------------------------------------------
     @property
+    def method(self) -> str:
+        """How the forecasts are made: ``lightgbm`` (the quantile boosters), or
+        ``sales_ops_estimate`` (run-rate plus due pipeline times win rate, with intervals
+        from its errors: a program too young to backtest)."""
+        return "sales_ops_estimate" if self.bundle.is_heuristic else "lightgbm"
+
+    def ledger_version(self, version: str) -> str:
+        """The registry version as the forecast ledger records it: flagged with the method
+        when the forecasts are the sales-ops estimate, so accuracy keeps them apart."""
+        return version if not self.bundle.is_heuristic else f"{version} ({self.method})"
+
+    @property
     def partner_ids(self) -> pd.Index:
         return pd.Index(self.snapshot["partner_id"].unique())
 

@@ -47,10 +47,18 @@ class QuantileBundle:
     # kept (1 = all, 0 = the offset); the whole P10..P90 moves with the median. A horizon
     # without a share uses the nearest one that has one (the larger on a tie)
     blend: dict[int, float] = field(default_factory=dict)
+    # without boosters (a program too young to backtest): the offset is the P50 and these
+    # per-horizon (P10, P90) offsets from it, in model space, are the interval
+    spreads: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
-        return tuple(sorted(self.boosters))
+        return tuple(sorted(self.boosters)) if self.boosters else (0.1, 0.5, 0.9)
+
+    @property
+    def is_heuristic(self) -> bool:
+        """True for the sales-ops estimate packaged as a model (no boosters)."""
+        return not self.boosters
 
     @property
     def median(self) -> float:
@@ -69,6 +77,9 @@ class QuantileBundle:
         """Sorted predictions in model space, shape (rows, quantiles), before correction
         (with the per-horizon ``blend`` towards the offset unless ``blend=False``)."""
         start = self.offset(X)
+        if self.is_heuristic:
+            spread = self._spread_rows(horizon, len(X))
+            return np.sort(spread + start[:, None], axis=1)
         X = X[list(self.feature_names)]
         z = np.column_stack(
             [self.boosters[q].predict(X, num_threads=num_threads) for q in self.quantiles]
@@ -77,6 +88,13 @@ class QuantileBundle:
             keep = self._blend_share(horizon, len(X))
             z -= ((1.0 - keep) * z[:, self.quantiles.index(self.median)])[:, None]
         return np.sort(z + start[:, None], axis=1)
+
+    def _spread_rows(self, horizon, n: int) -> np.ndarray:
+        """(n, 3) offsets (P10, 0, P90) of each row's horizon; the widest for unknown ones."""
+        widest = max(self.spreads.values(), key=lambda lh: lh[1] - lh[0], default=(0.0, 0.0))
+        groups = np.ones(n, dtype=int) if horizon is None else np.asarray(horizon, dtype=int)
+        lo_hi = np.array([self.spreads.get(int(h), widest) for h in groups], dtype=float)
+        return np.column_stack([lo_hi[:, 0], np.zeros(n), lo_hi[:, 1]])
 
     @staticmethod
     def _per_horizon(values: dict[int, float], horizon, n: int, fallback: float) -> np.ndarray:
@@ -116,6 +134,10 @@ class QuantileBundle:
         ``bias`` includes the row's offset, so it is where the trees start from; with a
         ``blend`` the trees' part (contributions and their expected value) is scaled by it.
         """
+        if self.is_heuristic:  # nothing learned: the whole forecast is the starting point
+            values = np.zeros((len(X), len(self.feature_names) + 1))
+            values[:, -1] = self.offset(X)
+            return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
         values = self.boosters[self.median].predict(
             X[list(self.feature_names)], pred_contrib=True, num_threads=num_threads
         )
@@ -141,6 +163,7 @@ class QuantileBundle:
             "corrections": {str(k): v for k, v in self.corrections.items()},
             "offset_column": self.offset_column,
             "blend": {str(k): v for k, v in self.blend.items()},
+            "spreads": {str(k): list(v) for k, v in self.spreads.items()},
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -161,4 +184,7 @@ class QuantileBundle:
             corrections={int(k): float(v) for k, v in meta["corrections"].items()},
             offset_column=meta.get("offset_column"),
             blend={int(k): float(v) for k, v in meta.get("blend", {}).items()},
+            spreads={
+                int(k): (float(v[0]), float(v[1])) for k, v in meta.get("spreads", {}).items()
+            },
         )

@@ -10,13 +10,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.names import CHAMPION
+from features.data import BadInput
+from features.names import CHAMPION, NOT_TRAINED_TAG
 
 log = logging.getLogger(__name__)
 
 
 class NoChampionError(LookupError):
     """The registry has no ``champion`` for a model (nothing trained or promoted yet)."""
+
+
+class UntrainableModelError(NoChampionError, BadInput):
+    """No champion because the data was too short to fit the model: the message says why
+    (the CLI exits 2, the API answers 503 with it)."""
 
 
 @dataclass(frozen=True)
@@ -31,20 +37,34 @@ class LoadedModel:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def load_champion(name: str, tracking_uri: str) -> LoadedModel:
-    """The ``champion`` version of ``name``, loaded through MLflow's pyfunc flavour."""
-    import mlflow  # heavy: imported when a model is really loaded
-    from mlflow import MlflowClient
+def champion_model_version(client: Any, name: str, tracking_uri: str) -> Any:
+    """The registry's ``champion`` version of ``name`` (an MLflow ``ModelVersion``); raises
+    :class:`NoChampionError`, or :class:`UntrainableModelError` with the reason the last
+    training run left when the data could not fit the model."""
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as exc:
+        reason = _not_trained_reason(client, name)
+        if reason:
+            raise UntrainableModelError(
+                f"no '{CHAMPION}' version of model '{name}': the last 'partnercast train' "
+                f"could not fit it: {reason}"
+            ) from exc
         raise NoChampionError(
             f"no '{CHAMPION}' version of model '{name}' in the registry at {tracking_uri}: "
             "run 'partnercast train' first"
         ) from exc
+
+
+def load_champion(name: str, tracking_uri: str) -> LoadedModel:
+    """The ``champion`` version of ``name``, loaded through MLflow's pyfunc flavour."""
+    import mlflow  # heavy: imported when a model is really loaded
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    version = champion_model_version(client, name, tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     log.info("loading %s v%s (%s)", name, version.version, CHAMPION)
@@ -58,3 +78,13 @@ def load_champion(name: str, tracking_uri: str) -> LoadedModel:
         metrics=dict(run.data.metrics),
         tags=dict(version.tags),
     )
+
+
+def _not_trained_reason(client: Any, name: str) -> str | None:
+    """The registered model's :data:`~features.names.NOT_TRAINED_TAG`, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name).tags.get(NOT_TRAINED_TAG)
+    except MlflowException:
+        return None

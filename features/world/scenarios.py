@@ -1,4 +1,4 @@
-"""Named channel worlds: the demo world and six that differ in how revenue and incentives work.
+"""Named channel worlds: the demo world and seven that differ in how revenue and incentives work.
 
 One world is a single answer to "what is a vendor's channel like"; a forecaster or
 recommender tuned on it can sit at its noise floor and still lose to a linear model
@@ -13,7 +13,9 @@ on another (issue 14: 0.82 x the best baseline where a 16-column ridge scored
 - ``heterogeneous``: effects that differ strongly by type, tier, region, engagement,
   pipeline and tenure, negative for some partners;
 - ``no_effect``: incentives that change nothing (every true uplift is 0);
-- ``small_noisy``: 200 partners with twice the demand noise.
+- ``small_noisy``: 200 partners with twice the demand noise;
+- ``young``: a young program: four quarters of bookings, the pipeline from the year before,
+  60 % of partners joining during the year (issue 22).
 
 ``get_scenario(name)`` raises :class:`UnknownScenario` listing the known names.
 """
@@ -276,6 +278,17 @@ SCENARIOS: dict[str, Scenario] = {
             "noisier deal sizes and run-rate, and twice the credit notes.",
             _small_noisy(),
             partners=200,
+        ),
+        Scenario(
+            "young",
+            "A young program, or a CRM export that starts a year ago: four quarters of "
+            "bookings with the opportunities opened since the year before, the demo world's "
+            "mechanics, and 60% of partners joining during the year (many have one or two "
+            "quarters of history or only pipeline). Three cutoffs have a known next quarter: "
+            "one backtest fold.",
+            WorldParams(initial_share=0.4),
+            partners=1000,
+            quarters=4,
         ),
     )
 }

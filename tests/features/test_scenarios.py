@@ -188,3 +188,19 @@ def test_small_noisy_is_small_and_noisier_than_demo(worlds) -> None:
         return metrics.wape(r["revenue"], r["expected_revenue"])
 
     assert floor(worlds["small_noisy"]) > 1.2 * floor(worlds["demo"])
+
+
+def test_young_has_four_quarters_of_bookings_a_year_old_pipeline_and_one_fold(worlds) -> None:
+    from features.world.simulate import world_dataset
+    from training.forecast import prepare_training_data, usable_folds
+
+    world = worlds["young"]
+    booked = pd.to_datetime(world.tables["bookings"]["booked_on"])
+    assert CAL.quarter_start(booked).nunique() == 4
+    created = pd.to_datetime(world.tables["opportunities"]["created_on"])
+    assert created.min() < booked.min() - pd.Timedelta(days=180)  # pipeline before bookings
+    joined = pd.to_datetime(world.tables["partners"]["joined_on"])
+    assert (joined >= booked.min()).mean() > 0.5
+    data = prepare_training_data(world_dataset(world), as_of=None, calendar=CAL)
+    assert data.frame["as_of"].nunique() == 3
+    assert usable_folds(data.frame, 4) == 1

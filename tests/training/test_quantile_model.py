@@ -74,12 +74,21 @@ def test_contributions_add_up_to_the_median(fitted) -> None:
     )
 
 
-def test_calibration_needs_time_and_enough_slices() -> None:
+def test_calibration_needs_time_and_holds_out_what_a_short_history_allows(caplog) -> None:
     X, y = _heavy_tailed(20, 2, seed=0)
     with pytest.raises(ValueError, match="time"):
         QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y)
-    with pytest.raises(ValueError, match="only 2"):
-        QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y, time=X["time"])
+    # two target quarters: the last one calibrates (two are asked for)
+    two = QuantileForecaster(n_estimators=5).fit(X[["log_size"]], y, time=X["time"])
+    assert set(two.corrections_) == {0} and np.isfinite(two.corrections_[0])
+    # one target quarter: a random share of its rows calibrates, and the log says so
+    first = (X["time"] == X["time"].min()).to_numpy()
+    with caplog.at_level("WARNING"):
+        one = QuantileForecaster(n_estimators=5).fit(
+            X.loc[first, ["log_size"]], y[first], time=X.loc[first, "time"]
+        )
+    assert "one target quarter" in caplog.text
+    assert np.isfinite(one.corrections_[0])
 
 
 def test_bundle_round_trips_through_files_with_categoricals(tmp_path) -> None:

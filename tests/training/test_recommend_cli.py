@@ -168,6 +168,12 @@ def test_train_without_incentives_still_trains_the_forecaster(
     out = capsys.readouterr().out
     assert "partnercast-forecaster v1 (promoted to champion)" in out
     assert "recommender: not trained (the dataset has no incentives)" in out
+    # the registry says why, so the service's 503 and the CLI name the reason
+    from features.scoring import UntrainableModelError, champion_model_version
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(UntrainableModelError, match="the dataset has no incentives"):
+        champion_model_version(mlflow.MlflowClient(uri), "partnercast-recommender", uri)
     mlflow.set_tracking_uri(None)
 
 

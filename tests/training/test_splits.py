@@ -56,5 +56,7 @@ def test_no_training_target_is_after_the_test_cutoff(n_cutoffs, folds, horizons)
 
 
 def test_too_few_cutoffs_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="at least 6 cutoffs"):
+    with pytest.raises(
+        ValueError, match="at least 5 quarter-end cutoffs .* the data has 3: use --folds 1"
+    ):
         list(rolling_origin_folds(_frame(3), folds=4))

@@ -37,7 +37,7 @@ def cmd_changes(args: argparse.Namespace, settings: Settings) -> int:
         as_of=as_of,
         calendar=QuarterCalendar(settings.fy_start_month),
         model_name=champion.name,
-        model_version=champion.version,
+        model_version=champion.model.forecaster.ledger_version(champion.version),
         quarter_start=args.quarter,
         group_by=group_by,
     )

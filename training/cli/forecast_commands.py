@@ -58,7 +58,13 @@ def _print_outcome(
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     ds = load_dataset(args.data)
-    outcome = train_all(ds, data_path=args.data, as_of=_as_of(args), settings=settings)
+    outcome = train_all(
+        ds,
+        data_path=args.data,
+        as_of=_as_of(args),
+        settings=settings,
+        backtest=not getattr(args, "no_backtest", False),
+    )
     forecast, rec = outcome.forecaster, outcome.recommender
     _print_outcome(
         "",
@@ -70,7 +76,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         forecast.headline,
     )
     if rec is None:
-        print("recommender: not trained (the dataset has no incentives)")
+        print(f"recommender: not trained ({outcome.recommender_skipped})")
         return 0
     _print_outcome(
         "recommender ",
@@ -169,6 +175,12 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         write_csv_atomically(aggregates, args.aggregates)
     write_csv_atomically(forecasts, args.out)
     print(f"model: {champion.name} v{champion.version} (run {champion.run_id})")
+    print(f"method: {forecaster.method}")
+    if forecaster.bundle.is_heuristic:
+        log.warning(
+            "the champion is the sales-ops estimate (the history was too short to backtest "
+            "a model): run-rate plus due pipeline times win rate, intervals from its errors"
+        )
     print(f"as_of: {pd.Timestamp(as_of).date()}")
     print(f"partners: {forecasts['partner_id'].nunique()}, rows: {len(forecasts)} -> {args.out}")
     for h, g in forecasts.groupby("horizon"):
@@ -180,7 +192,7 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     provenance = {
         "source": "cli",
         "model_name": champion.name,
-        "model_version": champion.version,
+        "model_version": forecaster.ledger_version(champion.version),
         "run_id": champion.run_id,
         "as_of": pd.Timestamp(as_of),
     }

@@ -252,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         data=True,
         as_of=True,
     )
+    p.add_argument(
+        "--no-backtest",
+        action="store_true",
+        help="fit the forecaster without a rolling-origin backtest (for histories too short "
+        "for one; promoted only over a champion that was not backtested either)",
+    )
     p = command(
         "backtest",
         "rolling-origin backtest of the forecaster against baselines",

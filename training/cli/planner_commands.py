@@ -65,7 +65,7 @@ def cmd_override_add(args: argparse.Namespace, settings: Settings) -> int:
             author=_author(args),
             role="cli",
             model_name=champion.name,
-            model_version=champion.version,
+            model_version=forecaster.ledger_version(champion.version),
         )
     finally:
         book.close()

@@ -31,8 +31,10 @@ from training.forecast.config import DEFAULT_PARAMS, MODEL, ForecastConfig, mode
 from training.forecast.forecaster import fit_forecaster
 from training.forecast.quantile_model import QuantileForecaster
 from training.forecast.reference import RidgeReference, backtest_reference, floor_wape
+from training.forecast.sales_ops_model import KIND as SALES_OPS_KIND
+from training.forecast.sales_ops_model import fit_sales_ops_forecaster
 from training.forecast.selection import CANDIDATES, Selection, select_candidate
-from training.forecast.splits import Fold, rolling_origin_folds
+from training.forecast.splits import Fold, rolling_origin_folds, usable_folds
 from training.forecast.training_data import TrainingData, prepare_training_data
 
 __all__ = [
@@ -59,7 +61,10 @@ __all__ = [
     "metrics_table",
     "model_matrix",
     "prepare_training_data",
+    "SALES_OPS_KIND",
+    "fit_sales_ops_forecaster",
     "rolling_origin_folds",
+    "usable_folds",
     "run_backtest",
     "select_candidate",
 ]

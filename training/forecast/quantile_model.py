@@ -32,6 +32,10 @@ from training.forecast.weights import money_weights
 
 log = logging.getLogger(__name__)
 
+ONE_SLICE_CALIBRATION_SHARE = 0.3
+"""Share of the rows held out for the conformal correction when all rows share one target
+quarter (a program with three quarters of bookings)."""
+
 SCREEN_ROWS = 0.33  # share of rows the feature screen fits on
 SCREEN_TREES = 40
 
@@ -279,12 +283,19 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
             raise ValueError("conformal calibration needs the rows' time (pass time=...)")
         time = pd.Series(np.asarray(time))
         slices = np.sort(time.unique())
-        if len(slices) <= self.calibration_slices:
-            raise ValueError(
-                f"conformal calibration holds out the last {self.calibration_slices} time slices "
-                f"but the training data has only {len(slices)}"
+        held = min(self.calibration_slices, len(slices) - 1)  # short histories: hold out fewer
+        if held < 1:  # one target quarter: its rows are exchangeable, hold out a random share
+            log.warning(
+                "one target quarter to learn from: calibrating the intervals on a random "
+                "%.0f%% of its rows",
+                100 * ONE_SLICE_CALIBRATION_SHARE,
             )
-        calib = time.isin(slices[-self.calibration_slices :]).to_numpy()
+            rng = np.random.default_rng(self.random_state)
+            calib = rng.random(len(time)) < ONE_SLICE_CALIBRATION_SHARE
+        else:
+            if held < self.calibration_slices:
+                log.info("calibrating the intervals on the last %d target quarter(s)", held)
+            calib = time.isin(slices[-held:]).to_numpy()
 
         def part(rows: np.ndarray) -> tuple:
             return X.loc[rows], z[rows], None if weight is None else weight[rows]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.data import ShortHistory
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -24,20 +26,46 @@ class Fold:
     test: np.ndarray
 
 
+PREFERRED_TRAIN_CUTOFFS = 2
+"""Earlier cutoffs a fold learns from when the history allows it (one at the least)."""
+
+
+def usable_folds(frame: pd.DataFrame, wanted: int) -> int:
+    """How many of ``wanted`` folds the frame's cutoffs allow: each fold keeps
+    :data:`PREFERRED_TRAIN_CUTOFFS` earlier cutoffs to learn from when the history is long
+    enough, one when it is not; 0 when fewer than two cutoffs have a known outcome.
+
+    With quarterly cutoffs: 2 quarters of bookings -> 0 folds, 3 -> 1, 5 -> 2, 6+ -> 4.
+    """
+    n = int(frame["as_of"].nunique())
+    if n < 2:
+        return 0
+    return max(1, min(wanted, n - PREFERRED_TRAIN_CUTOFFS))
+
+
 def rolling_origin_folds(
-    frame: pd.DataFrame, *, folds: int = 4, min_train_cutoffs: int = 2
+    frame: pd.DataFrame, *, folds: int = 4, min_train_cutoffs: int = 1
 ) -> Iterator[Fold]:
     """Yield the last ``folds`` cutoffs as folds, oldest first.
 
     Uses the columns ``as_of`` (cutoff date) and ``quarter_start`` (target quarter).
+    Raises :class:`~features.data.ShortHistory` when the history has too few cutoffs
+    (:func:`usable_folds` says how many it allows).
     """
     if folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
     cutoffs = np.sort(frame["as_of"].unique())
     if len(cutoffs) < folds + min_train_cutoffs:
-        raise ValueError(
-            f"{folds} folds need at least {folds + min_train_cutoffs} cutoffs in the data, "
-            f"found {len(cutoffs)}: use fewer folds or more quarters of history"
+        allowed = usable_folds(frame, folds)
+        raise ShortHistory(
+            f"{folds} backtest fold{'s' if folds != 1 else ''} need at least "
+            f"{folds + min_train_cutoffs} quarter-end cutoffs with a known next quarter, "
+            f"the data has {len(cutoffs)}: "
+            + (
+                f"use --folds {allowed} or fewer (or more quarters of history)"
+                if allowed
+                else "too short to backtest; it needs more quarters of history"
+            )
         )
     as_of = frame["as_of"].to_numpy()
     target_start = frame["quarter_start"].to_numpy()

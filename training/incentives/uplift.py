@@ -47,6 +47,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
+from features.data import ShortHistory
 from features.names import NONE
 from training.incentives.effect_models import (
     SEGMENT_COLUMNS,
@@ -69,7 +70,7 @@ def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incen
         raise ValueError(f"the frame has no {treatment_column!r} column")
     given = frame[treatment_column].astype("string").fillna(NONE) != NONE
     if not bool(given.any()):
-        raise ValueError(
+        raise ShortHistory(
             "no incentives in the data: the incentives table is missing or has no rows in the "
             "training quarters, so incentives cannot be recommended (the forecaster does not "
             "need it)"
@@ -196,12 +197,15 @@ class UpliftModel(BaseEstimator):
         if dropped:
             log.warning("too few rows to learn %s (< %d each): dropped", dropped, self.min_treated)
         if not kept:
-            raise ValueError(
+            raise ShortHistory(
                 f"no incentive in the incentives table has {self.min_treated} or more "
                 "partner-quarters: too little history to learn uplift"
             )
         if counts.get(NONE, 0) < self.min_treated:
-            raise ValueError("too few partner-quarters without an incentive to compare against")
+            raise ShortHistory(
+                f"too few partner-quarters without an incentive to compare against "
+                f"({counts.get(NONE, 0)}, fewer than {self.min_treated})"
+            )
         rows = np.isin(treatment, [NONE, *kept])
         cost = np.zeros((int(rows.sum()), len(kept)))
         if costs is not None:

@@ -63,9 +63,9 @@ def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecisi
     return GateDecision.from_checks(
         {
             f"net value per partner-quarter {value:,.0f} (se {value_se:,.0f}) not significantly "
-            "below none for all": value > -z * value_se,
+            "below none for all": value >= -z * value_se,
             f"gain over 'everyone gets the usual incentive' {gain:,.0f} (se {gain_se:,.0f}) "
-            "not significantly negative": gain > -z * gain_se,
+            "not significantly negative": gain >= -z * gain_se,
         }
     )
 

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from features.names import CHAMPION
+from features.names import CHAMPION, NOT_TRAINED_TAG
 from features.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,3 +83,18 @@ def promote_if_passed(
 
 def _gate_tag(decision: GateDecision) -> str:
     return ("passed" if decision.passed else "failed") + " | " + " | ".join(decision.reasons)
+
+
+def record_not_trained(client: MlflowClient, model_name: str, reason: str | None) -> None:
+    """Say on the registered model why the last run could not fit it (None: clear it), so
+    a caller asking for its champion learns why there is none."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        if reason is None:
+            return
+        client.create_registered_model(model_name)
+    if reason is None:
+        client.delete_registered_model_tag(model_name, NOT_TRAINED_TAG)
+    else:
+        client.set_registered_model_tag(model_name, NOT_TRAINED_TAG, reason)

@@ -22,7 +22,14 @@ from features.calendar import QuarterCalendar
 from features.data import Dataset
 from features.names import FORECASTER_MODEL
 from features.settings import Settings
-from training.forecast import MODEL, ForecastConfig, metrics, prepare_training_data, run_backtest
+from training.forecast import (
+    MODEL,
+    ForecastConfig,
+    metrics,
+    prepare_training_data,
+    rolling_origin_folds,
+    run_backtest,
+)
 from training.jobs.forecaster_run import EXPERIMENT, TUNED_PARAMS_TAG
 from training.jobs.tracking import configure_tracking, ensure_experiment
 
@@ -66,6 +73,7 @@ def tune_forecaster(
     client = configure_tracking(settings)
     experiment_id = ensure_experiment(client, EXPERIMENT, settings)
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(settings.fy_start_month))
+    next(rolling_origin_folds(data.frame, folds=folds))  # ShortHistory before any trial
     study = optuna.create_study(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
