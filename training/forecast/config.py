@@ -6,7 +6,7 @@ both start from a :class:`ForecastConfig`, so neither has to import the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -63,6 +63,12 @@ class ForecastConfig:
     folds: int = 4
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 42
+
+    def resolved(self) -> ForecastConfig:
+        """The same run with every default spelled out in ``params``: what a saved config
+        must hold, so that re-running it after the defaults change (the quality gate
+        re-backtests the champion) repeats the champion's settings, not today's defaults."""
+        return replace(self, params={**DEFAULT_PARAMS, **self.params})
 
     def estimator(self, **overrides: Any) -> QuantileForecaster:
         settings = {**DEFAULT_PARAMS, "random_state": self.seed, **self.params, **overrides}

@@ -262,7 +262,7 @@ def _champion_wape_on_same_folds(
     champion = champion_config(client)
     if champion is None:
         return None
-    if champion == config:
+    if champion.resolved() == config.resolved():
         log.info("the champion has the candidate's settings: same folds, same WAPE")
         return candidate.metric(MODEL, "wape")
     log.info("backtesting the champion's settings on the same folds")
@@ -310,7 +310,8 @@ def _log_artifacts_and_model(
         feature_importance(forecaster).to_csv(folder / "feature_importance.csv", index=False)
         plot_calibration(candidate.predictions, folder / "calibration.png")
         plot_fan_charts(forecaster, data.panel, folder / "fan_charts.png")
-        (folder / CONFIG_ARTIFACT).write_text(json.dumps(asdict(config), indent=2), "utf-8")
+        saved_config = asdict(config.resolved())  # defaults spelled out: they may change
+        (folder / CONFIG_ARTIFACT).write_text(json.dumps(saved_config, indent=2), "utf-8")
         (folder / "feature_spec.json").write_text(
             json.dumps(data.spec.to_dict(), indent=2), "utf-8"
         )
