@@ -47,6 +47,10 @@ class QuantileBundle:
     # kept (1 = all, 0 = the offset); the whole P10..P90 moves with the median. A horizon
     # without a share uses the nearest one that has one (the larger on a tie)
     blend: dict[int, float] = field(default_factory=dict)
+    # per horizon, the column the boosting starts from instead of ``offset_column`` (chosen on
+    # the training rows, ``training.forecast.starts``); a horizon without one uses the nearest
+    # one's (the larger on a tie); needs the ``horizon`` column in X
+    offset_by_horizon: dict[int, str] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -61,6 +65,15 @@ class QuantileBundle:
         if self.offset_column is None:
             return np.zeros(len(X))
         values = np.nan_to_num(X[self.offset_column].to_numpy(dtype=float), nan=0.0)
+        if self.offset_by_horizon:
+            known = np.array(sorted(self.offset_by_horizon, reverse=True))
+            horizon = X["horizon"].to_numpy(dtype=int)
+            nearest = known[np.argmin(np.abs(horizon[:, None] - known[None, :]), axis=1)]
+            for h in np.unique(nearest):
+                column = self.offset_by_horizon[int(h)]
+                if column != self.offset_column:
+                    rows = nearest == h
+                    values[rows] = np.nan_to_num(X[column].to_numpy(dtype=float)[rows], nan=0.0)
         return forward_transform(values, self.transform, self.scale)
 
     def raw_quantiles(
@@ -141,6 +154,7 @@ class QuantileBundle:
             "corrections": {str(k): v for k, v in self.corrections.items()},
             "offset_column": self.offset_column,
             "blend": {str(k): v for k, v in self.blend.items()},
+            "offset_by_horizon": {str(k): v for k, v in self.offset_by_horizon.items()},
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -161,4 +175,7 @@ class QuantileBundle:
             corrections={int(k): float(v) for k, v in meta["corrections"].items()},
             offset_column=meta.get("offset_column"),
             blend={int(k): float(v) for k, v in meta.get("blend", {}).items()},
+            offset_by_horizon={
+                int(k): str(v) for k, v in meta.get("offset_by_horizon", {}).items()
+            },
         )
