@@ -123,7 +123,7 @@ def test_champion_config_keeps_its_settings_when_the_defaults_change(
     assert estimator.max_features == was["max_features"] == 40
     assert estimator.tail_trees == was["tail_trees"] == 0.5
     assert estimator.n_estimators == FAST["n_estimators"] == 25
-    assert all(champion.params[k] == v for k, v in was.items() if k not in FAST)
+    assert all(champion.resolved().params[k] == v for k, v in was.items() if k not in FAST)
     # the candidate with today's defaults is not the champion: the gate re-backtests it
     assert champion.resolved() != fast_config.resolved()
 
