@@ -77,3 +77,8 @@ def test_forecaster_starts_from_the_better_column_and_its_trees_never_see_it():
     assert np.abs(p50[h2] / y[h2] - 1).mean() < 0.15  # from the right start, not 0.5 x
     plain = QuantileForecaster(n_estimators=30, offset_column="plan", random_state=1)
     assert plain.fit(X.drop(columns="trend"), y, time=time, horizon=horizon).starts_ == {}
+    # features without the candidate (an older spec): the default start, no error
+    older = QuantileForecaster(
+        n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
+    )
+    assert older.fit(X.drop(columns="trend"), y, time=time, horizon=horizon).starts_ == {}

@@ -249,15 +249,13 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
     def _choose_starts(self, X: pd.DataFrame, y, horizon) -> dict[int, str]:
         """Per horizon, the start among ``offset_column`` and ``offset_candidates`` with the
         least WAPE on the training rows (``training.forecast.starts``); {} without candidates."""
-        if self.offset_column is None or not self.offset_candidates:
+        # a candidate the features lack (a spec older than the column) is not a candidate
+        candidates = [c for c in self.offset_candidates if c in X.columns]
+        if self.offset_column is None or not candidates:
             return {}
         h = X["horizon"].to_numpy() if horizon is None else np.asarray(horizon)
         starts = choose_starts(
-            X,
-            np.asarray(y, dtype=float),
-            h,
-            default=self.offset_column,
-            candidates=self.offset_candidates,
+            X, np.asarray(y, dtype=float), h, default=self.offset_column, candidates=candidates
         )
         log.info("start per horizon: %s", starts)
         return starts
