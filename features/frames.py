@@ -224,6 +224,7 @@ def _with_horizons(
             plan=plan["sales_ops_estimate"],
             run_rate=plan["run_rate_non_deal"],
             last_year=last_year,
+            deals=plan["expected_deal_revenue"],
             rows=row,
         )
         per_horizon.update({name: v.astype(FEATURE_DTYPE) for name, v in aligned.items()})

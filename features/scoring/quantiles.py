@@ -50,6 +50,10 @@ class QuantileBundle:
     # without boosters (a program too young to backtest): the offset is the P50 and these
     # per-horizon (P10, P90) offsets from it, in model space, are the interval
     spreads: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # per horizon, the column the boosting starts from instead of ``offset_column`` (chosen on
+    # the training rows, ``training.forecast.starts``); a horizon without one uses the nearest
+    # one's (the larger on a tie); needs the ``horizon`` column in X
+    offset_by_horizon: dict[int, str] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -69,6 +73,15 @@ class QuantileBundle:
         if self.offset_column is None:
             return np.zeros(len(X))
         values = np.nan_to_num(X[self.offset_column].to_numpy(dtype=float), nan=0.0)
+        if self.offset_by_horizon:
+            known = np.array(sorted(self.offset_by_horizon, reverse=True))
+            horizon = X["horizon"].to_numpy(dtype=int)
+            nearest = known[np.argmin(np.abs(horizon[:, None] - known[None, :]), axis=1)]
+            for h in np.unique(nearest):
+                column = self.offset_by_horizon[int(h)]
+                if column != self.offset_column:
+                    rows = nearest == h
+                    values[rows] = np.nan_to_num(X[column].to_numpy(dtype=float)[rows], nan=0.0)
         return forward_transform(values, self.transform, self.scale)
 
     def raw_quantiles(
@@ -164,6 +177,7 @@ class QuantileBundle:
             "offset_column": self.offset_column,
             "blend": {str(k): v for k, v in self.blend.items()},
             "spreads": {str(k): list(v) for k, v in self.spreads.items()},
+            "offset_by_horizon": {str(k): v for k, v in self.offset_by_horizon.items()},
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -186,5 +200,8 @@ class QuantileBundle:
             blend={int(k): float(v) for k, v in meta.get("blend", {}).items()},
             spreads={
                 int(k): (float(v[0]), float(v[1])) for k, v in meta.get("spreads", {}).items()
+            },
+            offset_by_horizon={
+                int(k): str(v) for k, v in meta.get("offset_by_horizon", {}).items()
             },
         )

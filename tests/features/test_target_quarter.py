@@ -6,7 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.families.target_quarter import TARGET_QUARTER_FEATURES, target_quarter_signals
+from features.families.target_quarter import (
+    TARGET_QUARTER_FEATURES,
+    long_growth,
+    target_quarter_signals,
+)
 
 
 def test_each_horizon_sees_the_pipeline_due_in_its_own_quarter():
@@ -21,6 +25,9 @@ def test_each_horizon_sees_the_pipeline_due_in_its_own_quarter():
         "revenue_lag_2": np.array([np.nan]),  # the partner did not exist yet
         "revenue_mean_4q": np.array([2000.0]),
         "won_amount_1q": np.array([500.0]),
+        **{f"revenue_lag_{k}": np.array([np.nan]) for k in range(3, 9)},
+        "revenue_cum": np.array([3000.0]),
+        "quarters_since_first_booking": np.array([0.0]),  # one quarter of history
     }
     plan = np.array([2000.0, 1500.0, 1500.0, 1500.0])
     out = target_quarter_signals(
@@ -44,3 +51,49 @@ def test_each_horizon_sees_the_pipeline_due_in_its_own_quarter():
     # last quarter's run-rate: 3000 booked less 500 won in deals
     np.testing.assert_array_equal(out["run_rate_last_q"], [2500] * 4)
     assert out["log_ratio_run_rate_last_q"][1] == pytest.approx(np.arcsinh(2.5) - np.arcsinh(1.5))
+
+
+def test_long_growth_compares_the_last_eight_quarters_with_the_older_history():
+    # partner 0: 10 quarters, the 2 older ones at 100 each and the last 8 at 200 each: the
+    #   centres (lags 9.5 and 4.5) are 5 quarters apart, so growth is log(2) / 5 a quarter;
+    # partner 1: 9 quarters, too few older ones: 0; partner 2: 12 quarters, older mean 800
+    #   against a recent 200: log(1/4) / 6 = -0.231; partner 3: clipped at +0.3
+    recent = np.array([200.0, 200.0, 200.0, 200.0])
+    frame = {
+        **{f"revenue_lag_{k}": recent for k in range(1, 9)},
+        "revenue_cum": np.array([1800.0, 1700.0, 1600.0 + 4 * 800.0, 1600.0 + 2 * 1.0]),
+        "quarters_since_first_booking": np.array([9.0, 8.0, 11.0, 9.0]),
+    }
+    growth = long_growth(frame)
+    np.testing.assert_allclose(growth, [np.log(2) / 5, 0.0, np.log(0.25) / 6, 0.3])
+
+
+def test_trend_run_rate_plan_grows_last_quarters_run_rate_to_the_target_quarter():
+    lags = {f"revenue_lag_{k}": np.array([2000.0]) for k in range(2, 9)}
+    partner = {
+        "open_amount_close_next_q": np.array([0.0]),
+        "open_amount_overdue": np.array([0.0]),
+        "open_amount_close_q2": np.array([0.0]),
+        "open_amount_close_q3": np.array([0.0]),
+        "open_amount_close_q4": np.array([0.0]),
+        "win_rate_shrunk_8q": np.array([0.5]),
+        "revenue_lag_1": np.array([2500.0]),
+        **lags,
+        "revenue_mean_4q": np.array([2100.0]),
+        "won_amount_1q": np.array([500.0]),  # last quarter's run-rate: 2000
+        "revenue_cum": np.array([16500.0 + 2 * 1000.0]),  # two older quarters of 1000
+        "quarters_since_first_booking": np.array([9.0]),
+    }
+    g = np.log(16500.0 / 8 / 1000.0) / 5 * 0.5  # half the long-run growth
+    out = target_quarter_signals(
+        partner,
+        np.array([1, 4]),
+        plan=np.array([1800.0, 1900.0]),
+        run_rate=np.array([1700.0, 1700.0]),
+        last_year=np.array([0.0, 0.0]),
+        deals=np.array([100.0, 200.0]),
+        rows=np.zeros(2, dtype=int),
+    )
+    np.testing.assert_allclose(
+        out["trend_run_rate_plan"], [2000 * np.exp(g) + 100, 2000 * np.exp(4 * g) + 200]
+    )

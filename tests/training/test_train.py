@@ -14,6 +14,7 @@ from features.scoring import NoChampionError, load_champion
 from features.settings import Settings
 from training.cli import main
 from training.forecast import ForecastConfig
+from training.forecast import config as config_module
 from training.jobs import champion_version, train_forecaster
 from training.jobs import forecaster_run as train_module
 
@@ -104,6 +105,27 @@ def test_gate_refuses_a_worse_model_and_keeps_the_champion(
     client = _client(store)
     assert str(champion_version(client, FORECASTER_MODEL).version) == "1"
     assert client.get_model_version(FORECASTER_MODEL, "2").tags["quality_gate"].startswith("failed")
+
+
+def test_champion_config_keeps_its_settings_when_the_defaults_change(
+    store, small_world, small_world_dir, fast_config, lenient_gate, monkeypatch
+) -> None:
+    """The saved config spells out every default: the gate's re-backtest of the champion
+    after a change of ``DEFAULT_PARAMS`` runs the champion's settings, not today's."""
+    train_forecaster(
+        small_world, data_path=small_world_dir, as_of=None, settings=store, config=fast_config
+    )
+    was = dict(config_module.DEFAULT_PARAMS)
+    monkeypatch.setitem(config_module.DEFAULT_PARAMS, "max_features", 7)
+    monkeypatch.setitem(config_module.DEFAULT_PARAMS, "tail_trees", 1.0)
+    champion = train_module.champion_config(_client(store))
+    estimator = champion.estimator()
+    assert estimator.max_features == was["max_features"] == 40
+    assert estimator.tail_trees == was["tail_trees"] == 0.5
+    assert estimator.n_estimators == FAST["n_estimators"] == 25
+    assert all(champion.resolved().params[k] == v for k, v in was.items() if k not in FAST)
+    # the candidate with today's defaults is not the champion: the gate re-backtests it
+    assert champion.resolved() != fast_config.resolved()
 
 
 def test_a_run_that_dies_midway_leaves_the_registry_as_it_was(

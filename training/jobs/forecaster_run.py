@@ -408,7 +408,7 @@ def _champion_wape_on_same_folds(
     if champion.folds == 0:  # not backtested: nothing to compare on
         return None
     champion = replace(champion, folds=config.folds)  # the folds this history allows
-    if champion == config:
+    if champion.resolved() == config.resolved():
         log.info("the champion has the candidate's settings: same folds, same WAPE")
         return candidate.metric(MODEL, "wape")
     log.info("backtesting the champion's settings on the same folds")
@@ -458,7 +458,8 @@ def _log_artifacts_and_model(
         if not forecaster.bundle.is_heuristic:
             feature_importance(forecaster).to_csv(folder / "feature_importance.csv", index=False)
         plot_fan_charts(forecaster, data.panel, folder / "fan_charts.png")
-        (folder / CONFIG_ARTIFACT).write_text(json.dumps(asdict(config), indent=2), "utf-8")
+        saved_config = asdict(config.resolved())  # defaults spelled out: they may change
+        (folder / CONFIG_ARTIFACT).write_text(json.dumps(saved_config, indent=2), "utf-8")
         (folder / "feature_spec.json").write_text(
             json.dumps(data.spec.to_dict(), indent=2), "utf-8"
         )

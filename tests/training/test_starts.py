@@ -1,0 +1,84 @@
+"""The start the boosters correct, chosen per horizon on the training rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.scoring.quantiles import QuantileBundle
+from training.forecast import QuantileForecaster
+from training.forecast.starts import choose_starts
+
+
+def test_a_candidate_replaces_the_default_only_where_it_is_clearly_better():
+    # horizon 1: default errs 30 of 200 (0.15), candidate 10 (0.05): the candidate
+    # horizon 2: default errs 20 of 200 (0.10), candidate 19.8 (0.099, 1% better): default
+    # horizon 3: the candidate is NaN (counts as 0, WAPE 1.0): default
+    X = pd.DataFrame(
+        {
+            "plan": [80.0, 90.0, 110.0, 110.0, 100.0, 100.0],
+            "trend": [95.0, 105.0, 100.0, 80.2, np.nan, np.nan],
+        }
+    )
+    y = np.array([100.0, 100.0, 100.0, 100.0, 100.0, 100.0])
+    horizon = np.array([1, 1, 2, 2, 3, 3])
+    starts = choose_starts(X, y, horizon, default="plan", candidates=["trend"])
+    assert starts == {1: "trend", 2: "plan", 3: "plan"}
+    assert choose_starts(X, y, horizon, default="plan", candidates=["trend"], margin=0.0)[2] == (
+        "trend"
+    )
+    with pytest.raises(ValueError, match="missing"):
+        choose_starts(X, y, horizon, default="plan", candidates=["missing"])
+
+
+def test_bundle_reads_each_horizons_start_and_the_nearest_for_an_unseen_one(tmp_path):
+    X = pd.DataFrame(
+        {"horizon": [1, 2, 3, 4], "plan": [1000.0] * 4, "trend": [3000.0, np.nan, 5000.0, 7000.0]}
+    )
+    bundle = QuantileBundle(
+        boosters={},
+        feature_names=(),
+        scale=1000.0,
+        offset_column="plan",
+        offset_by_horizon={1: "trend", 2: "trend", 3: "plan"},
+    )
+    # horizon 4 takes horizon 3's start (the nearest); NaN counts as 0
+    np.testing.assert_allclose(bundle.offset(X), np.arcsinh([3.0, 0.0, 1.0, 1.0]))
+    loaded = QuantileBundle.load(bundle.save(tmp_path / "bundle"))
+    assert loaded.offset_by_horizon == {1: "trend", 2: "trend", 3: "plan"}
+    assert QuantileBundle(boosters={}, feature_names=(), offset_column="plan").offset(
+        X
+    ) == pytest.approx(np.arcsinh([1.0] * 4))
+
+
+def test_forecaster_starts_from_the_better_column_and_its_trees_never_see_it():
+    rng = np.random.default_rng(0)
+    n = 600
+    level = np.exp(rng.normal(9, 1, n))
+    horizon = np.tile([1, 2], n // 2)
+    time = np.repeat(np.arange(6), n // 6)
+    y = level * np.exp(rng.normal(0, 0.1, n))
+    X = pd.DataFrame(
+        {
+            "horizon": horizon,
+            "plan": level * np.where(horizon == 1, 1.0, 0.5),  # half the level at horizon 2
+            "trend": level * 1.02,
+            "noise": rng.normal(size=n),
+        }
+    )
+    model = QuantileForecaster(
+        n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
+    ).fit(X, y, time=time, horizon=horizon)
+    assert model.starts_ == {1: "plan", 2: "trend"}
+    assert "trend" not in model.features_used_ and "plan" in model.features_used_
+    p50 = model.predict_quantiles(X, horizon=horizon)["p50"].to_numpy()
+    h2 = horizon == 2
+    assert np.abs(p50[h2] / y[h2] - 1).mean() < 0.15  # from the right start, not 0.5 x
+    plain = QuantileForecaster(n_estimators=30, offset_column="plan", random_state=1)
+    assert plain.fit(X.drop(columns="trend"), y, time=time, horizon=horizon).starts_ == {}
+    # features without the candidate (an older spec): the default start, no error
+    older = QuantileForecaster(
+        n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
+    )
+    assert older.fit(X.drop(columns="trend"), y, time=time, horizon=horizon).starts_ == {}
