@@ -158,3 +158,77 @@ def test_eb_shrinkage_by_hand():
     # no more spread than the noise explains: nothing is kept (a no-effect world says none)
     factor, _ = eb_shrinkage(np.array([0.03, -0.02]), np.array([0.05, 0.05]))
     np.testing.assert_allclose(factor, [0.0, 0.0])
+
+
+def confounded_frame(
+    effects: dict[str, float], n_partners: int = 800, quarters: int = 4, seed: int = 0
+) -> pd.DataFrame:
+    """Issue 17: the history hands incentives to partner-quarters with a good shock the
+    features do not show (so it overstates every effect), and 30 % of decisions are drawn
+    at random over ``none`` and every incentive, the ``none`` ones written as the contract's
+    randomized ``none`` rows."""
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.normal(10, 1.0, n_partners))
+    p = np.repeat(np.arange(n_partners), quarters)
+    shock = rng.normal(0, 0.2, p.size)
+    treat = rng.random(p.size) < 1 / (1 + np.exp(-(-1.0 + 8.0 * shock)))
+    names = list(effects)
+    arms = np.asarray(["none", *names], dtype=object)
+    drawn = arms[1:][rng.integers(0, len(names), p.size)]
+    arm = np.where(treat, drawn, "none")
+    randomized = rng.random(p.size) < 0.3
+    arm = np.where(randomized, arms[rng.integers(0, len(arms), p.size)], arm)
+    effect = sum((arm == name) * e for name, e in effects.items())
+    revenue = size[p] * (1 + effect) * np.exp(shock + rng.normal(-0.04, 0.2, p.size))
+    return pd.DataFrame(
+        {
+            "partner_id": pd.array([f"P{i:04d}" for i in p], dtype="string"),
+            "segment": pd.Categorical(rng.choice(["a", "b"], n_partners)[p], categories=["a", "b"]),
+            "revenue_mean_4q": size[p] * np.exp(rng.normal(0, 0.1, p.size)),
+            "revenue_lag_1": size[p] * np.exp(rng.normal(0, 0.2, p.size)),
+            "noise": rng.normal(size=p.size),
+            "incentive": pd.array(arm, dtype="string"),
+            "randomized": randomized,
+            "revenue": revenue,
+            "size": size[p],
+        }
+    )
+
+
+def test_randomized_rows_correct_a_confounded_history():
+    effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
+    frame = confounded_frame(effects)
+    names = sorted(effects)
+    history = UpliftModel(**SMALL, random_state=1).fit(
+        frame.assign(randomized=False), feature_columns=FEATURES
+    )
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    # the history alone overstates every effect (the shock drove both)
+    assert all(history.effect_constant_[n] > effects[n] + 0.04 for n in names)
+    assert history.randomized_ == {}
+    for n in names:
+        level, se, n_t, n_c = model.randomized_[n]
+        assert n_t >= 30 and n_c >= 30
+        assert abs(level - effects[n]) <= 2.6 * se  # the randomized comparison is unbiased
+        post, post_se = model.posterior_level_[n], model.posterior_level_se_[n]
+        assert abs(post - effects[n]) <= 2.6 * max(post_se, 0.01)
+        assert abs(post - effects[n]) < abs(history.posterior_level_[n] - effects[n]) + 0.01
+
+
+def test_no_effect_with_a_confounded_history_says_none():
+    effects = {"promo": 0.0, "other": 0.0, "third": 0.0}
+    frame = confounded_frame(effects, seed=4)
+    names = sorted(effects)
+    costs = pd.DataFrame({n: 0.02 * frame["size"].to_numpy() for n in names})
+    history = UpliftModel(**SMALL, random_state=1).fit(
+        frame.assign(randomized=False), feature_columns=FEATURES, costs=costs
+    )
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES, costs=costs)
+    X = frame.drop_duplicates("partner_id")[FEATURES]
+    cost = 0.02 * frame.drop_duplicates("partner_id")[["size"]].to_numpy()
+
+    def given(m: UpliftModel) -> float:
+        return float((best_by_net(m.predict_uplift(X)[names].to_numpy() - cost) >= 0).mean())
+
+    assert given(history) > 0.5  # the confounded history pays for nothing
+    assert given(model) <= 0.05

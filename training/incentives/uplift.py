@@ -53,6 +53,7 @@ from training.incentives.effect_models import (
     SIGNAL_COLUMNS,
     EffectModel,
     candidate_models,
+    clustered_mean,
     eb_shrinkage,
     segment_heterogeneity,
     select_effect_model,
@@ -145,6 +146,7 @@ class UpliftModel(BaseEstimator):
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
+        min_randomized: int = 30,
         random_state: int = 42,
         n_jobs: int = 1,
     ) -> None:
@@ -168,6 +170,7 @@ class UpliftModel(BaseEstimator):
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
+        self.min_randomized = min_randomized
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -268,6 +271,12 @@ class UpliftModel(BaseEstimator):
             )
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
+        randomized = (
+            frame["randomized"].fillna(False).to_numpy(dtype=bool)
+            if "randomized" in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
+        self._randomized_evidence(kept, t, y, mu, s, w, randomized)
         self._shrink(kept, oof, pseudo / s[:, None], w, E)
         self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
@@ -295,37 +304,154 @@ class UpliftModel(BaseEstimator):
                 m.min_weight_share = self.effect_min_weight_share
         return [m for m in out if m.name.split(":")[0] in self.candidates]
 
+    def _randomized_evidence(
+        self,
+        kept: list[str],
+        t: np.ndarray,
+        y: np.ndarray,
+        mu: np.ndarray,
+        s: np.ndarray,
+        w: np.ndarray,
+        randomized: np.ndarray,
+    ) -> None:
+        """Per incentive, the randomized comparison with ``none``: on the randomized rows that
+        got the incentive or ``none`` (the contract's control arm), the AIPW score with the
+        known randomization share ``p`` (the share of the incentive among those rows), so it
+        is unbiased whatever the outcome model and whatever the history's confounding:
+        ``mu_k - mu_0 + 1[T=k](Y - mu_k) / p - 1[T=none](Y - mu_0) / (1 - p)``, relative to
+        the base ``s`` and weighted like the observational fit. Sets ``randomized_`` (arm:
+        level, se, rows treated, rows control; incentives with fewer than ``min_randomized``
+        rows in either arm have none) and ``randomized_scores_`` (arm: rows, relative score).
+        """
+        self.randomized_: dict[str, tuple[float, float, int, int]] = {}
+        self.randomized_scores_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        control = randomized & (t == 0)
+        for j, arm in enumerate(kept):
+            treated = randomized & (t == j + 1)
+            n_t, n_c = int(treated.sum()), int(control.sum())
+            if min(n_t, n_c) < self.min_randomized:
+                continue
+            on = treated | control
+            p = n_t / (n_t + n_c)
+            k = j + 1
+            score = (
+                mu[:, k]
+                - mu[:, 0]
+                + treated * (y - mu[:, k]) / p
+                - control * (y - mu[:, 0]) / (1.0 - p)
+            ) / s
+            level, se = clustered_mean(score[on], w[on], self.groups_[on])
+            self.randomized_[arm] = (level, se, n_t, n_c)
+            self.randomized_scores_[arm] = (np.flatnonzero(on), score[on])
+            log.info("%s: randomized %+.4f (se %.4f; %d vs %d rows)", arm, level, se, n_t, n_c)
+
+    def _combined_levels(self, kept: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each incentive's average effect from the observational fit and the randomized
+        comparison, weighted by precision, where the observational estimate's variance is
+        its sampling variance plus its squared distance from the randomized one (a plug-in
+        for its confounding bias: the further the history disagrees with the experiment, the
+        less it counts). An incentive without randomized evidence takes the observational
+        estimate with the mean squared distance of the others; without any randomized
+        evidence, the observational estimates alone (as before issue 17)."""
+        obs = np.array([self.effects_[a].level_ for a in kept])
+        obs_se = np.array([self.effects_[a].level_se_ for a in kept])
+        has = np.array([a in self.randomized_ for a in kept])
+        rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
+        rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
+        bias2 = np.where(has, (obs - rnd) ** 2, np.mean((obs - rnd)[has] ** 2) if has.any() else 0)
+        obs_var = np.maximum(obs_se**2 + bias2, 1e-12)
+        rnd_prec = np.where(has, 1.0 / np.maximum(rnd_se, 1e-9) ** 2, 0.0)
+        precision = 1.0 / obs_var + rnd_prec
+        level = (obs / obs_var + rnd * rnd_prec) / precision
+        self.combined_ = {
+            a: (float(level[j]), float(np.sqrt(1.0 / precision[j]))) for j, a in enumerate(kept)
+        }
+        return level, np.sqrt(1.0 / precision)
+
+    def _calibration_slope(self, kept: list[str]) -> float:
+        """How much of the observational models' heterogeneity the randomized rows confirm:
+        one slope of the randomized scores on the models' deviations from their average
+        (pooled over the incentives, each centred on its own rows, partner-clustered se),
+        shrunk by its own noise (positive-part James-Stein, ``1 - se^2 / b^2``) and kept in
+        [0, 1]. 0 when no model varies or no incentive has randomized rows."""
+        num = den = 0.0
+        parts = []
+        for arm in kept:
+            if arm not in self.randomized_scores_:
+                continue
+            rows, score = self.randomized_scores_[arm]
+            d = self._deviation_oof_[arm][rows]
+            wr = self._weights_[rows]
+            d = d - np.average(d, weights=wr)
+            zc = score - np.average(score, weights=wr)
+            num += float(np.sum(wr * d * zc))
+            den += float(np.sum(wr * d * d))
+            parts.append((rows, wr, d, zc))
+        if den <= 1e-12:
+            self.calibration_ = (0.0, 0.0)
+            return 0.0
+        b = num / den
+        resid = np.zeros(len(self._weights_))
+        for rows, wr, d, zc in parts:
+            np.add.at(resid, rows, wr * d * (zc - b * d))
+        se = float(np.sqrt(np.sum(np.bincount(self.groups_, weights=resid) ** 2)) / den)
+        self.calibration_ = (float(b), se)
+        keep = max(0.0, 1.0 - se**2 / b**2) if b != 0 else 0.0
+        return float(np.clip(b * keep, 0.0, 1.0))
+
     def _shrink(
         self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray, E: pd.DataFrame
     ) -> None:
-        """Scale each incentive's effect function by its empirical-Bayes factor (the winner's
-        curse), then measure the heterogeneity left (for the intervals); updates ``oof``."""
-        level = np.array([self.effects_[a].level_ for a in kept])
-        se = np.array([self.effects_[a].level_se_ for a in kept])
+        """Posterior effects (the winner's curse): each incentive's average effect, combined
+        from the history and the randomized rows (:meth:`_combined_levels`), is scaled by its
+        empirical-Bayes factor towards 0; the effect model's deviations from its average
+        keep the share the randomized rows confirm (:meth:`_calibration_slope`; without
+        randomized rows, the level's factor, as before). Then measures the heterogeneity
+        left (for the intervals); updates ``oof``."""
+        self._weights_ = w
+        self._deviation_oof_ = {
+            a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
+        }
+        level, se = self._combined_levels(kept)
         factor, self.prior_sd_ = eb_shrinkage(level, se)
         if self.shrink not in ("function", "level", "none"):
             raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
         if self.shrink == "none":
             factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
+        self.posterior_level_ = {a: float(factor[j] * level[j]) for j, a in enumerate(kept)}
+        self.posterior_level_se_ = {
+            a: float(np.sqrt(factor[j]) * se[j]) for j, a in enumerate(kept)
+        }
+        if self.randomized_scores_:
+            slope = self._calibration_slope(kept)
+            self.deviation_slope_ = dict.fromkeys(kept, slope)
+        else:
+            self.calibration_ = (float("nan"), float("nan"))
+            self.deviation_slope_ = {
+                a: (1.0 if self.shrink == "level" else factor[j]) for j, a in enumerate(kept)
+            }
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
-            oof[:, j] = self._shrunk(arm, oof[:, j])
+            oof[:, j] = (
+                self.posterior_level_[arm]
+                + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
+            )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
             self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
             log.info(
-                "%s: average %+.4f (se %.4f) x %.2f; residual sd %.4f",
-                *(arm, level[j], se[j], factor[j], self.residual_sd_[arm]),
+                "%s: combined %+.4f (se %.4f) x %.2f, deviations x %.2f; residual sd %.4f",
+                *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
+                self.residual_sd_[arm],
             )
+        del self._weights_, self._deviation_oof_
 
     def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
-        """``shrink="function"`` scales the whole effect by the factor; ``"level"`` only its
-        average (the deviations keep their own, model-specific shrinkage)."""
-        factor = self.level_shrinkage_[arm]
-        if self.shrink == "level":
-            return tau + (factor - 1.0) * self.effects_[arm].level_
-        return factor * tau
+        """The posterior effect: the posterior average plus the confirmed share of the
+        effect model's deviation from its own average."""
+        level = self.effects_[arm].level_
+        return self.posterior_level_[arm] + self.deviation_slope_[arm] * (tau - level)
 
     @property
     def effect_constant_(self) -> dict[str, float]:
@@ -408,8 +534,11 @@ class UpliftModel(BaseEstimator):
         E = X[self.effect_columns_]
         out = {}
         for a, m in self.effects_.items():
-            # normal-normal posterior variance: the shrinkage factor x the sampling variance
-            se2 = self.level_shrinkage_[a] * m.predict_se(E) ** 2
+            # normal-normal posterior variance of the average (the shrinkage factor x the
+            # sampling variance), the deviations' own sampling variance times their kept
+            # share, and the heterogeneity left unexplained
+            dev_se2 = np.maximum(m.predict_se(E) ** 2 - m.level_se_**2, 0.0)
+            se2 = self.posterior_level_se_[a] ** 2 + self.deviation_slope_[a] * dev_se2
             out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 
