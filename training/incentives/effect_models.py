@@ -234,6 +234,33 @@ def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
     return prior / (prior + se**2), float(np.sqrt(prior))
 
 
+def eb_posterior_variance(
+    level: np.ndarray, se: np.ndarray, grid: int = 401
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior variance of each true value when the prior's spread is itself uncertain.
+
+    Same model as :func:`eb_shrinkage` (true values ~ N(0, A), estimates ~ N(true, se^2)),
+    but ``A`` is not fixed at its moment estimate: its posterior comes from the estimates'
+    marginal likelihood (``N(0, A + se^2)``) on a grid of ``sqrt(A)`` with a flat prior.
+    With a handful of incentives the moment estimate is 0 as often as not on a world with
+    small effects, and a prior fixed at 0 claims every effect is exactly 0 with no
+    uncertainty: an interval of width 0 that never covers a true effect. Returns the
+    posterior variance ``E[B se^2] + Var(B) level^2`` (``B = A / (A + se^2)``) and the
+    posterior mean of ``B``; the point estimate stays :func:`eb_shrinkage`'s.
+    """
+    level = np.asarray(level, dtype=np.float64)
+    se = np.maximum(np.asarray(se, dtype=np.float64), 1e-9)
+    top = 4.0 * max(float(np.abs(level).max(initial=0.0)), float(se.max(initial=0.0)), 1e-6)
+    sd = np.linspace(0.0, top, grid)
+    var = sd[:, None] ** 2 + se[None, :] ** 2
+    loglik = -0.5 * np.sum(np.log(var) + level[None, :] ** 2 / var, axis=1)
+    post = np.exp(loglik - loglik.max())
+    post /= post.sum()
+    B = sd[:, None] ** 2 / var
+    mean_b = post @ B
+    return post @ (B * se**2) + (post @ B**2 - mean_b**2) * level**2, mean_b
+
+
 def candidate_models(
     lgbm: dict, signal_columns: Sequence[str], segment_columns: Sequence[str] = SEGMENT_COLUMNS
 ) -> list[EffectModel]:

@@ -54,6 +54,7 @@ from training.incentives.effect_models import (
     EffectModel,
     candidate_models,
     clustered_mean,
+    eb_posterior_variance,
     eb_shrinkage,
     segment_heterogeneity,
     select_effect_model,
@@ -420,9 +421,11 @@ class UpliftModel(BaseEstimator):
             factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
         self.posterior_level_ = {a: float(factor[j] * level[j]) for j, a in enumerate(kept)}
-        self.posterior_level_se_ = {
-            a: float(np.sqrt(factor[j]) * se[j]) for j, a in enumerate(kept)
-        }
+        # interval widths carry the uncertainty of the prior's spread too
+        post_var, mean_factor = eb_posterior_variance(level, se)
+        if self.shrink == "none":
+            post_var, mean_factor = se**2, np.ones(len(kept))
+        self.posterior_level_se_ = {a: float(np.sqrt(post_var[j])) for j, a in enumerate(kept)}
         if self.randomized_scores_:
             slope = self._calibration_slope(kept)
             self.deviation_slope_ = dict.fromkeys(kept, slope)
@@ -439,7 +442,8 @@ class UpliftModel(BaseEstimator):
             )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
-            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
+            kept_share = max(factor[j], mean_factor[j])
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, kept_share * total - explained)))
             log.info(
                 "%s: combined %+.4f (se %.4f) x %.2f, deviations x %.2f; residual sd %.4f",
                 *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
