@@ -16,6 +16,7 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    eb_posterior,
     eb_shrinkage,
     policy_values,
 )
@@ -79,7 +80,10 @@ def test_no_heterogeneity_picks_the_constant_model():
 
 def test_planted_segment_effect_picks_a_segment_model():
     frame = planted_frame({"promo": (0.3, -0.1), "other": (0.0, 0.0)})
-    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    # effects of +30 %, far beyond the default hyperprior's "a few percent": a flat one
+    model = UpliftModel(**SMALL, effect_prior_scale=None, random_state=1).fit(
+        frame, feature_columns=FEATURES
+    )
     assert model.effect_model_["promo"].startswith("segment")
     rel = model.predict_relative(frame[FEATURES])["promo"].groupby(frame["segment"].to_numpy())
     assert rel.mean()["a"] == pytest.approx(0.3, abs=0.08)
@@ -232,3 +236,22 @@ def test_no_effect_with_a_confounded_history_says_none():
 
     assert given(history) > 0.5  # the confounded history pays for nothing
     assert given(model) <= 0.05
+
+
+def test_eb_posterior_carries_the_uncertainty_of_the_prior_spread():
+    # estimates far beyond their noise keep most of themselves, with or without hyperprior
+    level, se = np.array([0.3, -0.3, 0.25]), np.array([0.02, 0.02, 0.02])
+    factor, variance, tau = eb_posterior(level, se, prior_scale=None)
+    assert (factor > 0.97).all() and tau > 0.2
+    np.testing.assert_array_less(variance, se**2)
+    # no more spread than noise: the moment estimate says exactly 0 with no uncertainty,
+    # the posterior keeps a little of each estimate and an interval wider than 0
+    level, se = np.array([0.03, -0.02, 0.01]), np.array([0.05, 0.05, 0.05])
+    assert (eb_shrinkage(level, se)[0] == 0).all()
+    factor, variance, _ = eb_posterior(level, se, prior_scale=None)
+    assert (factor > 0.05).all() and (factor < 0.5).all() and (variance > 0).all()
+    # noisy estimates (se 0.2): the hyperprior "a few percent" keeps almost nothing
+    level, se = np.array([-0.32, 0.33, -0.12, 0.0]), np.full(4, 0.2)
+    flat, _, _ = eb_posterior(level, se, prior_scale=None)
+    informed, _, _ = eb_posterior(level, se, prior_scale=0.05)
+    assert (informed < 0.1).all() and (informed < 0.5 * flat).all()

@@ -54,7 +54,7 @@ from training.incentives.effect_models import (
     EffectModel,
     candidate_models,
     clustered_mean,
-    eb_posterior_variance,
+    eb_posterior,
     eb_shrinkage,
     segment_heterogeneity,
     select_effect_model,
@@ -144,6 +144,7 @@ class UpliftModel(BaseEstimator):
         weight_cap_quantile: float | None = 0.99,
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
+        effect_prior_scale: float | None = 0.05,
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
@@ -168,6 +169,7 @@ class UpliftModel(BaseEstimator):
         self.weight_cap_quantile = weight_cap_quantile
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
+        self.effect_prior_scale = effect_prior_scale
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
@@ -349,18 +351,22 @@ class UpliftModel(BaseEstimator):
     def _combined_levels(self, kept: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each incentive's average effect from the observational fit and the randomized
         comparison, weighted by precision, where the observational estimate's variance is
-        its sampling variance plus its squared distance from the randomized one (a plug-in
-        for its confounding bias: the further the history disagrees with the experiment, the
-        less it counts). An incentive without randomized evidence takes the observational
-        estimate with the mean squared distance of the others; without any randomized
-        evidence, the observational estimates alone (as before issue 17)."""
+        its sampling variance plus the variance of the history's confounding bias
+        (``bias_var_``: how much more the two disagree across the incentives than their
+        sampling errors explain, a DerSimonian-Laird moment). The more the history
+        disagrees with the experiment, the less it counts; where they agree within noise,
+        the history's larger sample counts fully. Without any randomized evidence, the
+        observational estimates alone (as before issue 17)."""
         obs = np.array([self.effects_[a].level_ for a in kept])
         obs_se = np.array([self.effects_[a].level_se_ for a in kept])
         has = np.array([a in self.randomized_ for a in kept])
         rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
         rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
-        bias2 = np.where(has, (obs - rnd) ** 2, np.mean((obs - rnd)[has] ** 2) if has.any() else 0)
-        obs_var = np.maximum(obs_se**2 + bias2, 1e-12)
+        # the spread of the history's disagreement with the experiment beyond both sampling
+        # errors (moments, pooled over the incentives): the variance of its confounding bias
+        excess = (obs - rnd) ** 2 - obs_se**2 - rnd_se**2
+        self.bias_var_ = max(0.0, float(np.mean(excess[has]))) if has.any() else 0.0
+        obs_var = np.maximum(obs_se**2 + self.bias_var_, 1e-12)
         rnd_prec = np.where(has, 1.0 / np.maximum(rnd_se, 1e-9) ** 2, 0.0)
         precision = 1.0 / obs_var + rnd_prec
         level = (obs / obs_var + rnd * rnd_prec) / precision
@@ -414,17 +420,23 @@ class UpliftModel(BaseEstimator):
             a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
         }
         level, se = self._combined_levels(kept)
-        factor, self.prior_sd_ = eb_shrinkage(level, se)
+        # the point: the smaller of two empirical-Bayes factors. The moment estimate of the
+        # prior's spread says exactly 0 when the estimates spread no more than their noise
+        # (no evidence of any effect: none for everyone); the posterior over the spread with
+        # the hyperprior keeps two wild estimates of an 8-quarter history from making it
+        # large. The interval: that posterior's variance, widened by the gap between them.
+        moment, _ = eb_shrinkage(level, se)
+        hierarchical, post_var, self.prior_sd_ = eb_posterior(level, se, self.effect_prior_scale)
+        factor = np.minimum(moment, hierarchical)
+        post_var = post_var + ((hierarchical - factor) * level) ** 2
         if self.shrink not in ("function", "level", "none"):
             raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
         if self.shrink == "none":
             factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
         self.posterior_level_ = {a: float(factor[j] * level[j]) for j, a in enumerate(kept)}
-        # interval widths carry the uncertainty of the prior's spread too
-        post_var, mean_factor = eb_posterior_variance(level, se)
         if self.shrink == "none":
-            post_var, mean_factor = se**2, np.ones(len(kept))
+            post_var = se**2
         self.posterior_level_se_ = {a: float(np.sqrt(post_var[j])) for j, a in enumerate(kept)}
         if self.randomized_scores_:
             slope = self._calibration_slope(kept)
@@ -442,8 +454,7 @@ class UpliftModel(BaseEstimator):
             )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
-            kept_share = max(factor[j], mean_factor[j])
-            self.residual_sd_[arm] = float(np.sqrt(max(0.0, kept_share * total - explained)))
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
             log.info(
                 "%s: combined %+.4f (se %.4f) x %.2f, deviations x %.2f; residual sd %.4f",
                 *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
