@@ -19,20 +19,33 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   segment models with empirical-Bayes shrinkage and a per-partner LightGBM on attributes,
   engagement, pipeline and tenure signals (:mod:`training.incentives.effect_models`).
 
-Winner's curse. The average effects' standard errors (0.03-0.05 on the demo world) are as
+Randomized rows (issue 17). The history's policy targets what the features only partly
+show, so its estimates carry a confounding bias no standard error covers. The rows the data
+contract marks ``randomized`` (a share of decisions drawn at random, the ``none`` ones as
+the contract's control arm) give each incentive an unbiased comparison with ``none``
+(``randomized_``). Each incentive's average effect combines the two by precision, the
+history's variance inflated by the spread of its disagreement with the experiment beyond
+both sampling errors (``bias_var_``); where there are no randomized rows, the history
+alone, as before.
+
+Winner's curse. The average effects' standard errors (0.03-0.07 on the demo world) are as
 large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
-Each incentive's effect function is scaled by an empirical-Bayes factor towards 0
-(``level_shrinkage_``, :func:`~training.incentives.effect_models.eb_shrinkage`); with no
-evidence of any effect every incentive is worth nothing and the policy says ``none``. These
-posterior means both choose and are reported. ``predict_interval`` gives an 80 % interval:
-the posterior standard error of the partner's effect combined with the segment-level
-heterogeneity the chosen model leaves unexplained (``residual_sd_``).
+Each incentive's combined average is scaled by an empirical-Bayes factor towards 0
+(``level_shrinkage_``): the smaller of the moment estimate's
+(:func:`~training.incentives.effect_models.eb_shrinkage`, 0 when the estimates spread no
+more than their noise: with no evidence of any effect the policy says ``none``) and the
+posterior over the prior's spread with a "few percent" hyperprior
+(:func:`~training.incentives.effect_models.eb_posterior`). The effect model's deviations
+from its average keep the share the randomized rows confirm (``deviation_slope_``, a
+calibration slope of the randomized scores on the out-of-fold deviations, shrunk by its
+noise). These posterior means both choose and are reported. ``predict_interval`` gives an
+80 % interval: the hierarchical posterior standard error of the partner's effect combined
+with the segment-level heterogeneity the chosen model leaves unexplained (``residual_sd_``).
 
 Predicted uplift in money is ``tau_k(x) * s(x)``. The cross-fitted AIPW pseudo-outcomes
 (money, ``pseudo_outcome_``) give a doubly-robust estimate of any policy's value on the
-training rows (``training.incentives.recommender``). Randomized rows are not used to fit
-anything here; :mod:`training.incentives.uplift_eval` evaluates the out-of-fold
-predictions (``oof_uplift_``) on them.
+training rows (``training.incentives.recommender``); :mod:`training.incentives.uplift_eval`
+evaluates the out-of-fold predictions (``oof_uplift_``) on the randomized rows.
 """
 
 from __future__ import annotations
