@@ -467,7 +467,10 @@ class UpliftModel(BaseEstimator):
             )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
-            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
+            # the heterogeneity kept by the hierarchical posterior (not the point's factor:
+            # a point of 0 is "no evidence", not "every partner's effect is exactly 0")
+            kept_share = hierarchical[j] if self.shrink != "none" else 1.0
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, kept_share * total - explained)))
             log.info(
                 "%s: combined %+.4f (se %.4f) x %.2f, deviations x %.2f; residual sd %.4f",
                 *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
