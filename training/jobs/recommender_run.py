@@ -54,7 +54,9 @@ def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecisi
     "everyone gets the usual incentive" (doubly-robust estimates, ``z`` standard errors).
 
     The estimates come from pseudo-outcomes of heavy-tailed revenue and are noisy, so the
-    gate asks for no significant loss rather than a positive point estimate.
+    gate asks for no significant loss rather than a positive point estimate. A policy that
+    says ``none`` for everyone (value exactly 0 with se 0, what the recommender answers when
+    the data show no evidence of any effect) is not below ``none`` for all: it passes.
     """
     value = metrics.get("dr_value_model", float("nan"))
     value_se = metrics.get("dr_value_model_se", float("nan"))
@@ -63,9 +65,9 @@ def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecisi
     return GateDecision.from_checks(
         {
             f"net value per partner-quarter {value:,.0f} (se {value_se:,.0f}) not significantly "
-            "below none for all": value > -z * value_se,
+            "below none for all": value >= -z * value_se,
             f"gain over 'everyone gets the usual incentive' {gain:,.0f} (se {gain_se:,.0f}) "
-            "not significantly negative": gain > -z * gain_se,
+            "not significantly negative": gain >= -z * gain_se,
         }
     )
 
