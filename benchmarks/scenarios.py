@@ -149,6 +149,10 @@ def incentive_row(world, ds, *, seed: int) -> dict:
     rec_b = model.recommend(features, budget=budget)
     net_b = truth.value(truth.choice_index(rec_b[["partner_id", "incentive"]]))[0]
     oracle_b = refs.set_index(["policy", "budget"])["net"][("oracle", True)]
+    cover_all, cover_chosen = interval_coverage(truth, rec, pick)
+    quarters = frame["quarter_start"].nunique()
+    history_spend = float(frame["cost"].sum()) / max(quarters, 1)
+    se = model.uplift_.effect_se_
 
     def ratio(value: float, of: float) -> float:
         return value / of if of > 0 else float("nan")
@@ -170,7 +174,30 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "partners given": f"{partners}/{len(rec)}",
         "most common": common,
         "spent": spent,
+        "spent / history": spent / history_spend if history_spend > 0 else float("nan"),
+        "effect se": float(np.median(list(se.values()))) if se else float("nan"),
+        "cover80 all": cover_all,
+        "cover80 chosen": cover_chosen,
     }
+
+
+def interval_coverage(truth, rec: pd.DataFrame, pick: np.ndarray) -> tuple[float, float]:
+    """Share of the true per-partner uplifts inside the reported 80 % intervals: over every
+    (partner, incentive) and over the chosen options only (nan when nothing is chosen)."""
+    rows = rec.astype({"partner_id": str}).set_index("partner_id").reindex(truth.partner_ids)
+    inside = np.zeros(truth.uplift.shape, dtype=bool)
+    known = np.zeros(truth.uplift.shape, dtype=bool)
+    for j, name in enumerate(truth.incentives):
+        if f"p10_uplift_{name}" not in rows.columns:
+            continue
+        lo = rows[f"p10_uplift_{name}"].to_numpy(dtype=np.float64)
+        hi = rows[f"p90_uplift_{name}"].to_numpy(dtype=np.float64)
+        known[:, j] = np.isfinite(lo) & np.isfinite(hi)
+        inside[:, j] = (truth.uplift[:, j] >= lo) & (truth.uplift[:, j] <= hi)
+    on = np.flatnonzero(pick >= 0)
+    cover_all = float(inside[known].mean()) if known.any() else float("nan")
+    picked = inside[on, pick[on]][known[on, pick[on]]]
+    return cover_all, float(picked.mean()) if picked.size else float("nan")
 
 
 def _fmt(value: object) -> str:
@@ -249,7 +276,11 @@ def run(
         "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
         "it). `reported net`: the recommender's own expected net for its choices; "
         "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
-        "and only money is shown.",
+        "and only money is shown. "
+        "`spent / history`: spend over the history's average quarterly incentive spend. "
+        "`effect se`: median partner-clustered standard error of the incentives' average "
+        "relative effects (what the data permits). `cover80`: share of the true per-partner "
+        "uplifts inside the reported 80% interval, over every option and over the chosen ones.",
     ]
     body = header
     if "forecaster" in parts:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data import Dataset
+from features.data import Dataset, incentive_grants, is_holdout
 from features.families import (
     build_engagement,
     build_incentive_history,
@@ -68,7 +68,7 @@ def fit_feature_spec(
     acts = ds.activities
     seen = to_days(acts["occurred_on"]) <= t
     money = seen & (acts["amount"] > 0).to_numpy()
-    incs = ds.incentives
+    incs = incentive_grants(ds.incentives)  # a `none` holdout row is no incentive type
     partners = ds.partners.loc[to_days(ds.partners["joined_on"]) <= t]
     levels, numeric = fit_partner_attributes(partners, max_levels=max_category_levels)
     spec = FeatureSpec(
@@ -314,20 +314,27 @@ def build_recommender_frame(
     quarter = grid.q0 + 1
     frame.insert(2, "quarter_start", cal.start_days(quarter).astype("datetime64[ns]"))
 
+    # a randomized `none` row (the control arm of a holdout test) is an observed untreated
+    # decision: incentive none, randomized, cost 0, no incentive counted; a grant in the
+    # same quarter wins over it
     inc = ds.incentives
+    holdout = is_holdout(inc).to_numpy()
     chosen = pd.DataFrame(
         {
             "code": grid.partner_ids.get_indexer(pd.Index(inc["partner_id"])),
             "quarter": cal.quarter_index_days(to_days(inc["starts_on"])),
-            "incentive": inc["incentive"].astype("string"),
+            "incentive": inc["incentive"].astype("string").mask(holdout, NO_INCENTIVE),
             "cost": inc["cost"].to_numpy(dtype=np.float64),
             "randomized": inc["randomized"].to_numpy(dtype=bool),
+            "holdout": holdout,
         }
     )
     chosen = chosen.loc[chosen["code"] >= 0].sort_values(
-        ["code", "quarter", "cost", "incentive"], ascending=[True, True, False, True]
+        ["code", "quarter", "holdout", "cost", "incentive"],
+        ascending=[True, True, True, False, True],
     )
-    counts = chosen.groupby(["code", "quarter"]).size().rename("n_incentives")
+    counts = (~chosen["holdout"]).groupby([chosen["code"], chosen["quarter"]]).sum()
+    counts = counts.rename("n_incentives")
     chosen = chosen.drop_duplicates(["code", "quarter"]).set_index(["code", "quarter"])
     chosen = chosen.join(counts)
     index = pd.MultiIndex.from_arrays([grid.code, quarter])

@@ -7,7 +7,14 @@
 - ``outputs``: result files written whole or not at all.
 """
 
-from features.data.dataset import COLUMNS, DATE_COLUMNS, TABLES, Dataset
+from features.data.dataset import (
+    COLUMNS,
+    DATE_COLUMNS,
+    TABLES,
+    Dataset,
+    incentive_grants,
+    is_holdout,
+)
 from features.data.loader import load_dataset
 from features.data.outputs import (
     write_bytes_atomically,
@@ -34,6 +41,8 @@ __all__ = [
     "Dataset",
     "Problem",
     "ValidationReport",
+    "incentive_grants",
+    "is_holdout",
     "load_dataset",
     "summarize_dataset",
     "validate_folder",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-from features.data.dataset import ALL_TABLES, COLUMNS, TABLES, TARGET_LEVELS, dtype_of
+from features.data.dataset import ALL_TABLES, COLUMNS, TABLES, TARGET_LEVELS, dtype_of, is_holdout
 
 STATUSES: tuple[str, ...] = ("open", "won", "lost")
 """Opportunity statuses, lower-cased."""
@@ -74,6 +74,16 @@ def _ends_not_before_starts(frame: pd.DataFrame) -> pd.Series:
     return ~(frame["ends_on"] < frame["starts_on"])
 
 
+def _holdout_randomized(frame: pd.DataFrame) -> pd.Series:
+    """A ``none`` row is the control arm of a randomized test: ``randomized`` is true."""
+    return ~is_holdout(frame) | frame["randomized"].fillna(False).astype(bool)
+
+
+def _holdout_free(frame: pd.DataFrame) -> pd.Series:
+    """A ``none`` row costs nothing."""
+    return ~is_holdout(frame) | frame["cost"].eq(0).fillna(True).astype(bool)
+
+
 def _open_exactly_when_not_closed(frame: pd.DataFrame) -> pd.Series:
     """Open rows have no ``closed_on``; won/lost rows have one; other statuses pass here."""
     status = frame["status"].astype("string")
@@ -117,6 +127,21 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
             ("starts_on", "ends_on"),
             "ends_on is before starts_on",
             _ends_not_before_starts,
+        ),
+        RowRule(
+            "none_randomized",
+            "randomized",
+            ("incentive", "randomized"),
+            "an incentive of none records a randomized holdout (the control arm of a test): "
+            "randomized must be true",
+            _holdout_randomized,
+        ),
+        RowRule(
+            "none_cost",
+            "cost",
+            ("incentive", "cost"),
+            "an incentive of none records a randomized holdout and costs nothing: cost must be 0",
+            _holdout_free,
         ),
     ),
     "targets": (

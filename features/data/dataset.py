@@ -18,6 +18,8 @@ from typing import Literal
 
 import pandas as pd
 
+from features.names import NONE
+
 Kind = Literal["str", "date", "float", "bool"]
 
 
@@ -111,6 +113,18 @@ _DTYPES: dict[Kind, str] = {
 def dtype_of(column: Column) -> str:
     """The pandas dtype a loaded column has."""
     return _DTYPES[column.kind]
+
+
+def is_holdout(incentives: pd.DataFrame) -> pd.Series:
+    """Rows of ``incentives`` that record a decision to give nothing (``incentive`` is
+    ``none``, any case): the control arm of a randomized test, never an incentive."""
+    name = incentives["incentive"].astype("string").str.strip().str.lower()
+    return name.eq(NONE).fillna(False).astype(bool)
+
+
+def incentive_grants(incentives: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``incentives`` that grant an incentive (``none`` holdout rows dropped)."""
+    return incentives.loc[~is_holdout(incentives).to_numpy()]
 
 
 def empty_frame(table: str) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 An incentive is dated by ``starts_on`` (DATA_CONTRACT.md: it belongs to the quarter that
 contains its start); ``ends_on`` is not read, so an incentive running past the as-of date
-tells nothing about its end. Per-type counts use the fitted vocabulary
+tells nothing about its end. A ``none`` row (a randomized holdout, the control arm of a
+test) is no incentive: it counts nowhere here. Per-type counts use the fitted vocabulary
 (``FeatureSpec.incentive_types``); totals, spend and recency use every incentive.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.data import Dataset
+from features.data import Dataset, incentive_grants
 from features.families.vocabulary import slugs
 from features.families.windows import (
     CutoffGrid,
@@ -29,7 +30,7 @@ def build_incentive_history(
     ds: Dataset, grid: CutoffGrid, *, incentive_types: tuple[str, ...]
 ) -> pd.DataFrame:
     """Incentive features for every grid row (rows aligned with the grid)."""
-    inc = ds.incentives
+    inc = incentive_grants(ds.incentives)  # a `none` holdout row is no incentive
     events = make_events(
         grid.partner_ids,
         inc,

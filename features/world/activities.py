@@ -65,6 +65,29 @@ def simulate_incentives(
     return {key: v[order] for key, v in rows.items()}
 
 
+def holdout_rows(partners: PartnerDraw, state: LatentState, bounds: np.ndarray) -> Rows:
+    """One row per randomized ``none`` decision of the observed quarters: the control arm
+    of the randomized share, written as the data contract's ``none`` rows (randomized,
+    cost 0). Keys as :func:`simulate_incentives`'s, ``incentive`` -1. No random draws (the
+    rest of the world does not move): each runs from the later of the quarter's start and
+    the partner's join day to the quarter's last day.
+    """
+    obs = state.observed
+    p_idx, q_idx = np.nonzero((state.assigned[:, :obs] == 0) & state.randomized[:, :obs])
+    start = np.maximum(bounds[q_idx], partners.joined_day[p_idx])
+    rows: Rows = {
+        "partner": p_idx,
+        "quarter": q_idx,
+        "incentive": np.full(p_idx.size, -1, dtype=np.int64),
+        "start": start,
+        "end": np.maximum(start, bounds[q_idx + 1] - 1),
+        "cost": np.zeros(p_idx.size),
+        "randomized": np.ones(p_idx.size, dtype=bool),
+    }
+    order = np.lexsort((p_idx, start))
+    return {key: v[order] for key, v in rows.items()}
+
+
 def simulate_activities(
     params: WorldParams,
     partners: PartnerDraw,

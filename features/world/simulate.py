@@ -28,7 +28,7 @@ import pandas as pd
 from features.calendar import QuarterCalendar
 from features.data import write_bytes_atomically
 from features.names import NONE
-from features.world.activities import simulate_activities, simulate_incentives
+from features.world.activities import holdout_rows, simulate_activities, simulate_incentives
 from features.world.deals import simulate_bookings, simulate_opportunities
 from features.world.latent import simulate_state
 from features.world.output import make_ids, to_days, write_frame_csv
@@ -102,7 +102,10 @@ def simulate_world(
     activities = simulate_activities(params, draw, state, rng, bounds, incentives)
 
     ids = make_ids("P", partners, 5)
-    tables = build_tables(params, draw, ids, opportunities, bookings, activities, incentives)
+    holdouts = holdout_rows(draw, state, bounds)
+    tables = build_tables(
+        params, draw, ids, opportunities, bookings, activities, incentives, holdouts
+    )
     truth = build_truth(params, draw, state, bounds, ids, bookings)
     as_of = pd.Timestamp(np.datetime64(as_of_day, "D")).as_unit("ns")
     log.info(

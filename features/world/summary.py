@@ -25,6 +25,8 @@ def summarize(
     """Rows, mix, revenue concentration, revenue sources, incentives, confounding, oracle."""
     partners, bookings = tables["partners"], tables["bookings"]
     opportunities, incentives = tables["opportunities"], tables["incentives"]
+    holdouts = incentives["incentive"] == "none"  # randomized `none` rows: no grant
+    incentives = incentives.loc[~holdouts]
     amount = bookings["amount"]
     total = float(amount.sum())
     per_partner = (
@@ -85,6 +87,7 @@ def summarize(
         "median_sales_cycle_days": float(cycle.median()) if len(cycle) else 0.0,
         "incentives_by_type": _counts(incentives["incentive"]),
         "incentive_rows_randomized_share": round(float(incentives["randomized"].mean()), 4),
+        "holdout_rows": int(holdouts.sum()),
         "decisions_randomized_share": round(float(random_rows.mean()), 4),
         "confounding_mean_size": {
             "policy_treated": mean_size(treated & ~random_rows),

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.names import NONE
 from features.world.activities import ACTIVITIES
 from features.world.deals import Rows
 from features.world.output import make_ids, strings, take_strings, to_dates
@@ -28,8 +29,13 @@ def build_tables(
     bookings: Rows,
     activities: Rows,
     incentives: Rows,
+    holdouts: Rows | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Contract frames: string ids, datetime64[ns] dates, float money, bool flags."""
+    """Contract frames: string ids, datetime64[ns] dates, float money, bool flags.
+
+    ``holdouts`` (``incentive`` -1) are the randomized ``none`` decisions: they join the
+    incentives table as ``none`` rows, merged by (``starts_on``, partner) after the grants
+    of the same day, so the grants keep their order."""
     n = partners.size.size
     opp_ids = make_ids("O", opportunities["partner"].size, 7)
     products = list(params.product_lines)
@@ -78,10 +84,20 @@ def build_tables(
             "amount": activities["amount"],
         }
     )
+    if holdouts is not None:
+        keys = ("partner", "incentive", "start", "end", "cost", "randomized")
+        both = {k: np.concatenate([incentives[k], holdouts[k]]) for k in keys}
+        is_none = np.r_[np.zeros(incentives["partner"].size), np.ones(holdouts["partner"].size)]
+        order = np.lexsort((is_none, both["partner"], both["start"]))
+        incentives = {k: v[order] for k, v in both.items()}
+    names = [*params.incentive_names, NONE]  # -1 (a holdout) picks the last: none
     incentive_frame = pd.DataFrame(
         {
             "partner_id": take_strings(ids, incentives["partner"]),
-            "incentive": take_strings(list(params.incentive_names), incentives["incentive"]),
+            "incentive": take_strings(
+                names,
+                np.where(incentives["incentive"] < 0, len(names) - 1, incentives["incentive"]),
+            ),
             "starts_on": to_dates(incentives["start"]),
             "ends_on": to_dates(incentives["end"]),
             "cost": incentives["cost"].astype(float),

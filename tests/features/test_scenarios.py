@@ -25,18 +25,24 @@ from training.incentives import TruthMatrices, reference_policies
 
 CAL = QuarterCalendar()
 # sha256 of the default world's frames (300 partners x 12 quarters, seed 7), computed with
-# the code on main before the scenario knobs were added: the default must not move.
+# the code on main before the scenario knobs were added: the default must not move. Since
+# issue 17 the incentives table also holds the randomized `none` rows (the control arm),
+# drawn without random numbers: without them the world is the same, byte for byte.
 DEFAULT_WORLD_HASH = "74cf16d6c6629dba25758c180dd37b1e05ffa53c1e1ece6abc4a765454cac70e"
-# ... and of its written CSV files (tables and _truth/, by relative path), same world
-DEFAULT_CSV_HASH = "c35d5feaca9d40c6305a19429e6d99f98efae9eefef744b54bdad61a39a87cf1"
+# ... and of its written CSV files (tables and _truth/, by relative path), with the `none`
+# rows (before them: c35d5feaca9d40c6305a19429e6d99f98efae9eefef744b54bdad61a39a87cf1)
+DEFAULT_CSV_HASH = "981f767eb6beb91392b1f752dd0e7e0fa18a8ff45b6609da51dc6149e63b9aaf"
 
 
-def _hash(world: World) -> str:
+def _hash(world: World, *, holdouts: bool = True) -> str:
     h = hashlib.sha256()
     for group in (world.tables, world.truth):
         for name in sorted(group):
+            frame = group[name]
+            if name == "incentives" and group is world.tables and not holdouts:
+                frame = frame.loc[frame["incentive"] != "none"].reset_index(drop=True)
             h.update(name.encode())
-            h.update(pd.util.hash_pandas_object(group[name], index=False).values.tobytes())
+            h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
     return h.hexdigest()
 
 
@@ -55,10 +61,30 @@ def worlds() -> dict[str, World]:
 
 
 def test_default_world_is_byte_for_byte_what_main_produced() -> None:
-    assert _hash(simulate_world(partners=300, quarters=12, seed=7)) == DEFAULT_WORLD_HASH
+    world = simulate_world(partners=300, quarters=12, seed=7)
+    assert _hash(world, holdouts=False) == DEFAULT_WORLD_HASH
     demo = get_scenario("demo")
-    world = simulate_world(300, 12, 7, params=demo.params)
-    assert _hash(world) == DEFAULT_WORLD_HASH
+    assert _hash(simulate_world(300, 12, 7, params=demo.params)) == _hash(world)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenarios_write_their_randomized_none_decisions_as_contract_rows(name: str) -> None:
+    """Issue 17: every randomized `none` decision of the observed quarters is an incentives
+    row `none`, randomized, cost 0, in its quarter; and the data validates."""
+    world = _small(name)
+    inc = world.tables["incentives"]
+    none = inc.loc[inc["incentive"] == "none"]
+    assert len(none) > 0
+    assert none["randomized"].all() and (none["cost"] == 0).all()
+    truth = world.truth["assignments"]
+    drawn = truth.loc[(truth["incentive"] == "none") & truth["randomized"]]
+    quarter = none["starts_on"].map(CAL.quarter_start)
+    got = set(zip(none["partner_id"].astype(str), pd.to_datetime(quarter), strict=True))
+    want = set(
+        zip(drawn["partner_id"].astype(str), pd.to_datetime(drawn["quarter_start"]), strict=True)
+    )
+    assert got == want
+    assert (none["ends_on"] >= none["starts_on"]).all()
 
 
 def test_default_world_files_are_byte_for_byte_what_main_wrote(tmp_path) -> None:

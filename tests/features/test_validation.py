@@ -311,6 +311,23 @@ RULES: dict[str, tuple[Mutation, str, str | None, str, int | None]] = {
         1,
     ),
     "cost empty": (set_cell("incentives", 0, "cost", ""), "incentives", "cost", "not_null", 1),
+    "none not randomized": (
+        both(
+            set_cell("incentives", 1, "incentive", "None"),
+            set_cell("incentives", 1, "cost", "0"),
+        ),
+        "incentives",
+        "randomized",
+        "none_randomized",
+        1,
+    ),
+    "none with a cost": (
+        set_cell("incentives", 0, "incentive", "none"),
+        "incentives",
+        "cost",
+        "none_cost",
+        1,
+    ),
     "randomized not a boolean": (
         set_cell("incentives", 0, "randomized", "2"),
         "incentives",
@@ -509,3 +526,21 @@ def test_same_column_twice_in_different_case_is_a_problem(tmp_path: Path) -> Non
         "quantity",
         "duplicate_column",
     )
+
+
+def test_randomized_none_rows_are_valid(tmp_path: Path) -> None:
+    """The control arm of a holdout test: ``none``, randomized, cost 0 (any case)."""
+    tables = valid_tables()
+    holdout = pd.DataFrame(
+        {
+            "partner_id": ["P1", "P2"],
+            "incentive": ["none", "NONE"],
+            "starts_on": ["2024-04-01", "2024-01-01"],
+            "ends_on": ["2024-06-30", "2024-03-31"],
+            "cost": ["0", "0.0"],
+            "randomized": ["true", "TRUE"],
+        },
+        dtype=object,
+    )
+    tables["incentives"] = pd.concat([tables["incentives"], holdout], ignore_index=True)
+    assert validate_folder(write_tables(tmp_path, tables)).problems == ()

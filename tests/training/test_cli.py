@@ -56,6 +56,18 @@ def test_validate_reports_every_problem_on_stderr_and_exits_2(tmp_path, capsys) 
     assert "opportunities.amount" in captured.err
 
 
+def test_validate_rejects_invalid_none_rows_naming_table_column_rows(tmp_path, capsys) -> None:
+    tables = valid_tables()
+    tables["incentives"].loc[0, ["incentive", "cost", "randomized"]] = ["none", "0", "false"]
+    tables["incentives"].loc[1, ["incentive", "cost", "randomized"]] = ["None", "50", "true"]
+    folder = write_tables(tmp_path / "bad", tables)
+    assert main(["validate", "--data", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "incentives.randomized" in err and "incentives.cost" in err
+    assert "e.g. row 1: incentive='none', randomized=False" in err
+    assert "e.g. row 2: incentive='None', cost=50.0" in err
+
+
 def test_missing_folder_is_bad_input(tmp_path, capsys) -> None:
     assert main(["validate", "--data", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    eb_posterior,
     eb_shrinkage,
     policy_values,
 )
@@ -79,7 +80,10 @@ def test_no_heterogeneity_picks_the_constant_model():
 
 def test_planted_segment_effect_picks_a_segment_model():
     frame = planted_frame({"promo": (0.3, -0.1), "other": (0.0, 0.0)})
-    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    # effects of +30 %, far beyond the default hyperprior's "a few percent": a flat one
+    model = UpliftModel(**SMALL, effect_prior_scale=None, random_state=1).fit(
+        frame, feature_columns=FEATURES
+    )
     assert model.effect_model_["promo"].startswith("segment")
     rel = model.predict_relative(frame[FEATURES])["promo"].groupby(frame["segment"].to_numpy())
     assert rel.mean()["a"] == pytest.approx(0.3, abs=0.08)
@@ -158,3 +162,96 @@ def test_eb_shrinkage_by_hand():
     # no more spread than the noise explains: nothing is kept (a no-effect world says none)
     factor, _ = eb_shrinkage(np.array([0.03, -0.02]), np.array([0.05, 0.05]))
     np.testing.assert_allclose(factor, [0.0, 0.0])
+
+
+def confounded_frame(
+    effects: dict[str, float], n_partners: int = 800, quarters: int = 4, seed: int = 0
+) -> pd.DataFrame:
+    """Issue 17: the history hands incentives to partner-quarters with a good shock the
+    features do not show (so it overstates every effect), and 30 % of decisions are drawn
+    at random over ``none`` and every incentive, the ``none`` ones written as the contract's
+    randomized ``none`` rows."""
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.normal(10, 1.0, n_partners))
+    p = np.repeat(np.arange(n_partners), quarters)
+    shock = rng.normal(0, 0.2, p.size)
+    treat = rng.random(p.size) < 1 / (1 + np.exp(-(-1.0 + 8.0 * shock)))
+    names = list(effects)
+    arms = np.asarray(["none", *names], dtype=object)
+    drawn = arms[1:][rng.integers(0, len(names), p.size)]
+    arm = np.where(treat, drawn, "none")
+    randomized = rng.random(p.size) < 0.3
+    arm = np.where(randomized, arms[rng.integers(0, len(arms), p.size)], arm)
+    effect = sum((arm == name) * e for name, e in effects.items())
+    revenue = size[p] * (1 + effect) * np.exp(shock + rng.normal(-0.04, 0.2, p.size))
+    return pd.DataFrame(
+        {
+            "partner_id": pd.array([f"P{i:04d}" for i in p], dtype="string"),
+            "segment": pd.Categorical(rng.choice(["a", "b"], n_partners)[p], categories=["a", "b"]),
+            "revenue_mean_4q": size[p] * np.exp(rng.normal(0, 0.1, p.size)),
+            "revenue_lag_1": size[p] * np.exp(rng.normal(0, 0.2, p.size)),
+            "noise": rng.normal(size=p.size),
+            "incentive": pd.array(arm, dtype="string"),
+            "randomized": randomized,
+            "revenue": revenue,
+            "size": size[p],
+        }
+    )
+
+
+def test_randomized_rows_correct_a_confounded_history():
+    effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
+    frame = confounded_frame(effects)
+    names = sorted(effects)
+    history = UpliftModel(**SMALL, random_state=1).fit(
+        frame.assign(randomized=False), feature_columns=FEATURES
+    )
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    # the history alone overstates every effect (the shock drove both)
+    assert all(history.effect_constant_[n] > effects[n] + 0.04 for n in names)
+    assert history.randomized_ == {}
+    for n in names:
+        level, se, n_t, n_c = model.randomized_[n]
+        assert n_t >= 30 and n_c >= 30
+        assert abs(level - effects[n]) <= 2.6 * se  # the randomized comparison is unbiased
+        post, post_se = model.posterior_level_[n], model.posterior_level_se_[n]
+        assert abs(post - effects[n]) <= 2.6 * max(post_se, 0.01)
+        assert abs(post - effects[n]) < abs(history.posterior_level_[n] - effects[n]) + 0.01
+
+
+def test_no_effect_with_a_confounded_history_says_none():
+    effects = {"promo": 0.0, "other": 0.0, "third": 0.0}
+    frame = confounded_frame(effects, seed=4)
+    names = sorted(effects)
+    costs = pd.DataFrame({n: 0.02 * frame["size"].to_numpy() for n in names})
+    history = UpliftModel(**SMALL, random_state=1).fit(
+        frame.assign(randomized=False), feature_columns=FEATURES, costs=costs
+    )
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES, costs=costs)
+    X = frame.drop_duplicates("partner_id")[FEATURES]
+    cost = 0.02 * frame.drop_duplicates("partner_id")[["size"]].to_numpy()
+
+    def given(m: UpliftModel) -> float:
+        return float((best_by_net(m.predict_uplift(X)[names].to_numpy() - cost) >= 0).mean())
+
+    assert given(history) > 0.5  # the confounded history pays for nothing
+    assert given(model) <= 0.05
+
+
+def test_eb_posterior_carries_the_uncertainty_of_the_prior_spread():
+    # estimates far beyond their noise keep most of themselves, with or without hyperprior
+    level, se = np.array([0.3, -0.3, 0.25]), np.array([0.02, 0.02, 0.02])
+    factor, variance, tau = eb_posterior(level, se, prior_scale=None)
+    assert (factor > 0.97).all() and tau > 0.2
+    np.testing.assert_array_less(variance, se**2)
+    # no more spread than noise: the moment estimate says exactly 0 with no uncertainty,
+    # the posterior keeps a little of each estimate and an interval wider than 0
+    level, se = np.array([0.03, -0.02, 0.01]), np.array([0.05, 0.05, 0.05])
+    assert (eb_shrinkage(level, se)[0] == 0).all()
+    factor, variance, _ = eb_posterior(level, se, prior_scale=None)
+    assert (factor > 0.05).all() and (factor < 0.5).all() and (variance > 0).all()
+    # noisy estimates (se 0.2): the hyperprior "a few percent" keeps almost nothing
+    level, se = np.array([-0.32, 0.33, -0.12, 0.0]), np.full(4, 0.2)
+    flat, _, _ = eb_posterior(level, se, prior_scale=None)
+    informed, _, _ = eb_posterior(level, se, prior_scale=0.05)
+    assert (informed < 0.1).all() and (informed < 0.5 * flat).all()

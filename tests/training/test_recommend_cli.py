@@ -184,6 +184,7 @@ def test_train_without_incentives_still_trains_the_forecaster(
         (-20000.0, 8000.0, 100.0, 50.0, False),  # clearly worse than doing nothing
         (500.0, 100.0, -900.0, 300.0, False),  # clearly worse than the usual incentive
         (500.0, 100.0, 200.0, 50.0, True),
+        (0.0, 0.0, 15500.0, 30600.0, True),  # none for all (no evidence of any effect)
     ],
 )
 def test_recommender_gate_asks_for_no_significant_loss(value, value_se, gain, gain_se, passed):

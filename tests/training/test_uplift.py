@@ -134,7 +134,10 @@ def tiny_world():
 
 def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
     rec_frame, features, cols = tiny_world
-    params = {"uplift_params": {**SMALL, "min_treated": 5}, "cost_params": {"n_estimators": 20}}
+    params = {
+        "uplift_params": {**SMALL, "min_treated": 5, "min_randomized": 3},
+        "cost_params": {"n_estimators": 20},
+    }
     model = IncentiveRecommender(**params, random_state=3).fit(rec_frame, feature_columns=cols)
     free = model.recommend(features)
     assert len(free) == len(features)
@@ -158,6 +161,12 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
         "effect_selection",
     }
     assert {"heldout_reported_net", "heldout_dr_net", "heldout_net_calibration"} <= set(metrics)
+    # the world's randomized none rows are the control arm of every randomized comparison
+    assert rec_frame.loc[rec_frame["incentive"] == "none", "randomized"].any()
+    assert metrics["randomized_rows_none"] == 3 and len(model.uplift_.randomized_) == 5
+    for name in model.uplift_.randomized_:
+        assert metrics[f"randomized_effect_se_{name}"] > 0
+        assert f"posterior_effect_{name}" in metrics
     chosen = frames["effect_selection"].query("chosen")
     assert sorted(chosen["incentive"]) == sorted(model.incentives_)
     assert (free["expected_net_low"] <= free["expected_net"] + 1e-9).all()

@@ -234,6 +234,41 @@ def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
     return prior / (prior + se**2), float(np.sqrt(prior))
 
 
+def eb_posterior(
+    level: np.ndarray, se: np.ndarray, prior_scale: float | None = 0.05, grid: int = 801
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Posterior factors and variances when the prior's spread is itself uncertain.
+
+    Same model as :func:`eb_shrinkage` (true values ~ N(0, tau^2), estimates ~ N(true,
+    se^2)), but ``tau`` is not fixed at its moment estimate: its posterior comes from the
+    estimates' marginal likelihood (``N(0, tau^2 + se^2)``) on a grid, times a half-normal
+    hyperprior of scale ``prior_scale`` (None: flat). With a handful of incentives the
+    moment estimate swings with the noise: it is 0 as often as not where effects are small
+    (a prior fixed at 0 claims every effect is exactly 0, an interval of width 0), and
+    where standard errors are 0.2-0.3 (8 quarters of history) two noisy estimates make it
+    large and the plan reports 50 x its true net. The hyperprior says what a channel team
+    knows before any data: incentives move revenue by a few percent, not tens.
+
+    Returns the posterior-mean factors ``E[B]`` (``B = tau^2 / (tau^2 + se^2)``: the
+    posterior mean of a true value is ``E[B] x level``), its posterior variance
+    ``E[B se^2] + Var(B) level^2`` and the posterior-mean ``tau``.
+    """
+    level = np.asarray(level, dtype=np.float64)
+    se = np.maximum(np.asarray(se, dtype=np.float64), 1e-9)
+    spread = max(float(np.abs(level).max(initial=0.0)), float(se.max(initial=0.0)), 1e-6)
+    tau = np.linspace(0.0, 4.0 * max(spread, 5.0 * (prior_scale or 0.0)), grid)
+    var = tau[:, None] ** 2 + se[None, :] ** 2
+    loglik = -0.5 * np.sum(np.log(var) + level[None, :] ** 2 / var, axis=1)
+    if prior_scale is not None:
+        loglik = loglik - 0.5 * (tau / prior_scale) ** 2
+    post = np.exp(loglik - loglik.max())
+    post /= post.sum()
+    B = tau[:, None] ** 2 / var
+    factor = post @ B
+    variance = post @ (B * se**2) + (post @ B**2 - factor**2) * level**2
+    return factor, variance, float(post @ tau)
+
+
 def candidate_models(
     lgbm: dict, signal_columns: Sequence[str], segment_columns: Sequence[str] = SEGMENT_COLUMNS
 ) -> list[EffectModel]:

@@ -104,7 +104,12 @@ class IncentiveRecommender(BaseEstimator):
         ``residual_sd_<i>``, ``policy_value_<i>_<candidate>`` (each effect model's held-out
         DR policy value; the chosen one is in the ``effect_selection`` frame), and from the
         randomized contrasts ``qini_<i>``, ``auuc_<i>``, ``uplift_at_30_<i>``; and
-        ``propensity_clipped_share``. Calibration of the reported net on held-out rows:
+        ``propensity_clipped_share``. Randomized evidence (issue 17): per incentive
+        ``randomized_effect_<i>`` and ``_se_<i>`` (against the randomized ``none`` arm),
+        ``randomized_rows_<i>``, ``randomized_rows_none``; ``posterior_effect_<i>`` and
+        ``_se_<i>`` (what chooses and is reported), ``deviation_slope_<i>`` and
+        ``randomized_calibration_slope`` (with ``_se``: the randomized rows' slope on the
+        effect models' deviations). Calibration of the reported net on held-out rows:
         ``heldout_reported_net`` (the summed out-of-fold expected net of the options the
         policy chooses), ``heldout_dr_net`` (their doubly-robust net, with ``_se``) and
         ``heldout_net_calibration`` (DR / reported; 1 is honest).
@@ -146,6 +151,11 @@ class IncentiveRecommender(BaseEstimator):
             (per_row["model"] - per_row["most_common"]).std(ddof=1) / np.sqrt(n)
         )
         metrics["propensity_clipped_share"] = float(up.overlap_["clipped_share_treated"])
+        slope, slope_se = up.calibration_
+        if np.isfinite(slope):
+            # how far the randomized rows confirm the effect models' heterogeneity
+            metrics["randomized_calibration_slope"] = slope
+            metrics["randomized_calibration_slope_se"] = slope_se
         on = np.flatnonzero(choice >= 0)
         reported = float(np.sum(oof[on, choice[on]] - cost[on, choice[on]]))
         dr_net = float(np.sum(per_row["model"]))
@@ -159,6 +169,15 @@ class IncentiveRecommender(BaseEstimator):
             metrics[f"relative_effect_se_{name}"] = up.effect_se_[name]
             metrics[f"level_shrinkage_{name}"] = up.level_shrinkage_[name]
             metrics[f"residual_sd_{name}"] = up.residual_sd_[name]
+            metrics[f"posterior_effect_{name}"] = up.posterior_level_[name]
+            metrics[f"posterior_effect_se_{name}"] = up.posterior_level_se_[name]
+            metrics[f"deviation_slope_{name}"] = up.deviation_slope_[name]
+            if name in up.randomized_:
+                level, se, n_t, n_c = up.randomized_[name]
+                metrics[f"randomized_effect_{name}"] = level
+                metrics[f"randomized_effect_se_{name}"] = se
+                metrics[f"randomized_rows_{name}"] = float(n_t)
+                metrics["randomized_rows_none"] = float(n_c)
             for r in up.selection_[name].itertuples():
                 key = str(r.candidate).replace(":", "_k")
                 metrics[f"policy_value_{name}_{key}"] = float(r.policy_value)

@@ -19,20 +19,33 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   segment models with empirical-Bayes shrinkage and a per-partner LightGBM on attributes,
   engagement, pipeline and tenure signals (:mod:`training.incentives.effect_models`).
 
-Winner's curse. The average effects' standard errors (0.03-0.05 on the demo world) are as
+Randomized rows (issue 17). The history's policy targets what the features only partly
+show, so its estimates carry a confounding bias no standard error covers. The rows the data
+contract marks ``randomized`` (a share of decisions drawn at random, the ``none`` ones as
+the contract's control arm) give each incentive an unbiased comparison with ``none``
+(``randomized_``). Each incentive's average effect combines the two by precision, the
+history's variance inflated by the spread of its disagreement with the experiment beyond
+both sampling errors (``bias_var_``); where there are no randomized rows, the history
+alone, as before.
+
+Winner's curse. The average effects' standard errors (0.03-0.07 on the demo world) are as
 large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
-Each incentive's effect function is scaled by an empirical-Bayes factor towards 0
-(``level_shrinkage_``, :func:`~training.incentives.effect_models.eb_shrinkage`); with no
-evidence of any effect every incentive is worth nothing and the policy says ``none``. These
-posterior means both choose and are reported. ``predict_interval`` gives an 80 % interval:
-the posterior standard error of the partner's effect combined with the segment-level
-heterogeneity the chosen model leaves unexplained (``residual_sd_``).
+Each incentive's combined average is scaled by an empirical-Bayes factor towards 0
+(``level_shrinkage_``): the smaller of the moment estimate's
+(:func:`~training.incentives.effect_models.eb_shrinkage`, 0 when the estimates spread no
+more than their noise: with no evidence of any effect the policy says ``none``) and the
+posterior over the prior's spread with a "few percent" hyperprior
+(:func:`~training.incentives.effect_models.eb_posterior`). The effect model's deviations
+from its average keep the share the randomized rows confirm (``deviation_slope_``, a
+calibration slope of the randomized scores on the out-of-fold deviations, shrunk by its
+noise). These posterior means both choose and are reported. ``predict_interval`` gives an
+80 % interval: the hierarchical posterior standard error of the partner's effect combined
+with the segment-level heterogeneity the chosen model leaves unexplained (``residual_sd_``).
 
 Predicted uplift in money is ``tau_k(x) * s(x)``. The cross-fitted AIPW pseudo-outcomes
 (money, ``pseudo_outcome_``) give a doubly-robust estimate of any policy's value on the
-training rows (``training.incentives.recommender``). Randomized rows are not used to fit
-anything here; :mod:`training.incentives.uplift_eval` evaluates the out-of-fold
-predictions (``oof_uplift_``) on them.
+training rows (``training.incentives.recommender``); :mod:`training.incentives.uplift_eval`
+evaluates the out-of-fold predictions (``oof_uplift_``) on the randomized rows.
 """
 
 from __future__ import annotations
@@ -54,6 +67,8 @@ from training.incentives.effect_models import (
     SIGNAL_COLUMNS,
     EffectModel,
     candidate_models,
+    clustered_mean,
+    eb_posterior,
     eb_shrinkage,
     segment_heterogeneity,
     select_effect_model,
@@ -143,9 +158,11 @@ class UpliftModel(BaseEstimator):
         weight_cap_quantile: float | None = 0.99,
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
+        effect_prior_scale: float | None = 0.05,
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
+        min_randomized: int = 30,
         random_state: int = 42,
         n_jobs: int = 1,
     ) -> None:
@@ -166,9 +183,11 @@ class UpliftModel(BaseEstimator):
         self.weight_cap_quantile = weight_cap_quantile
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
+        self.effect_prior_scale = effect_prior_scale
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
+        self.min_randomized = min_randomized
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -272,6 +291,12 @@ class UpliftModel(BaseEstimator):
             )
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
+        randomized = (
+            frame["randomized"].fillna(False).to_numpy(dtype=bool)
+            if "randomized" in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
+        self._randomized_evidence(kept, t, y, mu, s, w, randomized)
         self._shrink(kept, oof, pseudo / s[:, None], w, E)
         self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
@@ -299,37 +324,169 @@ class UpliftModel(BaseEstimator):
                 m.min_weight_share = self.effect_min_weight_share
         return [m for m in out if m.name.split(":")[0] in self.candidates]
 
+    def _randomized_evidence(
+        self,
+        kept: list[str],
+        t: np.ndarray,
+        y: np.ndarray,
+        mu: np.ndarray,
+        s: np.ndarray,
+        w: np.ndarray,
+        randomized: np.ndarray,
+    ) -> None:
+        """Per incentive, the randomized comparison with ``none``: on the randomized rows that
+        got the incentive or ``none`` (the contract's control arm), the AIPW score with the
+        known randomization share ``p`` (the share of the incentive among those rows), so it
+        is unbiased whatever the outcome model and whatever the history's confounding:
+        ``mu_k - mu_0 + 1[T=k](Y - mu_k) / p - 1[T=none](Y - mu_0) / (1 - p)``, relative to
+        the base ``s`` and weighted like the observational fit. Sets ``randomized_`` (arm:
+        level, se, rows treated, rows control; incentives with fewer than ``min_randomized``
+        rows in either arm have none) and ``randomized_scores_`` (arm: rows, relative score).
+        """
+        self.randomized_: dict[str, tuple[float, float, int, int]] = {}
+        self.randomized_scores_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        control = randomized & (t == 0)
+        for j, arm in enumerate(kept):
+            treated = randomized & (t == j + 1)
+            n_t, n_c = int(treated.sum()), int(control.sum())
+            if min(n_t, n_c) < self.min_randomized:
+                continue
+            on = treated | control
+            p = n_t / (n_t + n_c)
+            k = j + 1
+            score = (
+                mu[:, k]
+                - mu[:, 0]
+                + treated * (y - mu[:, k]) / p
+                - control * (y - mu[:, 0]) / (1.0 - p)
+            ) / s
+            level, se = clustered_mean(score[on], w[on], self.groups_[on])
+            self.randomized_[arm] = (level, se, n_t, n_c)
+            self.randomized_scores_[arm] = (np.flatnonzero(on), score[on])
+            log.info("%s: randomized %+.4f (se %.4f; %d vs %d rows)", arm, level, se, n_t, n_c)
+
+    def _combined_levels(self, kept: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each incentive's average effect from the observational fit and the randomized
+        comparison, weighted by precision, where the observational estimate's variance is
+        its sampling variance plus the variance of the history's confounding bias
+        (``bias_var_``: how much more the two disagree across the incentives than their
+        sampling errors explain, a DerSimonian-Laird moment). The more the history
+        disagrees with the experiment, the less it counts; where they agree within noise,
+        the history's larger sample counts fully. Without any randomized evidence, the
+        observational estimates alone (as before issue 17)."""
+        obs = np.array([self.effects_[a].level_ for a in kept])
+        obs_se = np.array([self.effects_[a].level_se_ for a in kept])
+        has = np.array([a in self.randomized_ for a in kept])
+        rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
+        rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
+        # the spread of the history's disagreement with the experiment beyond both sampling
+        # errors (moments, pooled over the incentives): the variance of its confounding bias
+        excess = (obs - rnd) ** 2 - obs_se**2 - rnd_se**2
+        self.bias_var_ = max(0.0, float(np.mean(excess[has]))) if has.any() else 0.0
+        obs_var = np.maximum(obs_se**2 + self.bias_var_, 1e-12)
+        rnd_prec = np.where(has, 1.0 / np.maximum(rnd_se, 1e-9) ** 2, 0.0)
+        precision = 1.0 / obs_var + rnd_prec
+        level = (obs / obs_var + rnd * rnd_prec) / precision
+        self.combined_ = {
+            a: (float(level[j]), float(np.sqrt(1.0 / precision[j]))) for j, a in enumerate(kept)
+        }
+        return level, np.sqrt(1.0 / precision)
+
+    def _calibration_slope(self, kept: list[str]) -> float:
+        """How much of the observational models' heterogeneity the randomized rows confirm:
+        one slope of the randomized scores on the models' deviations from their average
+        (pooled over the incentives, each centred on its own rows, partner-clustered se),
+        shrunk by its own noise (positive-part James-Stein, ``1 - se^2 / b^2``) and kept in
+        [0, 1]. 0 when no model varies or no incentive has randomized rows."""
+        num = den = 0.0
+        parts = []
+        for arm in kept:
+            if arm not in self.randomized_scores_:
+                continue
+            rows, score = self.randomized_scores_[arm]
+            d = self._deviation_oof_[arm][rows]
+            wr = self._weights_[rows]
+            d = d - np.average(d, weights=wr)
+            zc = score - np.average(score, weights=wr)
+            num += float(np.sum(wr * d * zc))
+            den += float(np.sum(wr * d * d))
+            parts.append((rows, wr, d, zc))
+        if den <= 1e-12:
+            self.calibration_ = (0.0, 0.0)
+            return 0.0
+        b = num / den
+        resid = np.zeros(len(self._weights_))
+        for rows, wr, d, zc in parts:
+            np.add.at(resid, rows, wr * d * (zc - b * d))
+        se = float(np.sqrt(np.sum(np.bincount(self.groups_, weights=resid) ** 2)) / den)
+        self.calibration_ = (float(b), se)
+        keep = max(0.0, 1.0 - se**2 / b**2) if b != 0 else 0.0
+        return float(np.clip(b * keep, 0.0, 1.0))
+
     def _shrink(
         self, kept: list[str], oof: np.ndarray, z: np.ndarray, w: np.ndarray, E: pd.DataFrame
     ) -> None:
-        """Scale each incentive's effect function by its empirical-Bayes factor (the winner's
-        curse), then measure the heterogeneity left (for the intervals); updates ``oof``."""
-        level = np.array([self.effects_[a].level_ for a in kept])
-        se = np.array([self.effects_[a].level_se_ for a in kept])
-        factor, self.prior_sd_ = eb_shrinkage(level, se)
+        """Posterior effects (the winner's curse): each incentive's average effect, combined
+        from the history and the randomized rows (:meth:`_combined_levels`), is scaled by its
+        empirical-Bayes factor towards 0; the effect model's deviations from its average
+        keep the share the randomized rows confirm (:meth:`_calibration_slope`; without
+        randomized rows, the level's factor, as before). Then measures the heterogeneity
+        left (for the intervals); updates ``oof``."""
+        self._weights_ = w
+        self._deviation_oof_ = {
+            a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
+        }
+        level, se = self._combined_levels(kept)
+        # the point: the smaller of two empirical-Bayes factors. The moment estimate of the
+        # prior's spread says exactly 0 when the estimates spread no more than their noise
+        # (no evidence of any effect: none for everyone); the posterior over the spread with
+        # the hyperprior keeps two wild estimates of an 8-quarter history from making it
+        # large. The interval: that posterior's variance, widened by the gap between them.
+        moment, _ = eb_shrinkage(level, se)
+        hierarchical, post_var, self.prior_sd_ = eb_posterior(level, se, self.effect_prior_scale)
+        factor = np.minimum(moment, hierarchical)
+        post_var = post_var + ((hierarchical - factor) * level) ** 2
         if self.shrink not in ("function", "level", "none"):
             raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
         if self.shrink == "none":
             factor = np.ones(len(kept))
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
+        self.posterior_level_ = {a: float(factor[j] * level[j]) for j, a in enumerate(kept)}
+        if self.shrink == "none":
+            post_var = se**2
+        self.posterior_level_se_ = {a: float(np.sqrt(post_var[j])) for j, a in enumerate(kept)}
+        if self.randomized_scores_:
+            slope = self._calibration_slope(kept)
+            self.deviation_slope_ = dict.fromkeys(kept, slope)
+        else:
+            self.calibration_ = (float("nan"), float("nan"))
+            self.deviation_slope_ = {
+                a: (1.0 if self.shrink == "level" else factor[j]) for j, a in enumerate(kept)
+            }
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
-            oof[:, j] = self._shrunk(arm, oof[:, j])
+            oof[:, j] = (
+                self.posterior_level_[arm]
+                + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
+            )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
-            self.residual_sd_[arm] = float(np.sqrt(max(0.0, factor[j] * total - explained)))
+            # the heterogeneity kept by the hierarchical posterior (not the point's factor:
+            # a point of 0 is "no evidence", not "every partner's effect is exactly 0")
+            kept_share = hierarchical[j] if self.shrink != "none" else 1.0
+            self.residual_sd_[arm] = float(np.sqrt(max(0.0, kept_share * total - explained)))
             log.info(
-                "%s: average %+.4f (se %.4f) x %.2f; residual sd %.4f",
-                *(arm, level[j], se[j], factor[j], self.residual_sd_[arm]),
+                "%s: combined %+.4f (se %.4f) x %.2f, deviations x %.2f; residual sd %.4f",
+                *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
+                self.residual_sd_[arm],
             )
+        del self._weights_, self._deviation_oof_
 
     def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
-        """``shrink="function"`` scales the whole effect by the factor; ``"level"`` only its
-        average (the deviations keep their own, model-specific shrinkage)."""
-        factor = self.level_shrinkage_[arm]
-        if self.shrink == "level":
-            return tau + (factor - 1.0) * self.effects_[arm].level_
-        return factor * tau
+        """The posterior effect: the posterior average plus the confirmed share of the
+        effect model's deviation from its own average."""
+        level = self.effects_[arm].level_
+        return self.posterior_level_[arm] + self.deviation_slope_[arm] * (tau - level)
 
     @property
     def effect_constant_(self) -> dict[str, float]:
@@ -412,8 +569,11 @@ class UpliftModel(BaseEstimator):
         E = X[self.effect_columns_]
         out = {}
         for a, m in self.effects_.items():
-            # normal-normal posterior variance: the shrinkage factor x the sampling variance
-            se2 = self.level_shrinkage_[a] * m.predict_se(E) ** 2
+            # normal-normal posterior variance of the average (the shrinkage factor x the
+            # sampling variance), the deviations' own sampling variance times their kept
+            # share, and the heterogeneity left unexplained
+            dev_se2 = np.maximum(m.predict_se(E) ** 2 - m.level_se_**2, 0.0)
+            se2 = self.posterior_level_se_[a] ** 2 + self.deviation_slope_[a] * dev_se2
             out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 

@@ -1,10 +1,10 @@
 """Evaluation of uplift models, incentive policies and partner rankings.
 
 - Qini curve and coefficient, AUUC and uplift at k: on randomized rows, where treated and
-  control differ only by chance. The incentives table shows randomized *grants* but not the
-  randomized ``none`` holdouts, so from the tables alone the unconfounded comparison is one
-  incentive against the other randomized incentives (:func:`randomized_contrasts`); with the
-  demo world's truth, against the true holdouts.
+  control differ only by chance: one incentive against the other randomized incentives
+  (:func:`randomized_contrasts`). Data that record the randomized ``none`` holdouts (the
+  contract's control arm) also give each incentive's comparison with ``none``; the uplift
+  model reads it (``UpliftModel.randomized_``).
 - Policy net value: the true expected net (uplift - cost) of any choice of incentives, given
   ground-truth effects (the demo world's ``incentive_effects``).
 - NDCG@k of a ranking against a ground-truth relevance.

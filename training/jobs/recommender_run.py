@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import features.scoring.recommender_pyfunc as recommender_pyfunc
-from features.data import Dataset
+from features.data import Dataset, incentive_grants
 from features.frames import build_features, build_recommender_frame
 from features.names import RECOMMENDER_MODEL
 from features.scoring import FILTERS, PartnerForecaster, PartnerRecommender
@@ -54,7 +54,9 @@ def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecisi
     "everyone gets the usual incentive" (doubly-robust estimates, ``z`` standard errors).
 
     The estimates come from pseudo-outcomes of heavy-tailed revenue and are noisy, so the
-    gate asks for no significant loss rather than a positive point estimate.
+    gate asks for no significant loss rather than a positive point estimate. A policy that
+    says ``none`` for everyone (value exactly 0 with se 0, what the recommender answers when
+    the data show no evidence of any effect) is not below ``none`` for all: it passes.
     """
     value = metrics.get("dr_value_model", float("nan"))
     value_se = metrics.get("dr_value_model_se", float("nan"))
@@ -110,8 +112,8 @@ def train_recommender(
     params: dict | None = None,
 ) -> RecommenderOutcome | None:
     """Fit, evaluate, log, register and maybe promote; None when there are no incentives."""
-    if "incentives" not in ds.present or ds.incentives.empty:
-        log.warning("no incentives table: the incentive recommender is not trained")
+    if "incentives" not in ds.present or incentive_grants(ds.incentives).empty:
+        log.warning("no incentives granted: the incentive recommender is not trained")
         return None
     frame = build_recommender_frame(ds, spec=data.spec, data_end=data.as_of)
     check_incentive_frame(frame)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data import BadInput, Dataset
+from features.data import BadInput, Dataset, incentive_grants
 from features.families import build_engagement, build_pipeline_signals, revenue_events
 from features.families.vocabulary import learn_vocabulary, slugs
 from features.families.windows import CutoffGrid, to_days, window_sums
@@ -265,8 +265,9 @@ def _activities(own: Dataset, grid: CutoffGrid, shown: np.ndarray, calendar) -> 
 
 
 def _incentives(own: Dataset, calendar, as_of: pd.Timestamp, shown: np.ndarray) -> pd.DataFrame:
-    """Incentives granted (started) on or before as-of in the quarters shown."""
-    inc = own.incentives
+    """Incentives granted (started) on or before as-of in the quarters shown (a `none`
+    holdout row grants nothing)."""
+    inc = incentive_grants(own.incentives)
     inc = inc[inc["starts_on"] <= as_of]
     q = calendar.quarter_index_days(to_days(inc["starts_on"]))
     keep = (q >= shown[0]) & (q <= shown[-1])
