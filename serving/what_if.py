@@ -163,7 +163,7 @@ class WhatIfSource:
             expected_net_p10=_number(result.expected_net_p10),
             expected_net_p90=_number(result.expected_net_p90),
             has_intervals=result.has_intervals,
-            partners_treated=int((result.partners["incentive"] != "none").sum()),
+            partners_treated=result.partners_treated,
             dropped_rows=result.dropped_rows,
             rows=rows,
             groups=groups,

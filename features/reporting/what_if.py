@@ -137,6 +137,11 @@ class WhatIf:
         return _total(self.partners["uplift_p90"]) - self.cost
 
     @property
+    def partners_treated(self) -> int:
+        """Partners the plan gives an incentive (after the budget)."""
+        return int((self.partners["incentive"] != NONE).sum())
+
+    @property
     def dropped_rows(self) -> list[int]:
         """Plan rows (0-based) the budget dropped."""
         return [int(r) for r in self.rows.loc[~self.rows["kept"].astype(bool), "row"]]
@@ -379,6 +384,7 @@ def evaluate_plan(
         chosen = recommender.recommend(None, budget=budget)
         incentive = chosen["incentive"].astype(str).to_numpy(dtype=object)
         planned, owner = incentive, np.full(n, -1)
+        values = _values(recommender, incentive)
         rows = pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_COLUMNS})
     else:
         frame = plan_frame(plan)
@@ -409,7 +415,7 @@ def evaluate_plan(
         rows = rows[list(ROW_COLUMNS)]
         dropped = (owner >= 0) & ~rows["kept"].to_numpy()[np.maximum(owner, 0)]
         incentive = np.where(dropped, NONE, planned).astype(object)
-    values = _values(recommender, incentive)
+        values = {k: np.where(dropped, 0.0, v) for k, v in values.items()}  # dropped: none
     partners = attributes.assign(
         row=pd.array(np.where(owner >= 0, owner, pd.NA), dtype="Int64"),
         planned_incentive=planned,

@@ -71,8 +71,7 @@ def cmd_what_if(args: argparse.Namespace, settings: Settings) -> int:
         write_csv_atomically(result.rows, args.rows)
     source = "the recommender's plan" if plan is None else f"{args.plan} ({len(plan)} rows)"
     print(f"what-if for the quarter starting {result.quarter_start.date()}: {source}")
-    treated = int((result.partners["incentive"] != "none").sum())
-    print(f"partners with an incentive: {treated} of {len(result.partners)}")
+    print(f"partners with an incentive: {result.partners_treated} of {len(result.partners)}")
     budget = "" if args.budget is None else f" (budget {args.budget:,.2f})"
     print(f"cost: {result.cost:,.2f}{budget}")
     if result.has_intervals:

@@ -24,6 +24,7 @@ from features.frames import build_scoring_frame
 from features.scoring import MAX_HORIZON, PartnerForecaster
 from features.scoring.aggregation import estimate_rho, split_normal_scores
 from features.scoring.quantiles import QuantileBundle, forward_transform
+from training.forecast.metrics import coverage, wape
 from training.forecast.training_data import TrainingData
 
 log = logging.getLogger(__name__)
@@ -93,14 +94,10 @@ def fit_sales_ops_forecaster(
         spreads=spreads,
     )
     q = bundle.predict_quantiles(frame, horizon=horizon)
-    inside = (actual >= q["p10"].to_numpy()) & (actual <= q["p90"].to_numpy())
-    denominator = np.abs(actual).sum()
     measured = {
         "error_rows": float(len(frame)),
-        "wape_in_sample": float(np.abs(actual - point).sum() / denominator)
-        if denominator
-        else float("nan"),
-        "coverage_80_in_sample": float(inside.mean()),
+        "wape_in_sample": wape(actual, point),
+        "coverage_80_in_sample": coverage(actual, q["p10"], q["p90"]),
     }
     scores = pd.DataFrame(
         {

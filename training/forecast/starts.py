@@ -17,13 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from training.forecast.metrics import wape
+
 MARGIN = 0.02
 """Relative WAPE gain a candidate needs over the default start to replace it."""
-
-
-def _wape(y: np.ndarray, point: np.ndarray) -> float:
-    total = np.abs(y).sum()
-    return float(np.abs(y - point).sum() / total) if total > 0 else float("inf")
 
 
 def choose_starts(
@@ -45,12 +42,10 @@ def choose_starts(
     out = {}
     for h in np.unique(horizon):
         rows = horizon == h
-
-        def score(column: str, rows: np.ndarray = rows) -> float:
-            values = np.nan_to_num(X[column].to_numpy(dtype=float)[rows], nan=0.0)
-            return _wape(y[rows], values)
-
-        base = score(default)
-        best = min(candidates, key=score, default=default)
-        out[int(h)] = best if score(best) < base * (1.0 - margin) else default
+        scores = {
+            column: wape(y[rows], np.nan_to_num(X[column].to_numpy(dtype=float)[rows], nan=0.0))
+            for column in dict.fromkeys((default, *candidates))
+        }
+        best = min(candidates, key=scores.__getitem__, default=default)
+        out[int(h)] = best if scores[best] < scores[default] * (1.0 - margin) else default
     return out
