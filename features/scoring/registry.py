@@ -1,12 +1,16 @@
 """Load champion models from the MLflow registry (never from a loose file).
 
 Used by the CLI's scoring commands and by the HTTP service, so it lives on the
-ground floor. Nothing here changes the registry.
+ground floor. Nothing here changes the registry or writes into the store: a model is
+copied to a private temporary folder and loaded from there (MLflow would otherwise write a
+``registered_model_meta`` file into a local store's model folder, which fails on a
+read-only ``mlruns/`` and races with a concurrent retrain).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +72,9 @@ def load_champion(name: str, tracking_uri: str) -> LoadedModel:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     log.info("loading %s v%s (%s)", name, version.version, CHAMPION)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    with tempfile.TemporaryDirectory(prefix="partnercast-model-") as copy:
+        # the loaders read every file eagerly, so the copy can go once the model is loaded
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}", dst_path=copy)
     run = client.get_run(version.run_id)
     return LoadedModel(
         name=name,

@@ -487,7 +487,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("partnercast: interrupted", file=sys.stderr)
         return EXIT_FAILURE
-    except Exception:
+    except Exception as exc:
+        from training.jobs.tracking import StoreNotWritable, storage_failure
+
+        reason = storage_failure(exc)
+        if isinstance(exc, StoreNotWritable) or reason is not None:
+            # a disk refusing a write is the operator's to fix: say so in one line
+            log.debug("partnercast %s: a write failed", args.command, exc_info=True)
+            message = (
+                str(exc)
+                if isinstance(exc, StoreNotWritable)
+                else (
+                    f"a write to disk failed ({reason}); the MLflow store is "
+                    f"{settings.resolved_tracking_uri}: nothing was promoted, the champion is "
+                    "unchanged (--verbose shows the traceback)"
+                )
+            )
+            print(f"partnercast {args.command}: {message}", file=sys.stderr)
+            return EXIT_FAILURE
         log.exception("partnercast %s failed", args.command)
         return EXIT_FAILURE
 

@@ -10,8 +10,12 @@ when the quality gate passed, as the very last step of a run.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
@@ -24,11 +28,67 @@ from features.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class StoreNotWritable(RuntimeError):
+    """The MLflow store cannot be written (read-only, full, no permission): nothing was
+    promoted and the champion is unchanged; the message says where and why."""
+
+
+# errors of the file system under the store, as ``OSError.errno``
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
+# the same seen through SQLite (which reports them as text)
+_SQLITE_STORAGE_ERRORS = (
+    "readonly database",
+    "database or disk is full",
+    "unable to open database file",
+    "disk i/o error",
+)
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """Why ``exc`` is the store's disk refusing a write (its chain holds such an error),
+    in a few words; None when it is anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _STORAGE_ERRNOS:
+            return current.strerror or str(current)
+        text = str(current).lower()
+        if isinstance(current, sqlite3.OperationalError) or "sqlite3.operationalerror" in text:
+            for reason in _SQLITE_STORAGE_ERRORS:
+                if reason in text:
+                    return reason
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _check_writable(folder: Path) -> None:
+    """Write and remove a probe file in ``folder`` so a read-only or full store fails
+    before any work, not after the backtest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-probe-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"partnercast")
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def configure_tracking(settings: Settings) -> MlflowClient:
-    """Point MLflow (tracking and registry) at the configured store; return a client."""
+    """Point MLflow (tracking and registry) at the configured store; return a client.
+
+    The embedded store is checked for writing first: :class:`StoreNotWritable` when it
+    cannot be written, before any training starts."""
     uri = settings.resolved_tracking_uri
     if not settings.tracking_uri:
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
+        artifacts = settings.store_dir / "artifacts"
+        for folder in (settings.store_dir, artifacts):
+            try:
+                _check_writable(folder)
+            except OSError as exc:
+                raise StoreNotWritable(
+                    f"the MLflow store {settings.store_dir} cannot be written "
+                    f"({exc.strerror or exc}): nothing was trained, the champion is unchanged"
+                ) from exc
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     log.debug("MLflow tracking at %s", uri)
