@@ -165,17 +165,24 @@ def test_queued_answers_are_written_on_shutdown(
 def test_committed_rows_survive_a_killed_server(
     trained_store: Store, server_factory, tmp_path_factory
 ) -> None:
-    """SIGKILL while recording: what the ledger committed is there, intact, and the next
-    server goes on recording into it."""
+    """SIGKILL while recording: what the ledger committed is there, intact, every override
+    the server acknowledged (201) is kept, and the next server goes on recording into it."""
     folder = tmp_path_factory.mktemp("killed-ledger")
     server, url = _recording_server(server_factory, trained_store, folder, 0.1), _url(folder)
+    acknowledged: set[str] = set()
     with server.client() as api:
         for i in range(1, 16):
-            api.post("/forecast", json={"partner_ids": [f"P{i:05d}"], "horizon": 4})
+            answer = api.post("/forecast", json={"partner_ids": [f"P{i:05d}"], "horizon": 4})
+        quarter = answer.json()["forecasts"][0]["quarter_start"]
         committed = len(_wait_for_rows(url, 60))
         assert committed == 60
         for i in range(16, 31):  # answered, perhaps still queued when the server dies
             api.post("/forecast", json={"partner_ids": [f"P{i:05d}"], "horizon": 4})
+            override = {"partner_id": f"P{i:05d}", "quarter_start": quarter, "p50": 1000.0 * i,
+                        "reason": "killed mid-write"}  # fmt: skip
+            written = api.post("/forecast/overrides", json=override)
+            assert written.status_code == 201, written.text
+            acknowledged.add(written.json()["override_id"])
     server.kill()
 
     with sqlite3.connect(folder / "ledger.db") as db:
@@ -186,6 +193,8 @@ def test_committed_rows_survive_a_killed_server(
 
     again = _recording_server(server_factory, trained_store, folder, 0.1)
     with again.client() as api:
+        kept = api.get("/forecast/overrides").json()["overrides"]
+        assert {o["override_id"] for o in kept} == acknowledged
         api.post("/forecast", json={"partner_ids": ["P00040"], "horizon": 2})
     rows = _wait_for_rows(url, len(survived) + 2)
     assert len(rows) == len(survived) + 2 and "P00040" in set(rows["key"])
