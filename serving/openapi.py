@@ -88,7 +88,35 @@ def document(spec: Mapping[str, Any], endpoints: Endpoints) -> dict[str, Any]:
         }
     }
     _override_paths(doc, schemas, errors)
+    if "/forecast" in doc["paths"]:
+        doc["paths"]["/forecast"]["post"]["responses"]["200"]["links"] = _FORECAST_LINKS
     return _nullable(doc)
+
+
+# what a client does next with a stored override (OpenAPI links: stateful fuzzing follows
+# them, so an override is written, listed and removed within one scenario)
+_OVERRIDE_LINKS = {
+    "ListOverridesOfItsQuarter": {
+        "operationId": "list_overrides",
+        "parameters": {"quarter_start": "$response.body#/quarter_start"},
+    },
+    "RemoveOverride": {
+        "operationId": "remove_override",
+        "parameters": {"override_id": "$response.body#/override_id"},
+    },
+}
+# a partner's forecast leads to a planner's override of it
+_FORECAST_LINKS = {
+    "OverrideTheFirstForecast": {
+        "operationId": "add_override",
+        "requestBody": {
+            "partner_id": "$response.body#/forecasts/0/partner_id",
+            "quarter_start": "$response.body#/forecasts/0/quarter_start",
+            "p50": 1000.0,
+            "reason": "stateful fuzzing",
+        },
+    }
+}
 
 
 def _override_paths(doc: dict[str, Any], schemas: dict[str, Any], errors: dict[str, Any]) -> None:
@@ -105,7 +133,10 @@ def _override_paths(doc: dict[str, Any], schemas: dict[str, Any], errors: dict[s
                 },
             },
             "responses": {
-                "201": _json_response("The stored override", _schema(Override, schemas)),
+                "201": {
+                    **_json_response("The stored override", _schema(Override, schemas)),
+                    "links": _OVERRIDE_LINKS,
+                },
                 **written,
             },
         },

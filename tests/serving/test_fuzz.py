@@ -18,6 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from .conftest import Server, Store, assert_error, with_recommender
 
@@ -61,7 +70,9 @@ def api(server: Server):
         yield client
 
 
-def fuzz(server: Server, *, max_examples: int, headers: dict[str, str]) -> str:
+def fuzz(
+    server: Server, *, max_examples: int, headers: dict[str, str], phases: str | None = None
+) -> str:
     """schemathesis (its CLI: the same run as ``make fuzz``) against ``server``; its output."""
     st = Path(sys.executable).with_name("st")
     args = [
@@ -70,6 +81,8 @@ def fuzz(server: Server, *, max_examples: int, headers: dict[str, str]) -> str:
         "--max-examples", str(max_examples), "--seed", "7", "--generation-deterministic",
         "--workers", "1", "--no-color",
     ]  # fmt: skip
+    if phases:
+        args += ["--phases", phases]
     for name, value in headers.items():
         args += ["--header", f"{name}: {value}"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=900)
@@ -83,6 +96,91 @@ def test_every_operation_answers_by_its_document(server: Server) -> None:
     assert "❌" not in out and ("No issues found" in out or "WARNINGS" in out), out[-5000:]
     tested = re.search(r"Tested: (\d+)", out)
     assert tested is not None and int(tested.group(1)) >= len(API_POSTS) + 1, out[-2000:]
+
+
+def test_overrides_hold_their_state_under_random_sequences(api: httpx.Client) -> None:
+    """Stateful fuzzing of the only resource the API creates: random sequences of writing,
+    replacing, listing and removing overrides (valid and not), checked against a model of
+    what must be stored. schemathesis's stateful phase follows the document's links too,
+    but its random partner ids never reach a real forecast, so the sequences are here."""
+    forecast = api.post("/forecast", json={"partner_ids": ["P00001", "P00002"], "horizon": 2})
+    assert forecast.status_code == 200, forecast.text
+    quarters = sorted({f["quarter_start"] for f in forecast.json()["forecasts"]})
+    for stale in api.get("/forecast/overrides").json()["overrides"]:
+        assert api.delete(f"/forecast/overrides/{stale['override_id']}").status_code == 204
+    run_state_machine_as_test(
+        lambda: _OverrideMachine(api, quarters),
+        settings=settings(
+            max_examples=12, stateful_step_count=10, deadline=None, derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )  # fmt: skip
+
+
+class _OverrideMachine(RuleBasedStateMachine):
+    """The overrides API against a dict of what must be active: ``(partner, quarter) ->
+    (override_id, p50)``."""
+
+    ids = Bundle("override_ids")
+
+    def __init__(self, api: httpx.Client, quarters: list[str]) -> None:
+        super().__init__()
+        self.api, self.quarters, self.active = api, quarters, {}
+
+    @rule(
+        target=ids,
+        partner=st.sampled_from(["P00001", "P00002", "P99999", "P0000\u00e9", ""]),
+        quarter=st.integers(0, 2),
+        p50=st.one_of(st.floats(-1e7, 1e9), st.sampled_from([0.0, 12_345.5])),
+        reason=st.sampled_from(["deal slipped", "", "   ", "\u00fcberraschung \U0001f4c8"]),
+    )
+    def write(self, partner: str, quarter: int, p50: float, reason: str) -> str:
+        when = self.quarters[quarter] if quarter < len(self.quarters) else "1999-01-01"
+        body = {"partner_id": partner, "quarter_start": when, "p50": p50, "reason": reason}
+        answer = self.api.post("/forecast/overrides", json=body)
+        valid = partner in ("P00001", "P00002") and quarter < len(self.quarters)
+        if not (valid and reason.strip()):
+            assert 400 <= answer.status_code < 500, answer.text
+            assert isinstance(answer.json().get("error"), str)
+            return "never-stored"
+        assert answer.status_code == 201, answer.text
+        stored = answer.json()
+        assert (stored["partner_id"], stored["quarter_start"]) == (partner, when)
+        assert stored["p50"] == p50 and stored["reason"] == reason.strip()
+        self.active[(partner, when)] = (stored["override_id"], p50)  # replaces the old one
+        return stored["override_id"]
+
+    @rule(override_id=ids)
+    def remove(self, override_id: str) -> None:
+        answer = self.api.delete(f"/forecast/overrides/{override_id}")
+        target = [k for k, (i, _) in self.active.items() if i == override_id]
+        if target:
+            assert answer.status_code == 204, answer.text
+            del self.active[target[0]]
+        else:  # never stored, replaced or removed already
+            assert answer.status_code == 404, answer.text
+            assert isinstance(answer.json().get("error"), str)
+
+    @rule(partner=st.sampled_from(["P00001", "P00002"]))
+    def list_one_partner(self, partner: str) -> None:
+        answer = self.api.get("/forecast/overrides", params={"partner_id": partner})
+        assert answer.status_code == 200, answer.text
+        got = {o["override_id"] for o in answer.json()["overrides"]}
+        assert got == {i for (p, _), (i, _) in self.active.items() if p == partner}
+
+    @invariant()
+    def the_list_is_the_model(self) -> None:
+        answer = self.api.get("/forecast/overrides")
+        assert answer.status_code == 200, answer.text
+        listed = {
+            (o["partner_id"], o["quarter_start"]): (o["override_id"], o["p50"])
+            for o in answer.json()["overrides"]
+        }
+        assert listed == self.active
+
+    def teardown(self) -> None:
+        for override_id, _ in self.active.values():
+            self.api.delete(f"/forecast/overrides/{override_id}")
 
 
 def test_the_document_lists_every_endpoint_and_the_error_shape(api: httpx.Client) -> None:
