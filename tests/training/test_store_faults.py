@@ -12,6 +12,7 @@ the service still answers on it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -21,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
@@ -199,6 +201,11 @@ def test_serve_answers_from_a_read_only_store(trained: Path, small_world_dir: Pa
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.status == 200
             assert b'"p50"' in answer.read()
-    finally:
+    finally:  # BentoML's workers run in sessions of their own: kill the whole family
+        family = [*psutil.Process(server.pid).children(recursive=True)]
         server.kill()
         server.wait(timeout=30)
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(family, timeout=30)
