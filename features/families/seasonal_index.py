@@ -71,10 +71,16 @@ def seasonal_indexes(frame: Mapping[str, np.ndarray]) -> np.ndarray:
     s = sums(recent, mature)
     n = np.bincount(group[mature], minlength=n_groups).astype(np.float64)
     mean = s.mean(axis=1, keepdims=True)
+    # a quarter with no revenue at all in a group is one before the data began (an export
+    # that starts later than the partners' sign-up reads as zero revenue): nothing is known
+    known = (s > 0).all(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw = np.where(mean > 0, s / mean, 1.0)
-        year, year_before = sums(recent, mature8).sum(axis=1), sums(older, mature8).sum(axis=1)
-        growth = np.where((year > 0) & (year_before > 0), year / year_before, 1.0) ** 0.25
+        raw = np.where(known & (mean > 0), s / mean, 1.0)
+        s8 = sums(recent, mature8)
+        older_sums = sums(older, mature8)
+        year, year_before = s8.sum(axis=1), older_sums.sum(axis=1)
+        known8 = (s8 > 0).all(axis=1) & (older_sums > 0).all(axis=1)
+        growth = np.where(known8, year / year_before, 1.0) ** 0.25
     raw = raw / growth[:, None] ** (2.5 - np.arange(1, 5))[None, :]
     raw = np.clip(np.nan_to_num(raw, nan=1.0), *INDEX_BOUNDS)
     weight = (n / (n + PRIOR_PARTNERS))[:, None]

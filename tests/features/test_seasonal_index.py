@@ -73,3 +73,21 @@ def test_target_quarter_is_the_same_quarter_one_year_back():
     got = target_quarter_index(indexes, horizon, np.zeros(6, dtype=int))
     # h1 -> lag 4, h2 -> lag 3, h3 -> lag 2, h4 -> lag 1, h5 -> lag 4, h8 -> lag 1
     assert got.tolist() == pytest.approx([1.4, 1.3, 1.2, 1.1, 1.4, 1.1])
+
+
+def test_quarters_before_the_data_began_read_as_unknown_not_as_a_trough():
+    # the export starts at lag 2: lags 3 and 4 are 0 for every partner of the region (they
+    # signed up before the data began). Read as revenue, S = (400, 400, 0, 0) would give a
+    # raw index (2, 2, 0.2 clipped, 0.2): with a quarter of no revenue at all nothing is known
+    frame = _frame([[200, 200, 0, 0, *NAN4], [200, 200, 0, 0, *NAN4]], ["NA", "NA"])
+    assert seasonal_indexes(frame)[0] == pytest.approx(np.ones(4))
+
+
+def test_growth_needs_every_quarter_of_the_year_before():
+    # a season (lag 1 twice the others) and a year before with lags 7-8 before the data
+    # began (0): its sum would read as 2x growth; only the raw index, shrunk, is used
+    lags = [200, 100, 100, 100, 100, 100, 0, 0]
+    index = seasonal_indexes(_frame([lags], ["NA"]))
+    w = 1 / (1 + PRIOR_PARTNERS)
+    expected = 1 + w * (np.array([1.6, 0.8, 0.8, 0.8]) - 1)
+    assert index[0] == pytest.approx(expected)

@@ -82,3 +82,28 @@ def test_forecaster_starts_from_the_better_column_and_its_trees_never_see_it():
         n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
     )
     assert older.fit(X.drop(columns="trend"), y, time=time, horizon=horizon).starts_ == {}
+
+
+def test_with_two_candidates_each_horizon_takes_the_best_of_the_three():
+    # y = 100 everywhere. horizon 1: plan errs 20 (WAPE 0.10), trend 10 (0.05), season 30
+    # (0.15): trend. Horizon 2: plan 0.10, trend 0.12, season 0.01: season. Horizon 3: the
+    # best candidate (season 0.099) is within 2% of plan (0.10): plan
+    X = pd.DataFrame(
+        {
+            "plan": [90.0, 110.0, 90.0, 110.0, 90.0, 110.0],
+            "trend": [95.0, 105.0, 88.0, 112.0, 80.0, 80.0],
+            "season": [85.0, 115.0, 99.0, 101.0, 90.1, 109.8],
+        }
+    )
+    y = np.full(6, 100.0)
+    horizon = np.array([1, 1, 2, 2, 3, 3])
+    starts = choose_starts(X, y, horizon, default="plan", candidates=["trend", "season"])
+    assert starts == {1: "trend", 2: "season", 3: "plan"}
+
+
+def test_default_candidates_include_the_seasonal_plan_and_neither_is_a_tree_feature():
+    from training.forecast.config import DEFAULT_PARAMS, ForecastConfig
+
+    assert DEFAULT_PARAMS["offset_candidates"] == ("trend_run_rate_plan", "seasonal_plan")
+    model = ForecastConfig().estimator()
+    assert model._start_only() == ["trend_run_rate_plan", "seasonal_plan"]
