@@ -150,6 +150,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
     net_b = truth.value(truth.choice_index(rec_b[["partner_id", "incentive"]]))[0]
     oracle_b = refs.set_index(["policy", "budget"])["net"][("oracle", True)]
     cover_all, cover_chosen = interval_coverage(truth, rec, pick)
+    gap, gap_se = gap_to_average_policy(truth, pick)
     quarters = frame["quarter_start"].nunique()
     history_spend = float(frame["cost"].sum()) / max(quarters, 1)
     se = model.uplift_.effect_se_
@@ -164,6 +165,8 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "everyone": share[(f"everyone gets {common}", False)],
         "random": share[("random", False)],
         "avg effect": share[("true average effect", False)],
+        "model - avg": ratio(gap, oracle),
+        "(se)": ratio(gap_se, oracle),
         "segment effect": share[("true segment effect", False)],
         "model @25%": ratio(net_b, oracle_b),
         "avg @25%": share[("true average effect", True)],
@@ -179,6 +182,25 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "cover80 all": cover_all,
         "cover80 chosen": cover_chosen,
     }
+
+
+def gap_to_average_policy(truth, pick: np.ndarray) -> tuple[float, float]:
+    """True net of the model's choices minus that of the policy that knows each incentive's
+    true average effect, and its standard error over partners (``sd x sqrt(n)`` of the
+    per-partner differences): how far the model is from that policy beyond the luck of
+    which partners the world drew."""
+    from features.scoring.policy import best_by_net
+    from training.incentives.references import known_effect_net
+
+    def per_partner(choice: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(choice))
+        on = np.flatnonzero(choice >= 0)
+        out[on] = truth.net[on, choice[on]]
+        return out
+
+    average = best_by_net(known_effect_net(truth, np.zeros(len(pick))))
+    diff = per_partner(pick) - per_partner(average)
+    return float(diff.sum()), float(diff.std(ddof=1) * np.sqrt(len(diff)))
 
 
 def interval_coverage(truth, rec: pd.DataFrame, pick: np.ndarray) -> tuple[float, float]:
@@ -273,6 +295,8 @@ def run(
         markdown(incentive_rows),
         "",
         "`everyone`: everyone gets the `most common` incentive. "
+        "`model - avg`: the model's true net minus that of the true-average-effect policy, "
+        "a share of the oracle's, with its standard error over partners `(se)`. "
         "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
         "it). `reported net`: the recommender's own expected net for its choices; "
         "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "

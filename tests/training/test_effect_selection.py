@@ -16,6 +16,7 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    eb_pooled,
     eb_posterior,
     eb_shrinkage,
     policy_values,
@@ -255,3 +256,60 @@ def test_eb_posterior_carries_the_uncertainty_of_the_prior_spread():
     flat, _, _ = eb_posterior(level, se, prior_scale=None)
     informed, _, _ = eb_posterior(level, se, prior_scale=0.05)
     assert (informed < 0.1).all() and (informed < 0.5 * flat).all()
+
+
+def test_eb_pooled_pulls_towards_the_common_effect_not_towards_zero():
+    # five incentives that all help by about 0.05, one noisy estimate standing out: the
+    # common effect is found (probability near 1) and the outlier is pulled to it, not to 0
+    level = np.array([0.05, 0.06, 0.04, 0.05, 0.14])
+    se = np.array([0.01, 0.01, 0.01, 0.01, 0.05])
+    post = eb_pooled(level, se)
+    assert post.common_prob > 0.99
+    assert 0.045 < post.common_mean < 0.056
+    assert post.mean[4] < 0.09  # 0.14 +- 0.05 is mostly noise around the common 0.05
+    assert post.mean[4] > 0.05
+    np.testing.assert_allclose(post.mean[:4], level[:4], atol=0.006)
+    assert (post.sd < se).all()
+    # the prior centred on 0 (no common effect) shrinks the same estimates towards 0 more
+    zero = eb_pooled(level, se, common_scale=None)
+    assert zero.common_prob == 0.0
+    assert (zero.mean[:4] < post.mean[:4]).all()
+    # and is the zero-centred hierarchical posterior of eb_posterior exactly
+    factor, variance, _ = eb_posterior(level, se, prior_scale=0.05)
+    np.testing.assert_allclose(zero.mean, factor * level, rtol=1e-6, atol=1e-9)
+
+
+def test_eb_pooled_estimates_near_zero_say_probably_nothing():
+    # estimates that lean positive by about their noise: "probably nothing" together
+    level, se = np.array([0.03, -0.02, 0.04, 0.01, -0.01]), np.full(5, 0.04)
+    post = eb_pooled(level, se)
+    assert post.common_prob < 0.45
+    assert abs(post.common_mean) < 0.01
+    assert (np.abs(post.mean) < np.abs(level) + 1e-12).all()
+
+
+def test_base_calibration_by_fiscal_quarter():
+    # the outcome model over-predicts every fourth-quarter row by 30 %: factor ~0.7 there;
+    # elsewhere the ratio is 1 up to noise and the shrinkage keeps it at 1 (or nearly)
+    rng = np.random.default_rng(3)
+    n_partners, quarters = 400, 4
+    groups = np.repeat(np.arange(n_partners), quarters)
+    fq = np.tile(np.arange(1, quarters + 1), n_partners).astype(float)
+    mu = np.exp(rng.normal(10, 1, groups.size))
+    y = mu * np.where(fq == 4, 0.7, 1.0) * np.exp(rng.normal(-0.02, 0.2, groups.size))
+    model = UpliftModel()
+    model.feature_columns_ = ["asof_fiscal_quarter"]
+    model.groups_ = groups
+    frame = pd.DataFrame({"asof_fiscal_quarter": fq})
+    t = np.zeros(groups.size, dtype=np.int64)
+    table = model._base_calibration(frame, t, y, mu[:, None])
+    assert set(table) == {1.0, 2.0, 3.0, 4.0}
+    assert 0.67 < table[4.0] < 0.73
+    for q in (1.0, 2.0, 3.0):
+        assert abs(table[q] - 1.0) < 0.05
+    model.base_calibration_ = table
+    X = pd.DataFrame({"asof_fiscal_quarter": [4.0, 1.0, 9.0]})
+    out = model._calibrate_base(X, np.array([100.0, 100.0, 100.0]))
+    np.testing.assert_allclose(out, [100 * table[4.0], 100 * table[1.0], 100.0])
+    model.base_calibration_column = None  # switched off: unchanged
+    np.testing.assert_allclose(model._calibrate_base(X, np.full(3, 100.0)), 100.0)
