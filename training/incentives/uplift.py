@@ -66,6 +66,7 @@ from training.incentives.effect_models import (
     SEGMENT_COLUMNS,
     SIGNAL_COLUMNS,
     EffectModel,
+    SegmentEffect,
     candidate_models,
     clustered_mean,
     eb_pooled,
@@ -78,6 +79,7 @@ from training.incentives.effect_models import (
 log = logging.getLogger(__name__)
 
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
+RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
 
 
 def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incentive") -> None:
@@ -164,6 +166,9 @@ class UpliftModel(BaseEstimator):
         common_prior: float = 0.5,
         moment_gate: bool = True,
         base_calibration_column: str | None = "asof_fiscal_quarter",
+        randomized_segments: bool = True,
+        randomized_kappas: Sequence[float] = RANDOMIZED_KAPPAS,
+        randomized_selection_se: float = 1.0,
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
@@ -193,6 +198,9 @@ class UpliftModel(BaseEstimator):
         self.common_prior = common_prior
         self.moment_gate = moment_gate
         self.base_calibration_column = base_calibration_column
+        self.randomized_segments = randomized_segments
+        self.randomized_kappas = randomized_kappas
+        self.randomized_selection_se = randomized_selection_se
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
@@ -476,6 +484,7 @@ class UpliftModel(BaseEstimator):
         keep the share the randomized rows confirm (:meth:`_calibration_slope`; without
         randomized rows, the level's factor, as before). Then measures the heterogeneity
         left (for the intervals); updates ``oof``."""
+        self._randomized_segment_models(kept, E, w)
         self._weights_ = w
         self._deviation_oof_ = {
             a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
@@ -535,10 +544,15 @@ class UpliftModel(BaseEstimator):
             }
         self.residual_sd_ = {}
         for j, arm in enumerate(kept):
-            oof[:, j] = (
-                self.posterior_level_[arm]
-                + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
-            )
+            if arm in self.randomized_segment_:
+                # the experiment's own segment effects replace the history's deviations
+                self.deviation_slope_[arm] = 0.0
+                oof[:, j] = self.posterior_level_[arm] + self._randomized_deviation_oof_[arm]
+            else:
+                oof[:, j] = (
+                    self.posterior_level_[arm]
+                    + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
+                )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
             total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
             # the heterogeneity kept by the hierarchical posterior (not the point's factor:
@@ -550,13 +564,84 @@ class UpliftModel(BaseEstimator):
                 *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
                 self.residual_sd_[arm],
             )
-        del self._weights_, self._deviation_oof_
+        del self._weights_, self._deviation_oof_, self._randomized_deviation_oof_
 
-    def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
+    def _shrunk(self, arm: str, tau: np.ndarray, E: pd.DataFrame | None = None) -> np.ndarray:
         """The posterior effect: the posterior average plus the confirmed share of the
-        effect model's deviation from its own average."""
+        effect model's deviation from its own average, or, where the randomized rows chose
+        a segment model of their own, its deviation."""
+        segment = getattr(self, "randomized_segment_", {}).get(arm)
+        if segment is not None and E is not None:
+            return self.posterior_level_[arm] + segment.predict(E) - segment.level_
         level = self.effects_[arm].level_
         return self.posterior_level_[arm] + self.deviation_slope_[arm] * (tau - level)
+
+    def _randomized_segment_models(self, kept: list[str], E: pd.DataFrame, w: np.ndarray) -> None:
+        """Segment effects the experiment itself shows. Per incentive, on its randomized
+        rows (``randomized_scores_``: unbiased for each partner's effect whatever the
+        history's confounding), a constant against additive segment models of ridge
+        strengths ``randomized_kappas``, scored by the partner-fold cross-fitted weighted
+        squared error of the scores (the noise adds the same to every candidate, so the
+        ordering is that of the error against the true effects); the simplest within
+        ``randomized_selection_se`` partner-clustered standard errors of the best wins
+        (candidates ordered simplest first: constant, then strongest ridge). Sets
+        ``randomized_segment_`` (arm: the chosen segment model fitted on all its
+        randomized rows; arms whose choice is the constant are absent) and
+        ``randomized_selection_`` (arm: table of candidates' held-out loss)."""
+        self.randomized_segment_: dict[str, SegmentEffect] = {}
+        self.randomized_selection_: dict[str, pd.DataFrame] = {}
+        self._randomized_deviation_oof_: dict[str, np.ndarray] = {}
+        if not self.randomized_segments:
+            return
+        columns = tuple(c for c in self.segment_columns if c in E.columns)
+        for arm in kept:
+            if arm not in self.randomized_scores_:
+                continue
+            rows, score = self.randomized_scores_[arm]
+            wr, gr = w[rows], self.groups_[rows]
+            kappas = sorted(self.randomized_kappas, reverse=True)
+            losses = np.zeros((len(rows), 1 + len(kappas)))
+            dev_oof = np.zeros((len(E), 1 + len(kappas)))
+            for te in self.folds_:
+                held = np.isin(rows, te)
+                if not held.any() or held.all():
+                    continue
+                fit = ~held
+                level = float(np.average(score[fit], weights=wr[fit]))
+                losses[held, 0] = wr[held] * (score[held] - level) ** 2
+                for i, kappa in enumerate(kappas, start=1):
+                    model = SegmentEffect(kappa=kappa, columns=columns).fit(
+                        E.iloc[rows[fit]], score[fit], wr[fit], gr[fit]
+                    )
+                    pred = model.predict(E.iloc[rows[held]])
+                    losses[held, i] = wr[held] * (score[held] - pred) ** 2
+                    dev_oof[te, i] = model.predict(E.iloc[te]) - model.level_
+            total = losses.sum(axis=0)
+            best = int(np.argmin(total))
+            diff = np.stack(
+                [
+                    np.bincount(gr, weights=losses[:, i] - losses[:, best])
+                    for i in range(len(total))
+                ],
+                axis=1,
+            )
+            se = diff.std(axis=0) * np.sqrt(len(diff))
+            pick = int(np.flatnonzero(total <= total[best] + self.randomized_selection_se * se)[0])
+            self.randomized_selection_[arm] = pd.DataFrame(
+                {
+                    "candidate": ["constant", *[f"segment:{k:g}" for k in kappas]],
+                    "heldout_loss": total,
+                    "se_vs_best": se,
+                    "chosen": np.arange(len(total)) == pick,
+                }
+            )
+            if pick == 0:
+                continue
+            self.randomized_segment_[arm] = SegmentEffect(
+                kappa=kappas[pick - 1], columns=columns
+            ).fit(E.iloc[rows], score, wr, gr)
+            self._randomized_deviation_oof_[arm] = dev_oof[:, pick]
+            log.info("%s: randomized rows choose segment:%g", arm, kappas[pick - 1])
 
     @property
     def effect_constant_(self) -> dict[str, float]:
@@ -630,7 +715,7 @@ class UpliftModel(BaseEstimator):
         shrunk: the posterior mean that both chooses and is reported."""
         check_is_fitted(self, "effects_")
         E = X[self.effect_columns_]
-        out = {a: self._shrunk(a, m.predict(E)) for a, m in self.effects_.items()}
+        out = {a: self._shrunk(a, m.predict(E), E) for a, m in self.effects_.items()}
         return pd.DataFrame(out, index=X.index)
 
     def predict_relative_sd(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -645,6 +730,9 @@ class UpliftModel(BaseEstimator):
             # share, and the heterogeneity left unexplained
             dev_se2 = np.maximum(m.predict_se(E) ** 2 - m.level_se_**2, 0.0)
             se2 = self.posterior_level_se_[a] ** 2 + self.deviation_slope_[a] * dev_se2
+            segment = getattr(self, "randomized_segment_", {}).get(a)
+            if segment is not None:
+                se2 = se2 + np.maximum(segment.predict_se(E) ** 2 - segment.level_se_**2, 0.0)
             out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 
