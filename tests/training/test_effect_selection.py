@@ -19,7 +19,9 @@ from training.incentives.effect_models import (
     eb_pooled,
     eb_posterior,
     eb_shrinkage,
+    heterogeneity_bins,
     policy_values,
+    segment_heterogeneity,
 )
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
@@ -315,3 +317,64 @@ def test_base_calibration_by_fiscal_quarter():
     np.testing.assert_allclose(out, [100 * table[4.0], 100 * table[1.0], 100.0])
     model.base_calibration_column = None  # switched off: unchanged
     np.testing.assert_allclose(model._calibrate_base(X, np.full(3, 100.0)), 100.0)
+
+
+def test_heterogeneity_bins_cut_signals_at_quintiles():
+    E = pd.DataFrame(
+        {
+            "segment": pd.Categorical(["a", "b", None, "a", "b"] * 4),
+            "size": [float(i) for i in range(19)] + [np.nan],
+        }
+    )
+    bins = heterogeneity_bins(E, ("segment", "absent"), ("size", "absent_too"))
+    assert list(bins.columns) == ["segment", "size"]
+    assert bins["segment"].tolist()[:3] == ["a", "b", ""]
+    codes = bins["size"].tolist()
+    assert codes[-1] == "-1"  # missing: a group of its own
+    assert sorted(set(codes[:-1])) == ["0", "1", "2", "3", "4"]
+    assert codes[:4] == ["0"] * 4 and codes[15:19] == ["4"] * 4
+
+
+def test_signal_bins_count_heterogeneity_that_segments_miss():
+    # the effect is 0.2 above the median size and 0 below; the segment column is unrelated
+    rng = np.random.default_rng(5)
+    n = 4000
+    size = rng.normal(size=n)
+    E = pd.DataFrame({"segment": rng.choice(["a", "b"], n), "size": size})
+    z = 0.2 * (size > 0) + rng.normal(0, 0.3, n)
+    w, groups = np.ones(n), np.arange(n)
+    only_segments = segment_heterogeneity(
+        heterogeneity_bins(E, ("segment",)), z, w, groups, ["segment"]
+    )
+    bins = heterogeneity_bins(E, ("segment",), ("size",))
+    with_signals = segment_heterogeneity(bins, z, w, groups, list(bins.columns))
+    assert only_segments < 0.0005
+    # true variance 0.01; quintile means hold 0.008 of it (the middle bin straddles the step)
+    assert 0.006 < with_signals < 0.01
+
+
+def _randomized_fixture(effect_b: float, seed: int = 2) -> UpliftModel:
+    rng = np.random.default_rng(seed)
+    n_partners, quarters = 600, 3
+    groups = np.repeat(np.arange(n_partners), quarters)
+    segment = rng.choice(["a", "b"], n_partners)[groups]
+    E = pd.DataFrame({"segment": pd.Categorical(segment)})
+    score = np.where(segment == "b", effect_b, 0.05) + rng.normal(0, 0.5, groups.size)
+    model = UpliftModel(segment_columns=("segment",), randomized_segments=True)
+    model.groups_ = groups
+    model.folds_ = [np.flatnonzero(groups % 3 == k) for k in range(3)]
+    model.randomized_scores_ = {"promo": (np.arange(groups.size), score)}
+    model._randomized_segment_models(["promo"], E, np.ones(groups.size))
+    return model, E
+
+
+def test_randomized_rows_choose_a_segment_model_only_for_a_planted_segment_effect():
+    planted, E = _randomized_fixture(effect_b=0.35)
+    assert "promo" in planted.randomized_segment_
+    seg = planted.randomized_segment_["promo"]
+    pred = seg.predict(pd.DataFrame({"segment": pd.Categorical(["a", "b"])}))
+    assert pred[1] - pred[0] > 0.2  # planted 0.30, ridge-shrunk a little
+    flat, _ = _randomized_fixture(effect_b=0.05)
+    assert flat.randomized_segment_ == {}
+    table = flat.randomized_selection_["promo"]
+    assert table.loc[table["chosen"], "candidate"].tolist() == ["constant"]

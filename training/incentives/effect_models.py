@@ -222,6 +222,27 @@ def segment_heterogeneity(
     return total
 
 
+def heterogeneity_bins(
+    E: pd.DataFrame, segments: Sequence[str], signals: Sequence[str] = (), n_bins: int = 5
+) -> pd.DataFrame:
+    """The columns :func:`segment_heterogeneity` groups by: the segment columns as they are
+    and each numeric signal cut at its weighted quintiles (missing values a group of their
+    own), so the unexplained heterogeneity in the intervals also counts effects that vary
+    with size, tenure, engagement or pipeline, not only with type, tier and region."""
+    out = {c: E[c].astype("string").fillna("") for c in segments if c in E.columns}
+    for c in signals:
+        if c not in E.columns or c in out:
+            continue
+        x = pd.to_numeric(E[c], errors="coerce").to_numpy(dtype=np.float64)
+        finite = np.isfinite(x)
+        if finite.sum() < 2 * n_bins:
+            continue
+        edges = np.unique(np.quantile(x[finite], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        codes = np.where(finite, np.searchsorted(edges, x, side="right"), -1)
+        out[c] = pd.Series(codes.astype(str), index=E.index, dtype="string")
+    return pd.DataFrame(out, index=E.index)
+
+
 def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
     """Empirical-Bayes factors for estimates ``level`` with standard errors ``se``.
 

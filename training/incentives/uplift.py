@@ -72,6 +72,7 @@ from training.incentives.effect_models import (
     eb_pooled,
     eb_posterior,
     eb_shrinkage,
+    heterogeneity_bins,
     segment_heterogeneity,
     select_effect_model,
 )
@@ -166,7 +167,8 @@ class UpliftModel(BaseEstimator):
         common_prior: float = 0.5,
         moment_gate: bool = True,
         base_calibration_column: str | None = "asof_fiscal_quarter",
-        randomized_segments: bool = True,
+        randomized_segments: bool = False,
+        heterogeneity_signals: bool = True,
         randomized_kappas: Sequence[float] = RANDOMIZED_KAPPAS,
         randomized_selection_se: float = 1.0,
         interval_z: float = 1.2816,
@@ -199,6 +201,7 @@ class UpliftModel(BaseEstimator):
         self.moment_gate = moment_gate
         self.base_calibration_column = base_calibration_column
         self.randomized_segments = randomized_segments
+        self.heterogeneity_signals = heterogeneity_signals
         self.randomized_kappas = randomized_kappas
         self.randomized_selection_se = randomized_selection_se
         self.interval_z = interval_z
@@ -543,6 +546,9 @@ class UpliftModel(BaseEstimator):
                 for j, a in enumerate(kept)
             }
         self.residual_sd_ = {}
+        bins = heterogeneity_bins(
+            E, self.segment_columns, self.signal_columns if self.heterogeneity_signals else ()
+        )
         for j, arm in enumerate(kept):
             if arm in self.randomized_segment_:
                 # the experiment's own segment effects replace the history's deviations
@@ -554,7 +560,7 @@ class UpliftModel(BaseEstimator):
                     + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
                 )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
-            total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
+            total = segment_heterogeneity(bins, z[:, j], w, self.groups_, list(bins.columns))
             # the heterogeneity kept by the hierarchical posterior (not the point's factor:
             # a point of 0 is "no evidence", not "every partner's effect is exactly 0")
             kept_share = hierarchical[j] if self.shrink != "none" else 1.0
