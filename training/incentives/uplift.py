@@ -169,6 +169,7 @@ class UpliftModel(BaseEstimator):
         base_calibration_column: str | None = "asof_fiscal_quarter",
         randomized_segments: bool = False,
         heterogeneity_signals: bool = True,
+        independent_history: bool = True,
         randomized_kappas: Sequence[float] = RANDOMIZED_KAPPAS,
         randomized_selection_se: float = 1.0,
         interval_z: float = 1.2816,
@@ -202,6 +203,7 @@ class UpliftModel(BaseEstimator):
         self.base_calibration_column = base_calibration_column
         self.randomized_segments = randomized_segments
         self.heterogeneity_signals = heterogeneity_signals
+        self.independent_history = independent_history
         self.randomized_kappas = randomized_kappas
         self.randomized_selection_se = randomized_selection_se
         self.interval_z = interval_z
@@ -431,6 +433,9 @@ class UpliftModel(BaseEstimator):
         observational estimates alone (as before issue 17)."""
         obs = np.array([self.effects_[a].level_ for a in kept])
         obs_se = np.array([self.effects_[a].level_se_ for a in kept])
+        history_only = getattr(self, "_history_only_", None)
+        if history_only is not None:  # the history without the randomized rows
+            obs, obs_se = history_only
         has = np.array([a in self.randomized_ for a in kept])
         rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
         rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
@@ -492,7 +497,26 @@ class UpliftModel(BaseEstimator):
         self._deviation_oof_ = {
             a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
         }
+        self._history_only_ = None
+        if self.independent_history and self.randomized_scores_:
+            # the observational side without the randomized rows, so that the two sides
+            # are independent as the precision weighting and the bias variance assume: in
+            # the history's pseudo-outcomes the randomized rows carry the propensity
+            # model's weights (which know nothing of the randomization) and dominate it
+            keep = np.ones(len(w), dtype=bool)
+            for rows, _ in self.randomized_scores_.values():
+                keep[rows] = False
+            if w[keep].sum() > 0:
+                parts = [
+                    clustered_mean(z[keep, j], w[keep], self.groups_[keep])
+                    for j in range(len(kept))
+                ]
+                self._history_only_ = (
+                    np.array([p[0] for p in parts]),
+                    np.array([p[1] for p in parts]),
+                )
         level, se = self._combined_levels(kept)
+        del self._history_only_
         # the point: the smaller of two empirical-Bayes factors. The moment estimate of the
         # prior's spread says exactly 0 when the estimates spread no more than their noise
         # (no evidence of any effect: none for everyone); the posterior over the spread with
