@@ -16,6 +16,7 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    clustered_mean,
     eb_pooled,
     eb_posterior,
     eb_shrinkage,
@@ -378,3 +379,31 @@ def test_randomized_rows_choose_a_segment_model_only_for_a_planted_segment_effec
     assert flat.randomized_segment_ == {}
     table = flat.randomized_selection_["promo"]
     assert table.loc[table["chosen"], "candidate"].tolist() == ["constant"]
+
+
+def test_history_side_leaves_out_the_randomized_rows():
+    effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
+    frame = confounded_frame(effects)
+    names = sorted(effects)
+    both = UpliftModel(**SMALL, random_state=1, independent_history=False)
+    both.fit(frame, feature_columns=FEATURES)
+    alone = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    assert alone.independent_history
+    # the same rows, the same nuisances, the same randomized comparison
+    assert both.randomized_ == alone.randomized_
+    s = alone.base_oof_
+    w = np.minimum(s, np.quantile(s, 0.99))
+    randomized = np.zeros(len(s), dtype=bool)
+    for rows, _ in alone.randomized_scores_.values():
+        randomized[rows] = True
+    assert 0.1 < randomized.mean() < 0.5
+    keep = ~randomized
+    for name in names:
+        z = alone.pseudo_outcome_[name].to_numpy() / s
+        obs, obs_se = clustered_mean(z[keep], w[keep], alone.groups_[keep])
+        rnd, rnd_se = alone.randomized_[name][:2]
+        obs_var = obs_se**2 + alone.bias_var_
+        level = (obs / obs_var + rnd / rnd_se**2) / (1 / obs_var + 1 / rnd_se**2)
+        assert alone.combined_[name][0] == pytest.approx(level, rel=1e-9)
+        # with the randomized rows still in the history, its side is the effect model's
+        assert both.combined_[name][0] != pytest.approx(level, rel=1e-3)
