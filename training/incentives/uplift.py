@@ -26,7 +26,14 @@ the contract's control arm) give each incentive an unbiased comparison with ``no
 (``randomized_``). Each incentive's average effect combines the two by precision, the
 history's variance inflated by the spread of its disagreement with the experiment beyond
 both sampling errors (``bias_var_``); where there are no randomized rows, the history
-alone, as before.
+alone, as before. The history's side leaves the randomized rows out
+(``independent_history``): in its pseudo-outcomes they carry the propensity model's
+inverse weights and, counted twice, made the two sides agree on the same noise. The
+expected revenue is calibrated per as-of fiscal quarter by its out-of-fold ratio
+(``base_calibration_``). Options measured and off by default (docs/recommender.md):
+``prior_centre="pooled"`` (:func:`~training.incentives.effect_models.eb_pooled`, partial
+pooling towards the incentives' learned common effect) and ``randomized_segments``
+(segment effects fitted on the randomized rows alone).
 
 Winner's curse. The average effects' standard errors (0.03-0.07 on the demo world) are as
 large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
