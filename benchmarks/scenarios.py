@@ -2,7 +2,7 @@
 
     make bench-scenarios
     .venv/bin/python benchmarks/scenarios.py [--scenarios a,b] [--quick] [--partners N]
-        [--folds K] [--seed S] [--out benchmarks/results/scenarios.md]
+        [--folds K] [--seed S] [--uplift-params JSON] [--out benchmarks/results/scenarios.md]
 
 For each scenario (``features.world.SCENARIOS``) it simulates the world in memory, then
 
@@ -26,6 +26,7 @@ goes to stderr; the tables to stdout and to ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -118,7 +119,7 @@ def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
     }
 
 
-def incentive_row(world, ds, *, seed: int) -> dict:
+def incentive_row(world, ds, *, seed: int, uplift_params: dict | None = None) -> dict:
     """Fit the recommender as ``partnercast train`` does; score its policy on the truth."""
     from features.calendar import QuarterCalendar
     from features.frames import build_features, build_recommender_frame, fit_feature_spec
@@ -128,7 +129,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
     spec = fit_feature_spec(ds, as_of=as_of, calendar=QuarterCalendar())
     frame = build_recommender_frame(ds, spec=spec, data_end=as_of)
     features = build_features(ds, as_of=as_of, spec=spec)
-    model = IncentiveRecommender(random_state=seed).fit(
+    model = IncentiveRecommender(uplift_params=uplift_params, random_state=seed).fit(
         frame, feature_columns=list(spec.partner_feature_columns)
     )
     effects = world.truth["incentive_effects"]
@@ -150,6 +151,7 @@ def incentive_row(world, ds, *, seed: int) -> dict:
     net_b = truth.value(truth.choice_index(rec_b[["partner_id", "incentive"]]))[0]
     oracle_b = refs.set_index(["policy", "budget"])["net"][("oracle", True)]
     cover_all, cover_chosen = interval_coverage(truth, rec, pick)
+    gap, gap_se = gap_to_average_policy(truth, pick)
     quarters = frame["quarter_start"].nunique()
     history_spend = float(frame["cost"].sum()) / max(quarters, 1)
     se = model.uplift_.effect_se_
@@ -164,6 +166,8 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "everyone": share[(f"everyone gets {common}", False)],
         "random": share[("random", False)],
         "avg effect": share[("true average effect", False)],
+        "model - avg": ratio(gap, oracle),
+        "(se)": ratio(gap_se, oracle),
         "segment effect": share[("true segment effect", False)],
         "model @25%": ratio(net_b, oracle_b),
         "avg @25%": share[("true average effect", True)],
@@ -179,6 +183,25 @@ def incentive_row(world, ds, *, seed: int) -> dict:
         "cover80 all": cover_all,
         "cover80 chosen": cover_chosen,
     }
+
+
+def gap_to_average_policy(truth, pick: np.ndarray) -> tuple[float, float]:
+    """True net of the model's choices minus that of the policy that knows each incentive's
+    true average effect, and its standard error over partners (``sd x sqrt(n)`` of the
+    per-partner differences): how far the model is from that policy beyond the luck of
+    which partners the world drew."""
+    from features.scoring.policy import best_by_net
+    from training.incentives.references import known_effect_net
+
+    def per_partner(choice: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(choice))
+        on = np.flatnonzero(choice >= 0)
+        out[on] = truth.net[on, choice[on]]
+        return out
+
+    average = best_by_net(known_effect_net(truth, np.zeros(len(pick))))
+    diff = per_partner(pick) - per_partner(average)
+    return float(diff.sum()), float(diff.std(ddof=1) * np.sqrt(len(diff)))
 
 
 def interval_coverage(truth, rec: pd.DataFrame, pick: np.ndarray) -> tuple[float, float]:
@@ -220,7 +243,13 @@ def markdown(rows: list[dict], first: str = "scenario") -> str:
 
 
 def run(
-    names: list[str], *, partners: int, folds: int, seed: int, parts: tuple[str, ...] = PARTS
+    names: list[str],
+    *,
+    partners: int,
+    folds: int,
+    seed: int,
+    parts: tuple[str, ...] = PARTS,
+    uplift_params: dict | None = None,
 ) -> str:
     from features.world import get_scenario
     from features.world.simulate import simulate_world, world_dataset
@@ -242,7 +271,7 @@ def run(
             folds_note = f"{f_row['folds']} folds, "
         if "recommender" in parts:
             _say(f"[{name}] recommender")
-            i_row = incentive_row(world, ds, seed=seed)
+            i_row = incentive_row(world, ds, seed=seed, uplift_params=uplift_params)
             incentive_rows.append({"scenario": name, **i_row})
         seconds = time.perf_counter() - t0
         _say(f"[{name}] done in {seconds:.0f}s")
@@ -273,6 +302,8 @@ def run(
         markdown(incentive_rows),
         "",
         "`everyone`: everyone gets the `most common` incentive. "
+        "`model - avg`: the model's true net minus that of the true-average-effect policy, "
+        "a share of the oracle's, with its standard error over partners `(se)`. "
         "`@25%`: within a budget of 25% of the oracle's spend (share of the oracle within "
         "it). `reported net`: the recommender's own expected net for its choices; "
         "`model net`: their true net. With no true effect (`no_effect`) the oracle is 0 "
@@ -302,6 +333,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only", choices=PARTS, default=None, help="run one half of the suite (default both)"
     )
+    parser.add_argument(
+        "--uplift-params",
+        type=json.loads,
+        default=None,
+        help='the recommender\'s UpliftModel parameters, JSON, e.g. {"prior_centre": "pooled"}',
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scenarios.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
@@ -312,7 +349,14 @@ def main(argv: list[str] | None = None) -> None:
     partners = args.partners or (QUICK_PARTNERS if args.quick else DEFAULT_PARTNERS)
     folds = args.folds or (QUICK_FOLDS if args.quick else 4)
     parts = (args.only,) if args.only else PARTS
-    report = run(names, partners=partners, folds=folds, seed=args.seed, parts=parts)
+    report = run(
+        names,
+        partners=partners,
+        folds=folds,
+        seed=args.seed,
+        parts=parts,
+        uplift_params=args.uplift_params,
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n", encoding="utf-8")

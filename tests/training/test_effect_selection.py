@@ -16,9 +16,13 @@ from training.incentives.effect_models import (
     ConstantEffect,
     SegmentEffect,
     calibration_slope,
+    clustered_mean,
+    eb_pooled,
     eb_posterior,
     eb_shrinkage,
+    heterogeneity_bins,
     policy_values,
+    segment_heterogeneity,
 )
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
@@ -255,3 +259,151 @@ def test_eb_posterior_carries_the_uncertainty_of_the_prior_spread():
     flat, _, _ = eb_posterior(level, se, prior_scale=None)
     informed, _, _ = eb_posterior(level, se, prior_scale=0.05)
     assert (informed < 0.1).all() and (informed < 0.5 * flat).all()
+
+
+def test_eb_pooled_pulls_towards_the_common_effect_not_towards_zero():
+    # five incentives that all help by about 0.05, one noisy estimate standing out: the
+    # common effect is found (probability near 1) and the outlier is pulled to it, not to 0
+    level = np.array([0.05, 0.06, 0.04, 0.05, 0.14])
+    se = np.array([0.01, 0.01, 0.01, 0.01, 0.05])
+    post = eb_pooled(level, se)
+    assert post.common_prob > 0.99
+    assert 0.045 < post.common_mean < 0.056
+    assert post.mean[4] < 0.09  # 0.14 +- 0.05 is mostly noise around the common 0.05
+    assert post.mean[4] > 0.05
+    np.testing.assert_allclose(post.mean[:4], level[:4], atol=0.007)
+    assert (post.sd < se).all()
+    # the prior centred on 0 (no common effect) leaves every estimate further from the
+    # common effect: it shrinks the four alike towards 0 and the outlier less
+    zero = eb_pooled(level, se, common_scale=None)
+    assert zero.common_prob == 0.0
+    assert (np.abs(post.mean - 0.05) < np.abs(zero.mean - 0.05)).all()
+    assert zero.mean[4] > 0.075
+    # and is the zero-centred hierarchical posterior of eb_posterior exactly
+    factor, variance, _ = eb_posterior(level, se, prior_scale=0.05)
+    np.testing.assert_allclose(zero.mean, factor * level, rtol=1e-6, atol=1e-9)
+
+
+def test_eb_pooled_estimates_near_zero_say_probably_nothing():
+    # estimates that lean positive by about their noise: "probably nothing" together
+    level, se = np.array([0.03, -0.02, 0.04, 0.01, -0.01]), np.full(5, 0.04)
+    post = eb_pooled(level, se)
+    assert post.common_prob < 0.45
+    assert abs(post.common_mean) < 0.01
+    assert (np.abs(post.mean) < np.abs(level) + 1e-12).all()
+
+
+def test_base_calibration_by_fiscal_quarter():
+    # the outcome model over-predicts every fourth-quarter row by 30 %: factor ~0.7 there;
+    # elsewhere the ratio is 1 up to noise and the shrinkage keeps it at 1 (or nearly)
+    rng = np.random.default_rng(3)
+    n_partners, quarters = 400, 4
+    groups = np.repeat(np.arange(n_partners), quarters)
+    fq = np.tile(np.arange(1, quarters + 1), n_partners).astype(float)
+    mu = np.exp(rng.normal(10, 1, groups.size))
+    y = mu * np.where(fq == 4, 0.7, 1.0) * np.exp(rng.normal(-0.02, 0.2, groups.size))
+    model = UpliftModel()
+    model.feature_columns_ = ["asof_fiscal_quarter"]
+    model.groups_ = groups
+    frame = pd.DataFrame({"asof_fiscal_quarter": fq})
+    t = np.zeros(groups.size, dtype=np.int64)
+    table = model._base_calibration(frame, t, y, mu[:, None])
+    assert set(table) == {1.0, 2.0, 3.0, 4.0}
+    assert 0.67 < table[4.0] < 0.73
+    for q in (1.0, 2.0, 3.0):
+        assert abs(table[q] - 1.0) < 0.05
+    model.base_calibration_ = table
+    X = pd.DataFrame({"asof_fiscal_quarter": [4.0, 1.0, 9.0]})
+    out = model._calibrate_base(X, np.array([100.0, 100.0, 100.0]))
+    np.testing.assert_allclose(out, [100 * table[4.0], 100 * table[1.0], 100.0])
+    model.base_calibration_column = None  # switched off: unchanged
+    np.testing.assert_allclose(model._calibrate_base(X, np.full(3, 100.0)), 100.0)
+
+
+def test_heterogeneity_bins_cut_signals_at_quintiles():
+    E = pd.DataFrame(
+        {
+            "segment": pd.Categorical(["a", "b", None, "a", "b"] * 4),
+            "size": [float(i) for i in range(19)] + [np.nan],
+        }
+    )
+    bins = heterogeneity_bins(E, ("segment", "absent"), ("size", "absent_too"))
+    assert list(bins.columns) == ["segment", "size"]
+    assert bins["segment"].tolist()[:3] == ["a", "b", ""]
+    codes = bins["size"].tolist()
+    assert codes[-1] == "-1"  # missing: a group of its own
+    assert sorted(set(codes[:-1])) == ["0", "1", "2", "3", "4"]
+    assert codes[:4] == ["0"] * 4 and codes[15:19] == ["4"] * 4
+
+
+def test_signal_bins_count_heterogeneity_that_segments_miss():
+    # the effect is 0.2 above the median size and 0 below; the segment column is unrelated
+    rng = np.random.default_rng(5)
+    n = 4000
+    size = rng.normal(size=n)
+    E = pd.DataFrame({"segment": rng.choice(["a", "b"], n), "size": size})
+    z = 0.2 * (size > 0) + rng.normal(0, 0.3, n)
+    w, groups = np.ones(n), np.arange(n)
+    only_segments = segment_heterogeneity(
+        heterogeneity_bins(E, ("segment",)), z, w, groups, ["segment"]
+    )
+    bins = heterogeneity_bins(E, ("segment",), ("size",))
+    with_signals = segment_heterogeneity(bins, z, w, groups, list(bins.columns))
+    assert only_segments < 0.0005
+    # true variance 0.01; quintile means hold 0.008 of it (the middle bin straddles the step)
+    assert 0.006 < with_signals < 0.01
+
+
+def _randomized_fixture(effect_b: float, seed: int = 2) -> UpliftModel:
+    rng = np.random.default_rng(seed)
+    n_partners, quarters = 600, 3
+    groups = np.repeat(np.arange(n_partners), quarters)
+    segment = rng.choice(["a", "b"], n_partners)[groups]
+    E = pd.DataFrame({"segment": pd.Categorical(segment)})
+    score = np.where(segment == "b", effect_b, 0.05) + rng.normal(0, 0.5, groups.size)
+    model = UpliftModel(segment_columns=("segment",), randomized_segments=True)
+    model.groups_ = groups
+    model.folds_ = [np.flatnonzero(groups % 3 == k) for k in range(3)]
+    model.randomized_scores_ = {"promo": (np.arange(groups.size), score)}
+    model._randomized_segment_models(["promo"], E, np.ones(groups.size))
+    return model, E
+
+
+def test_randomized_rows_choose_a_segment_model_only_for_a_planted_segment_effect():
+    planted, E = _randomized_fixture(effect_b=0.35)
+    assert "promo" in planted.randomized_segment_
+    seg = planted.randomized_segment_["promo"]
+    pred = seg.predict(pd.DataFrame({"segment": pd.Categorical(["a", "b"])}))
+    assert pred[1] - pred[0] > 0.2  # planted 0.30, ridge-shrunk a little
+    flat, _ = _randomized_fixture(effect_b=0.05)
+    assert flat.randomized_segment_ == {}
+    table = flat.randomized_selection_["promo"]
+    assert table.loc[table["chosen"], "candidate"].tolist() == ["constant"]
+
+
+def test_history_side_leaves_out_the_randomized_rows():
+    effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
+    frame = confounded_frame(effects)
+    names = sorted(effects)
+    both = UpliftModel(**SMALL, random_state=1, independent_history=False)
+    both.fit(frame, feature_columns=FEATURES)
+    alone = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    assert alone.independent_history
+    # the same rows, the same nuisances, the same randomized comparison
+    assert both.randomized_ == alone.randomized_
+    s = alone.base_oof_
+    w = np.minimum(s, np.quantile(s, 0.99))
+    randomized = np.zeros(len(s), dtype=bool)
+    for rows, _ in alone.randomized_scores_.values():
+        randomized[rows] = True
+    assert 0.1 < randomized.mean() < 0.5
+    keep = ~randomized
+    for name in names:
+        z = alone.pseudo_outcome_[name].to_numpy() / s
+        obs, obs_se = clustered_mean(z[keep], w[keep], alone.groups_[keep])
+        rnd, rnd_se = alone.randomized_[name][:2]
+        obs_var = obs_se**2 + alone.bias_var_
+        level = (obs / obs_var + rnd / rnd_se**2) / (1 / obs_var + 1 / rnd_se**2)
+        assert alone.combined_[name][0] == pytest.approx(level, rel=1e-9)
+        # with the randomized rows still in the history, its side is the effect model's
+        assert both.combined_[name][0] != pytest.approx(level, rel=1e-3)

@@ -222,6 +222,27 @@ def segment_heterogeneity(
     return total
 
 
+def heterogeneity_bins(
+    E: pd.DataFrame, segments: Sequence[str], signals: Sequence[str] = (), n_bins: int = 5
+) -> pd.DataFrame:
+    """The columns :func:`segment_heterogeneity` groups by: the segment columns as they are
+    and each numeric signal cut at its weighted quintiles (missing values a group of their
+    own), so the unexplained heterogeneity in the intervals also counts effects that vary
+    with size, tenure, engagement or pipeline, not only with type, tier and region."""
+    out = {c: E[c].astype("string").fillna("") for c in segments if c in E.columns}
+    for c in signals:
+        if c not in E.columns or c in out:
+            continue
+        x = pd.to_numeric(E[c], errors="coerce").to_numpy(dtype=np.float64)
+        finite = np.isfinite(x)
+        if finite.sum() < 2 * n_bins:
+            continue
+        edges = np.unique(np.quantile(x[finite], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        codes = np.where(finite, np.searchsorted(edges, x, side="right"), -1)
+        out[c] = pd.Series(codes.astype(str), index=E.index, dtype="string")
+    return pd.DataFrame(out, index=E.index)
+
+
 def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
     """Empirical-Bayes factors for estimates ``level`` with standard errors ``se``.
 
@@ -267,6 +288,89 @@ def eb_posterior(
     factor = post @ B
     variance = post @ (B * se**2) + (post @ B**2 - factor**2) * level**2
     return factor, variance, float(post @ tau)
+
+
+@dataclass
+class PooledPosterior:
+    """What :func:`eb_pooled` returns: per incentive the posterior ``mean`` and ``sd`` of
+    its true effect and ``spread_share`` (the posterior mean of ``tau^2 / (tau^2 + se^2)``,
+    how much of its own estimate's deviation from the common mean it keeps); and the
+    posterior probability that the incentives share a non-zero common effect
+    (``common_prob``), the posterior mean of that common effect (``common_mean``) and of
+    the spread ``tau`` (``tau``)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    spread_share: np.ndarray
+    common_prob: float
+    common_mean: float
+    tau: float
+
+
+def eb_pooled(
+    level: np.ndarray,
+    se: np.ndarray,
+    prior_scale: float | None = 0.05,
+    common_scale: float | None = 0.05,
+    common_prior: float = 0.5,
+    grid: int = 401,
+) -> PooledPosterior:
+    """Posterior of every incentive's true effect under a hierarchical prior whose centre
+    is learned: partial pooling towards the incentives' common effect, not towards 0.
+
+    Model: ``true_j = m + d_j``, ``d_j ~ N(0, tau^2)`` (how much the incentives differ) and
+    ``estimate_j ~ N(true_j, se_j^2)``. The common effect ``m`` is 0 with probability
+    ``1 - common_prior`` (incentives do nothing on average) and ``N(0, common_scale^2)``
+    otherwise; ``tau`` has a half-normal hyperprior of scale ``prior_scale`` (None: flat) on
+    a grid. Both are integrated over by the estimates' marginal likelihood (``N(0, c 11' +
+    tau^2 I + diag(se^2))``, ``c`` = 0 or ``common_scale^2``); given them the posterior is
+    Gaussian. So the data decide both how much the incentives differ (``tau``: an estimate
+    that stands out by no more than its noise is pulled to the common effect) and whether
+    they share an effect at all (``common_prob``: estimates that all lean positive by about
+    their noise still say "probably nothing" together; by two or three standard errors of
+    their mean, "something"). ``common_scale`` None is the old prior centred on 0 (``m`` = 0).
+    """
+    level = np.asarray(level, dtype=np.float64)
+    se = np.maximum(np.asarray(se, dtype=np.float64), 1e-9)
+    k = len(level)
+    spread = max(float(np.abs(level).max(initial=0.0)), float(se.max(initial=0.0)), 1e-6)
+    taus = np.linspace(0.0, 4.0 * max(spread, 5.0 * (prior_scale or 0.0)), grid)
+    commons = [0.0] if common_scale is None else [0.0, common_scale**2]
+    priors = [1.0] if common_scale is None else [1.0 - common_prior, common_prior]
+    D = np.diag(se**2)
+    ones = np.ones((k, k))
+    logw, means, covs, shares, cmeans = [], [], [], [], []
+    for c, p in zip(commons, priors, strict=True):
+        if p <= 0:
+            continue
+        for tau in taus:
+            S = c * ones + tau**2 * np.eye(k)
+            V = S + D
+            Vinv = np.linalg.inv(V)
+            _, logdet = np.linalg.slogdet(V)
+            ll = -0.5 * (logdet + level @ Vinv @ level) + np.log(p)
+            if prior_scale is not None:
+                ll -= 0.5 * (tau / prior_scale) ** 2
+            logw.append(ll)
+            means.append(S @ Vinv @ level)
+            covs.append(S - S @ Vinv @ S)
+            shares.append(tau**2 / (tau**2 + se**2))
+            cmeans.append(c * np.sum(Vinv @ level))
+    logw = np.asarray(logw)
+    post = np.exp(logw - logw.max())
+    post /= post.sum()
+    means, covs = np.asarray(means), np.asarray(covs)
+    mean = post @ means
+    second = np.einsum("g,gjj->j", post, covs) + post @ means**2
+    slab = np.repeat([c > 0 for c, p in zip(commons, priors, strict=True) if p > 0], grid)
+    return PooledPosterior(
+        mean=mean,
+        sd=np.sqrt(np.maximum(second - mean**2, 0.0)),
+        spread_share=post @ np.asarray(shares),
+        common_prob=float(post[slab].sum()),
+        common_mean=float(post @ np.asarray(cmeans)),
+        tau=float(post @ np.tile(taus, len(logw) // grid)),
+    )
 
 
 def candidate_models(

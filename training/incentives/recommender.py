@@ -112,7 +112,10 @@ class IncentiveRecommender(BaseEstimator):
         effect models' deviations). Calibration of the reported net on held-out rows:
         ``heldout_reported_net`` (the summed out-of-fold expected net of the options the
         policy chooses), ``heldout_dr_net`` (their doubly-robust net, with ``_se``) and
-        ``heldout_net_calibration`` (DR / reported; 1 is honest).
+        ``heldout_net_calibration`` (DR / reported; 1 is honest). ``base_calibration_q<k>``:
+        the expected revenue's out-of-fold calibration factor for as-of fiscal quarter k;
+        with ``prior_centre='pooled'``, ``common_effect_prob``, ``common_effect`` and
+        ``incentive_spread_tau`` (the hierarchical prior's learned centre and spread).
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
         ``uplift_by_segment``, ``policy_comparison``, ``effect_selection``.
         """
@@ -164,6 +167,13 @@ class IncentiveRecommender(BaseEstimator):
         metrics["heldout_dr_net"] = dr_net
         metrics["heldout_dr_net_se"] = float(by_partner.std() * np.sqrt(len(by_partner)))
         metrics["heldout_net_calibration"] = dr_net / reported if reported else float("nan")
+        for key, factor in getattr(up, "base_calibration_", {}).items():
+            metrics[f"base_calibration_q{key:g}"] = float(factor)
+        pooled = getattr(up, "pooled_", None)
+        if pooled is not None and getattr(up, "prior_centre", "zero") == "pooled":
+            metrics["common_effect_prob"] = pooled.common_prob
+            metrics["common_effect"] = pooled.common_mean
+            metrics["incentive_spread_tau"] = pooled.tau
         for name in names:
             metrics[f"relative_effect_{name}"] = up.effect_constant_[name]
             metrics[f"relative_effect_se_{name}"] = up.effect_se_[name]

@@ -26,7 +26,14 @@ the contract's control arm) give each incentive an unbiased comparison with ``no
 (``randomized_``). Each incentive's average effect combines the two by precision, the
 history's variance inflated by the spread of its disagreement with the experiment beyond
 both sampling errors (``bias_var_``); where there are no randomized rows, the history
-alone, as before.
+alone, as before. The history's side leaves the randomized rows out
+(``independent_history``): in its pseudo-outcomes they carry the propensity model's
+inverse weights and, counted twice, made the two sides agree on the same noise. The
+expected revenue is calibrated per as-of fiscal quarter by its out-of-fold ratio
+(``base_calibration_``). Options measured and off by default (docs/recommender.md):
+``prior_centre="pooled"`` (:func:`~training.incentives.effect_models.eb_pooled`, partial
+pooling towards the incentives' learned common effect) and ``randomized_segments``
+(segment effects fitted on the randomized rows alone).
 
 Winner's curse. The average effects' standard errors (0.03-0.07 on the demo world) are as
 large as the effects, and choosing the best of noisy estimates picks the overestimated ones.
@@ -66,10 +73,13 @@ from training.incentives.effect_models import (
     SEGMENT_COLUMNS,
     SIGNAL_COLUMNS,
     EffectModel,
+    SegmentEffect,
     candidate_models,
     clustered_mean,
+    eb_pooled,
     eb_posterior,
     eb_shrinkage,
+    heterogeneity_bins,
     segment_heterogeneity,
     select_effect_model,
 )
@@ -77,6 +87,7 @@ from training.incentives.effect_models import (
 log = logging.getLogger(__name__)
 
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
+RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
 
 
 def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incentive") -> None:
@@ -159,6 +170,15 @@ class UpliftModel(BaseEstimator):
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
         effect_prior_scale: float | None = 0.05,
+        prior_centre: str = "zero",
+        common_prior: float = 0.5,
+        moment_gate: bool = True,
+        base_calibration_column: str | None = "asof_fiscal_quarter",
+        randomized_segments: bool = False,
+        heterogeneity_signals: bool = True,
+        independent_history: bool = True,
+        randomized_kappas: Sequence[float] = RANDOMIZED_KAPPAS,
+        randomized_selection_se: float = 1.0,
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         min_treated: int = 20,
@@ -184,6 +204,15 @@ class UpliftModel(BaseEstimator):
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
         self.effect_prior_scale = effect_prior_scale
+        self.prior_centre = prior_centre
+        self.common_prior = common_prior
+        self.moment_gate = moment_gate
+        self.base_calibration_column = base_calibration_column
+        self.randomized_segments = randomized_segments
+        self.heterogeneity_signals = heterogeneity_signals
+        self.independent_history = independent_history
+        self.randomized_kappas = randomized_kappas
+        self.randomized_selection_se = randomized_selection_se
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.min_treated = min_treated
@@ -248,6 +277,7 @@ class UpliftModel(BaseEstimator):
             if (mu[:, 0] > 0).any()
             else self.scale_floor
         )
+        self.base_calibration_ = self._base_calibration(frame, t, y, mu)
         self.propensity_ = self._fit_propensity(X, t)
         self.outcome_ = self._fit_outcome(X, t, y)
         clipped = e < self.propensity_clip
@@ -307,6 +337,40 @@ class UpliftModel(BaseEstimator):
         self.outcome_oof_ = pd.DataFrame(mu, columns=self.arms_)
         self.treatment_ = t
         return self
+
+    def _base_calibration(
+        self, frame: pd.DataFrame, t: np.ndarray, y: np.ndarray, mu: np.ndarray
+    ) -> dict[float, float]:
+        """Per value of ``base_calibration_column`` (the as-of fiscal quarter): the
+        out-of-fold ratio of actual revenue to the outcome model's prediction for the option
+        each row got (``sum(y) / sum(mu)``, partner-clustered se), shrunk towards 1 by its
+        noise (positive-part James-Stein, ``1 - se^2 / (r - 1)^2``). The outcome model fits
+        revenue relative to a size proxy and misses part of the seasonal swing (out of
+        fold it over-predicts fourth-quarter-as-of rows by 5 % on the demo world, 27 % on
+        the seasonal one); the expected revenue the uplift scales is multiplied by it.
+        Empty when the column is absent or unset."""
+        column = self.base_calibration_column
+        if column is None or column not in self.feature_columns_:
+            return {}
+        pred = np.maximum(mu[np.arange(len(t)), t], 1.0)
+        key = frame[column].to_numpy(dtype=np.float64)
+        out: dict[float, float] = {}
+        for value in np.unique(key[np.isfinite(key)]):
+            on = key == value
+            r, se = clustered_mean(y[on] / pred[on], pred[on], self.groups_[on])
+            keep = max(0.0, 1.0 - se**2 / (r - 1.0) ** 2) if r != 1.0 else 0.0
+            out[float(value)] = float(1.0 + keep * (r - 1.0))
+        log.info("base calibration by %s: %s", column, out)
+        return out
+
+    def _calibrate_base(self, X: pd.DataFrame, base: np.ndarray) -> np.ndarray:
+        calibration = getattr(self, "base_calibration_", {})
+        column = self.base_calibration_column
+        if not calibration or column is None or column not in X.columns:
+            return base
+        key = X[column].to_numpy(dtype=np.float64)
+        factor = np.array([calibration.get(float(k), 1.0) for k in key])
+        return base * factor
 
     def _candidates(self) -> list[EffectModel]:
         lgbm = lgbm_params(
@@ -376,6 +440,9 @@ class UpliftModel(BaseEstimator):
         observational estimates alone (as before issue 17)."""
         obs = np.array([self.effects_[a].level_ for a in kept])
         obs_se = np.array([self.effects_[a].level_se_ for a in kept])
+        history_only = getattr(self, "_history_only_", None)
+        if history_only is not None:  # the history without the randomized rows
+            obs, obs_se = history_only
         has = np.array([a in self.randomized_ for a in kept])
         rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
         rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
@@ -432,11 +499,31 @@ class UpliftModel(BaseEstimator):
         keep the share the randomized rows confirm (:meth:`_calibration_slope`; without
         randomized rows, the level's factor, as before). Then measures the heterogeneity
         left (for the intervals); updates ``oof``."""
+        self._randomized_segment_models(kept, E, w)
         self._weights_ = w
         self._deviation_oof_ = {
             a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
         }
+        self._history_only_ = None
+        if self.independent_history and self.randomized_scores_:
+            # the observational side without the randomized rows, so that the two sides
+            # are independent as the precision weighting and the bias variance assume: in
+            # the history's pseudo-outcomes the randomized rows carry the propensity
+            # model's weights (which know nothing of the randomization) and dominate it
+            keep = np.ones(len(w), dtype=bool)
+            for rows, _ in self.randomized_scores_.values():
+                keep[rows] = False
+            if w[keep].sum() > 0:
+                parts = [
+                    clustered_mean(z[keep, j], w[keep], self.groups_[keep])
+                    for j in range(len(kept))
+                ]
+                self._history_only_ = (
+                    np.array([p[0] for p in parts]),
+                    np.array([p[1] for p in parts]),
+                )
         level, se = self._combined_levels(kept)
+        del self._history_only_
         # the point: the smaller of two empirical-Bayes factors. The moment estimate of the
         # prior's spread says exactly 0 when the estimates spread no more than their noise
         # (no evidence of any effect: none for everyone); the posterior over the spread with
@@ -444,14 +531,39 @@ class UpliftModel(BaseEstimator):
         # large. The interval: that posterior's variance, widened by the gap between them.
         moment, _ = eb_shrinkage(level, se)
         hierarchical, post_var, self.prior_sd_ = eb_posterior(level, se, self.effect_prior_scale)
-        factor = np.minimum(moment, hierarchical)
-        post_var = post_var + ((hierarchical - factor) * level) ** 2
+        if self.prior_centre not in ("pooled", "zero"):
+            raise ValueError(f"prior_centre must be 'pooled' or 'zero', got {self.prior_centre!r}")
+        if self.prior_centre == "pooled":
+            pooled = eb_pooled(
+                level,
+                se,
+                self.effect_prior_scale,
+                self.effect_prior_scale,
+                self.common_prior,
+            )
+            self.pooled_ = pooled
+            # the moment estimate's evidence, as before: where the estimates spread around 0
+            # no more than their noise, no incentive has shown any effect (none for all)
+            gate = np.ones(len(kept))
+            if self.moment_gate:
+                gate = np.minimum(
+                    1.0,
+                    np.divide(
+                        moment, hierarchical, out=np.zeros(len(kept)), where=hierarchical > 0
+                    ),
+                )
+            point, post_var = gate * pooled.mean, pooled.sd**2 + ((1 - gate) * pooled.mean) ** 2
+            factor = np.divide(point, level, out=np.zeros(len(kept)), where=level != 0)
+        else:
+            factor = np.minimum(moment, hierarchical)
+            point = factor * level
+            post_var = post_var + ((hierarchical - factor) * level) ** 2
         if self.shrink not in ("function", "level", "none"):
             raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
         if self.shrink == "none":
-            factor = np.ones(len(kept))
+            factor, point = np.ones(len(kept)), level
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
-        self.posterior_level_ = {a: float(factor[j] * level[j]) for j, a in enumerate(kept)}
+        self.posterior_level_ = {a: float(point[j]) for j, a in enumerate(kept)}
         if self.shrink == "none":
             post_var = se**2
         self.posterior_level_se_ = {a: float(np.sqrt(post_var[j])) for j, a in enumerate(kept)}
@@ -461,16 +573,25 @@ class UpliftModel(BaseEstimator):
         else:
             self.calibration_ = (float("nan"), float("nan"))
             self.deviation_slope_ = {
-                a: (1.0 if self.shrink == "level" else factor[j]) for j, a in enumerate(kept)
+                a: (1.0 if self.shrink == "level" else float(np.clip(factor[j], 0.0, 1.0)))
+                for j, a in enumerate(kept)
             }
         self.residual_sd_ = {}
+        bins = heterogeneity_bins(
+            E, self.segment_columns, self.signal_columns if self.heterogeneity_signals else ()
+        )
         for j, arm in enumerate(kept):
-            oof[:, j] = (
-                self.posterior_level_[arm]
-                + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
-            )
+            if arm in self.randomized_segment_:
+                # the experiment's own segment effects replace the history's deviations
+                self.deviation_slope_[arm] = 0.0
+                oof[:, j] = self.posterior_level_[arm] + self._randomized_deviation_oof_[arm]
+            else:
+                oof[:, j] = (
+                    self.posterior_level_[arm]
+                    + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
+                )
             explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
-            total = segment_heterogeneity(E, z[:, j], w, self.groups_, self.segment_columns)
+            total = segment_heterogeneity(bins, z[:, j], w, self.groups_, list(bins.columns))
             # the heterogeneity kept by the hierarchical posterior (not the point's factor:
             # a point of 0 is "no evidence", not "every partner's effect is exactly 0")
             kept_share = hierarchical[j] if self.shrink != "none" else 1.0
@@ -480,13 +601,84 @@ class UpliftModel(BaseEstimator):
                 *(arm, level[j], se[j], factor[j], self.deviation_slope_[arm]),
                 self.residual_sd_[arm],
             )
-        del self._weights_, self._deviation_oof_
+        del self._weights_, self._deviation_oof_, self._randomized_deviation_oof_
 
-    def _shrunk(self, arm: str, tau: np.ndarray) -> np.ndarray:
+    def _shrunk(self, arm: str, tau: np.ndarray, E: pd.DataFrame | None = None) -> np.ndarray:
         """The posterior effect: the posterior average plus the confirmed share of the
-        effect model's deviation from its own average."""
+        effect model's deviation from its own average, or, where the randomized rows chose
+        a segment model of their own, its deviation."""
+        segment = getattr(self, "randomized_segment_", {}).get(arm)
+        if segment is not None and E is not None:
+            return self.posterior_level_[arm] + segment.predict(E) - segment.level_
         level = self.effects_[arm].level_
         return self.posterior_level_[arm] + self.deviation_slope_[arm] * (tau - level)
+
+    def _randomized_segment_models(self, kept: list[str], E: pd.DataFrame, w: np.ndarray) -> None:
+        """Segment effects the experiment itself shows. Per incentive, on its randomized
+        rows (``randomized_scores_``: unbiased for each partner's effect whatever the
+        history's confounding), a constant against additive segment models of ridge
+        strengths ``randomized_kappas``, scored by the partner-fold cross-fitted weighted
+        squared error of the scores (the noise adds the same to every candidate, so the
+        ordering is that of the error against the true effects); the simplest within
+        ``randomized_selection_se`` partner-clustered standard errors of the best wins
+        (candidates ordered simplest first: constant, then strongest ridge). Sets
+        ``randomized_segment_`` (arm: the chosen segment model fitted on all its
+        randomized rows; arms whose choice is the constant are absent) and
+        ``randomized_selection_`` (arm: table of candidates' held-out loss)."""
+        self.randomized_segment_: dict[str, SegmentEffect] = {}
+        self.randomized_selection_: dict[str, pd.DataFrame] = {}
+        self._randomized_deviation_oof_: dict[str, np.ndarray] = {}
+        if not self.randomized_segments:
+            return
+        columns = tuple(c for c in self.segment_columns if c in E.columns)
+        for arm in kept:
+            if arm not in self.randomized_scores_:
+                continue
+            rows, score = self.randomized_scores_[arm]
+            wr, gr = w[rows], self.groups_[rows]
+            kappas = sorted(self.randomized_kappas, reverse=True)
+            losses = np.zeros((len(rows), 1 + len(kappas)))
+            dev_oof = np.zeros((len(E), 1 + len(kappas)))
+            for te in self.folds_:
+                held = np.isin(rows, te)
+                if not held.any() or held.all():
+                    continue
+                fit = ~held
+                level = float(np.average(score[fit], weights=wr[fit]))
+                losses[held, 0] = wr[held] * (score[held] - level) ** 2
+                for i, kappa in enumerate(kappas, start=1):
+                    model = SegmentEffect(kappa=kappa, columns=columns).fit(
+                        E.iloc[rows[fit]], score[fit], wr[fit], gr[fit]
+                    )
+                    pred = model.predict(E.iloc[rows[held]])
+                    losses[held, i] = wr[held] * (score[held] - pred) ** 2
+                    dev_oof[te, i] = model.predict(E.iloc[te]) - model.level_
+            total = losses.sum(axis=0)
+            best = int(np.argmin(total))
+            diff = np.stack(
+                [
+                    np.bincount(gr, weights=losses[:, i] - losses[:, best])
+                    for i in range(len(total))
+                ],
+                axis=1,
+            )
+            se = diff.std(axis=0) * np.sqrt(len(diff))
+            pick = int(np.flatnonzero(total <= total[best] + self.randomized_selection_se * se)[0])
+            self.randomized_selection_[arm] = pd.DataFrame(
+                {
+                    "candidate": ["constant", *[f"segment:{k:g}" for k in kappas]],
+                    "heldout_loss": total,
+                    "se_vs_best": se,
+                    "chosen": np.arange(len(total)) == pick,
+                }
+            )
+            if pick == 0:
+                continue
+            self.randomized_segment_[arm] = SegmentEffect(
+                kappa=kappas[pick - 1], columns=columns
+            ).fit(E.iloc[rows], score, wr, gr)
+            self._randomized_deviation_oof_[arm] = dev_oof[:, pick]
+            log.info("%s: randomized rows choose segment:%g", arm, kappas[pick - 1])
 
     @property
     def effect_constant_(self) -> dict[str, float]:
@@ -552,14 +744,15 @@ class UpliftModel(BaseEstimator):
         design = self._outcome_design(X, np.zeros(len(X), dtype=np.int64))
         if not self.relative:
             return np.ones(len(X))
-        return np.maximum(self.outcome_.predict(design) * self._proxy(X), self.base_floor_)
+        base = np.maximum(self.outcome_.predict(design) * self._proxy(X), self.base_floor_)
+        return self._calibrate_base(X, base)
 
     def predict_relative(self, X: pd.DataFrame) -> pd.DataFrame:
         """Relative effect of each incentive (0.05 = +5 % of the partner's base revenue),
         shrunk: the posterior mean that both chooses and is reported."""
         check_is_fitted(self, "effects_")
         E = X[self.effect_columns_]
-        out = {a: self._shrunk(a, m.predict(E)) for a, m in self.effects_.items()}
+        out = {a: self._shrunk(a, m.predict(E), E) for a, m in self.effects_.items()}
         return pd.DataFrame(out, index=X.index)
 
     def predict_relative_sd(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -574,6 +767,9 @@ class UpliftModel(BaseEstimator):
             # share, and the heterogeneity left unexplained
             dev_se2 = np.maximum(m.predict_se(E) ** 2 - m.level_se_**2, 0.0)
             se2 = self.posterior_level_se_[a] ** 2 + self.deviation_slope_[a] * dev_se2
+            segment = getattr(self, "randomized_segment_", {}).get(a)
+            if segment is not None:
+                se2 = se2 + np.maximum(segment.predict_se(E) ** 2 - segment.level_se_**2, 0.0)
             out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 
