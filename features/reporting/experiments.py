@@ -14,8 +14,11 @@ point in time, and the same rule for every arm. It is a control variate: randomi
 makes any baseline unbiased, and one that tracks each partner's quarter removes most of
 the spread (on the heterogeneous world, 887 holdout partner-quarters: weighted SD of the
 outcome 0.99 with it, 1.64 with the trailing four-quarter mean, 0.90 with the world's own
-true expectation). Partners whose estimate is not above 0 (no history, no pipeline) are
-left out (``excluded`` counts them).
+true expectation). The estimate is floored at a tenth of the quarter's median estimate
+(:func:`floor_expected`; no estimate at all counts as 0): a partner expected to sell 6
+against a median of 30,000 would otherwise turn one deal into an outcome of +2,500 and
+swamp every interval. Any floor keeps the estimate unbiased (the same rule in every arm);
+``floored`` counts the units it lifted.
 
 **Effect.** Per quarter, incentive and segment: weighted least squares of the outcome on
 an indicator of the incentive, over its partners and the ``none`` partners, weights the
@@ -66,6 +69,7 @@ REPORT_COLUMNS = [
 ]
 SEGMENT_COLUMNS: tuple[str, ...] = ("partner_type", "tier", "region")
 MIN_SEGMENT_ARM = 20  # partners per arm before a segment gets its own row
+FLOOR_SHARE = 0.1  # expected revenue floor: this share of the quarter's median estimate
 WIN_RATE_PRIOR = 10.0  # the feature spec's default shrinkage of win rates
 
 
@@ -107,7 +111,7 @@ class ExperimentReport:
     effects: pd.DataFrame  # REPORT_COLUMNS
     calibration: Calibration
     units: pd.DataFrame  # one row per randomized partner, arm and quarter
-    excluded: int  # randomized units without expected revenue
+    floored: int  # randomized units whose expected revenue was lifted to the floor
 
 
 def expected_revenue(
@@ -135,6 +139,15 @@ def expected_revenue(
     rows = grid.row_lookup(code[known], np.zeros(len(known), dtype=np.int64))
     out[known] = estimate[rows]
     return out
+
+
+def floor_expected(expected: np.ndarray) -> np.ndarray:
+    """Expected revenues lifted to :data:`FLOOR_SHARE` of their median positive value
+    (NaN and values below the floor get the floor; 1.0 when nothing is positive)."""
+    values = np.nan_to_num(np.asarray(expected, dtype=np.float64), nan=0.0)
+    positive = values[values > 0]
+    floor = FLOOR_SHARE * float(np.median(positive)) if len(positive) else 1.0
+    return np.maximum(values, floor)
 
 
 def _example_lines(frame: pd.DataFrame, limit: int = 5) -> str:
@@ -188,11 +201,13 @@ def randomized_units(ds: Dataset, calendar: QuarterCalendar) -> tuple[pd.DataFra
         else:
             units[column] = None
     units["quarter_start"] = pd.DatetimeIndex(calendar.index_to_start(units["q"].to_numpy()))
-    usable = units["expected_revenue"] > 0
-    excluded = int((~usable).sum())
-    units = units[usable].copy()
+    floored = 0
+    for _, part in units.groupby("quarter_start"):
+        lifted = floor_expected(part["expected_revenue"].to_numpy())
+        floored += int(np.sum(lifted != part["expected_revenue"].to_numpy()))
+        units.loc[part.index, "expected_revenue"] = lifted
     units["outcome"] = units["revenue"] / units["expected_revenue"] - 1.0
-    return units.drop(columns="q").reset_index(drop=True), excluded
+    return units.drop(columns="q").reset_index(drop=True), floored
 
 
 def _effect_row(part: pd.DataFrame, arm: str, minimum: int) -> dict | None:
@@ -310,7 +325,7 @@ def read_experiment(
     """Effects and calibration of every randomized quarter, or of ``quarter_start``'s;
     ``pooled``: one set of effects over all of them (quarter effects, partners clustered
     across quarters)."""
-    units, excluded = randomized_units(ds, calendar)
+    units, floored = randomized_units(ds, calendar)
     with_control = units.groupby("quarter_start")["arm"].agg(lambda a: (a == NONE).any())
     if quarter_start is not None:
         start = pd.Timestamp(calendar.quarter_start(pd.Timestamp(quarter_start)))
@@ -333,5 +348,5 @@ def read_experiment(
         effects=experiment_effects(units, min_segment=min_segment, pooled=pooled),
         calibration=experiment_calibration(units, options),
         units=units,
-        excluded=excluded,
+        floored=floored,
     )
