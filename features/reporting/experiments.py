@@ -28,9 +28,10 @@ treated minus the same of the control: the extra revenue per unit of expected re
 Segments are ``all`` and ``partner_type=...``, ``tier=...``, ``region=...``; a segment
 row needs :data:`MIN_SEGMENT_ARM` partners in each arm (``all`` rows need 2).
 
-**Calibration.** Among randomized partners, the outcome on quarter effects, the treatment
-indicator D and D times the recommender's predicted uplift of the arm received, relative to
-the same expected revenue: ``slope`` (1 when the predictions are right in scale) and
+**Calibration.** Among randomized partners, per incentive, the outcome on quarter effects,
+the predicted uplift ``p`` of that incentive relative to the same expected revenue (for
+treated and control partners alike), the treatment indicator D and D * p
+(:func:`experiment_calibration`): ``slope`` (1 when the predictions are right in scale) and
 ``intercept`` (0 when nothing is left unexplained at zero predicted uplift), partner-
 clustered 95 % intervals. The predictions are whatever the caller passes: the CLI and the
 API pass the champion's scoring tables (as of its training date), the training job
@@ -267,35 +268,49 @@ def experiment_effects(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def predicted_uplift(units: pd.DataFrame, options: pd.DataFrame) -> np.ndarray:
-    """The predicted uplift of each unit's arm (NaN where the model has none), from a frame
-    with ``partner_id``, ``uplift_<incentive>`` and optionally ``quarter_start``."""
+def predicted_uplifts(units: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
+    """Each unit's predicted uplift of every incentive (columns named by incentive; NaN
+    where the model has none), from a frame with ``partner_id``, ``uplift_<incentive>``
+    and optionally ``quarter_start`` (then matched per quarter)."""
     keys = ["partner_id"] + (["quarter_start"] if "quarter_start" in options.columns else [])
-    table = options.assign(partner_id=options["partner_id"].astype(str))
+    columns = [c for c in options.columns if c.startswith("uplift_")]
+    table = options[[*keys, *columns]].assign(partner_id=options["partner_id"].astype(str))
+    table = table.drop_duplicates(keys)
     merged = units[keys].merge(table, on=keys, how="left")
-    out = np.full(len(units), np.nan)
-    for i, arm in enumerate(units["arm"].to_numpy()):
-        column = f"uplift_{arm}"
-        if arm == NONE:
-            out[i] = 0.0
-        elif column in merged.columns:
-            out[i] = merged[column].iat[i]
-    return out
+    return merged[columns].set_axis([c[len("uplift_") :] for c in columns], axis=1)
 
 
 def experiment_calibration(units: pd.DataFrame, options: pd.DataFrame | None) -> Calibration:
-    """Slope and intercept of the measured effect on the predicted relative uplift."""
+    """Slope and intercept of the measured effect on the predicted relative uplift.
+
+    One block per incentive (its treated partners and every control, controls shared
+    between blocks and clustered by partner): the outcome on block-by-quarter effects,
+    the predicted relative uplift ``p`` of that incentive for every partner in the block
+    (a main effect per block, which absorbs any link between ``p`` and the partner's
+    untreated outcome), D and D * p. ``intercept`` is D's coefficient, ``slope`` D * p's.
+    """
     n_control = int(units["arm"].eq(NONE).sum())
     if options is None or units.empty:
         return Calibration.empty(0, n_control)
-    predicted = predicted_uplift(units, options) / units["expected_revenue"].to_numpy()
-    keep = np.isfinite(predicted)
-    rows = units[keep]
-    predicted = predicted[keep]
+    predicted = predicted_uplifts(units, options).div(units["expected_revenue"].to_numpy(), axis=0)
+    blocks = []
+    for name in predicted.columns:
+        in_block = units["arm"].isin([name, NONE]).to_numpy()
+        p = predicted[name].to_numpy()
+        keep = in_block & np.isfinite(p)
+        if not (units["arm"].to_numpy()[keep] == name).any():
+            continue
+        block = units[keep].assign(p=p[keep], block=name)
+        blocks.append(block.assign(cell=block["block"] + "|" + block["quarter_start"].astype(str)))
+    if not blocks:
+        return Calibration.empty(0, n_control)
+    rows = pd.concat(blocks, ignore_index=True)
     treated = rows["arm"].ne(NONE).to_numpy(float)
     n_treated = int(treated.sum())
-    quarters = pd.get_dummies(rows["quarter_start"]).to_numpy(float)
-    x = np.column_stack([quarters, treated, treated * predicted])
+    cells = pd.get_dummies(rows["cell"]).to_numpy(float)
+    mains = pd.get_dummies(rows["block"]).to_numpy(float) * rows["p"].to_numpy()[:, None]
+    mains = mains[:, np.abs(mains).sum(axis=0) > 0]  # an incentive predicted at 0 for all
+    x = np.column_stack([cells, mains, treated, treated * rows["p"].to_numpy()])
     try:
         fit = clustered_wls(
             rows["outcome"].to_numpy(), x, rows["expected_revenue"].to_numpy(), rows["partner_id"]
