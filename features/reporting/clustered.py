@@ -16,7 +16,8 @@ reads past tests with them, ``features.reporting.experiment_plan`` sizes the nex
   ``tests/features/test_experiments.py``; statsmodels has no CR3, and a dependency for
   the sandwich alone was not worth a lock change.
 - :func:`minimum_detectable_effect`: the smallest true difference of two weighted means
-  that a two-sided 5 % test finds with 80 % power, (z_0.975 + z_0.8) = 2.80 standard errors.
+  that a two-sided 5 % test finds with 80 % power, (z_0.975 + z_0.8) = 2.80 standard errors,
+  with the variance a randomly drawn partner adds (:func:`unit_variance`) taken from history.
 """
 
 from __future__ import annotations
@@ -77,26 +78,20 @@ def clustered_wls(
     return Fit(coef, se, coef - t * se, coef + t * se, g)
 
 
-def weighted_mean_variance(values: np.ndarray, weights: np.ndarray) -> float:
-    """Weighted variance of ``values`` around their weighted mean (weights need not sum to 1)."""
+def unit_variance(values: np.ndarray, weights: np.ndarray) -> float:
+    """What one partner drawn at random adds to the variance of a weighted mean of
+    ``values``: mean(w^2 (v - vbar)^2) / mean(w)^2, so that n of them give that over n
+    (the ratio estimator's sandwich; sigma^2 itself for equal weights)."""
     w = np.asarray(weights, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     mean = np.sum(w * v) / np.sum(w)
-    return float(np.sum(w * (v - mean) ** 2) / np.sum(w))
+    return float(np.mean(w**2 * (v - mean) ** 2) / np.mean(w) ** 2)
 
 
-def minimum_detectable_effect(
-    sigma2: float, treated_weights: np.ndarray, control_weights: np.ndarray
-) -> float:
-    """MDE of the difference of two weighted means of an outcome with variance ``sigma2``.
-
-    A weighted mean of n rows with weights w has variance sigma2 sum(w^2) / sum(w)^2
-    (sigma2 / n for equal weights); the MDE is 2.80 times the standard error of the
-    difference. NaN when an arm is empty.
-    """
-    variance = 0.0
-    for w in (np.asarray(treated_weights, float), np.asarray(control_weights, float)):
-        if len(w) == 0 or not np.sum(w) > 0:
-            return float("nan")
-        variance += sigma2 * np.sum(w**2) / np.sum(w) ** 2
-    return Z_POWER * float(np.sqrt(variance))
+def minimum_detectable_effect(unit_var: float, n_treated: int, n_control: int) -> float:
+    """MDE of the difference of two weighted means, ``n_treated`` and ``n_control``
+    partners drawn at random, each adding ``unit_var`` (:func:`unit_variance`): 2.80
+    standard errors of the difference. NaN when an arm is empty."""
+    if n_treated < 1 or n_control < 1:
+        return float("nan")
+    return Z_POWER * float(np.sqrt(unit_var * (1 / n_treated + 1 / n_control)))

@@ -19,10 +19,10 @@ holdout). Everyone else gets the recommender's own choice, ``randomized = false`
   recommender's plan, sum of (net of its choice - net of the drawn arm); ``none`` nets 0.
 - **Minimum detectable effect** per incentive and segment (``all``, ``partner_type=...``,
   ``tier=...``, ``region=...``): 80 % power, 5 % two-sided, for the report's estimator
-  (:func:`features.reporting.clustered.minimum_detectable_effect` with the drawn partners'
-  expected revenues as weights) and the outcome's variance among partners without an
-  incentive in the four complete quarters before the as-of date (the segment's own when
-  it has :data:`MIN_VARIANCE_ROWS` rows, else all of them).
+  (:func:`features.reporting.clustered.minimum_detectable_effect`), with the variance a
+  randomly drawn partner adds to the report's weighted mean, measured on the partners
+  without an incentive in the four complete quarters before the as-of date (the segment's
+  own when it has :data:`MIN_VARIANCE_ROWS` rows, else all of them).
 - **Deterministic**: the same data, champion, share, budget and seed give the same plan
   (seed None means 0). The plan's rows carry ``incentive, starts_on, ends_on, cost`` so
   :func:`incentive_rows` turns it into next quarter's ``incentives`` rows as the data
@@ -41,7 +41,7 @@ from features.calendar import QuarterCalendar
 from features.data import BadInput, Dataset, incentive_grants
 from features.families.panel import quarter_revenue, sorted_partner_ids
 from features.names import NONE
-from features.reporting.clustered import minimum_detectable_effect, weighted_mean_variance
+from features.reporting.clustered import minimum_detectable_effect, unit_variance
 from features.reporting.experiments import SEGMENT_COLUMNS, expected_revenue, floor_expected
 from features.scoring import PartnerRecommender
 
@@ -130,7 +130,7 @@ def _mde_table(
 ) -> pd.DataFrame:
     history = history.merge(attributes, on="partner_id", how="left")
     overall = (
-        weighted_mean_variance(history["outcome"], history["expected_revenue"])
+        unit_variance(history["outcome"], history["expected_revenue"])
         if len(history)
         else float("nan")
     )
@@ -139,26 +139,26 @@ def _mde_table(
     for column in SEGMENT_COLUMNS:
         for value, part in drawn.groupby(column, sort=True):
             past = history[history[column] == value]
-            sigma2 = (
-                weighted_mean_variance(past["outcome"], past["expected_revenue"])
+            variance = (
+                unit_variance(past["outcome"], past["expected_revenue"])
                 if len(past) >= MIN_VARIANCE_ROWS
                 else overall
             )
-            segments.append((f"{column}={value}", part, sigma2))
+            segments.append((f"{column}={value}", part, variance))
     records = []
     for name in incentives:
-        for segment, part, sigma2 in segments:
-            treated = part.loc[part["arm"] == name, "expected_revenue"].to_numpy()
-            control = part.loc[part["arm"] == NONE, "expected_revenue"].to_numpy()
-            if len(treated) < 2 or len(control) < 2:
+        for segment, part, variance in segments:
+            n_treated = int((part["arm"] == name).sum())
+            n_control = int((part["arm"] == NONE).sum())
+            if n_treated < 2 or n_control < 2:
                 continue
             records.append(
                 {
                     "incentive": name,
                     "segment": segment,
-                    "mde": minimum_detectable_effect(sigma2, treated, control),
-                    "n_treated": len(treated),
-                    "n_control": len(control),
+                    "mde": minimum_detectable_effect(variance, n_treated, n_control),
+                    "n_treated": n_treated,
+                    "n_control": n_control,
                 }
             )
     return pd.DataFrame.from_records(records, columns=MDE_COLUMNS)

@@ -15,7 +15,12 @@ from scipy import stats
 from features.calendar import QuarterCalendar
 from features.data import Dataset, load_dataset
 from features.names import NONE
-from features.reporting.clustered import Z_POWER, clustered_wls, minimum_detectable_effect
+from features.reporting.clustered import (
+    Z_POWER,
+    clustered_wls,
+    minimum_detectable_effect,
+    unit_variance,
+)
 from features.reporting.experiments import (
     REPORT_COLUMNS,
     ExperimentError,
@@ -51,9 +56,9 @@ def test_the_weighted_treatment_coefficient_is_a_difference_of_ratios() -> None:
     y = revenue / w - 1
     fit = clustered_wls(y, np.column_stack([np.ones(40), d]), w, np.arange(40))
     t, c = d == 1, d == 0
-    expected = (revenue[t].sum() - w[t].sum()) / w[t].sum() - (
-        revenue[c].sum() - w[c].sum()
-    ) / w[c].sum()
+    expected = (revenue[t].sum() - w[t].sum()) / w[t].sum() - (revenue[c].sum() - w[c].sum()) / w[
+        c
+    ].sum()
     assert fit.coef[1] == pytest.approx(expected)
 
 
@@ -75,15 +80,19 @@ def test_too_few_clusters_is_an_error() -> None:
 
 
 def test_minimum_detectable_effect_on_hand_made_numbers() -> None:
-    assert Z_POWER == pytest.approx(1.959964 + 0.841621, abs=1e-5)
-    # equal weights: 2.80 * sigma * sqrt(1/100 + 1/100)
-    assert minimum_detectable_effect(1.0, np.ones(100), np.ones(100)) == pytest.approx(
+    assert pytest.approx(1.959964 + 0.841621, abs=1e-5) == Z_POWER
+    # 2.80 * sigma * sqrt(1/100 + 1/100) with sigma = 1
+    assert minimum_detectable_effect(1.0, 100, 100) == pytest.approx(
         2.801585 * math.sqrt(0.02), rel=1e-5
     )
-    # weights 1 and 3 count as sum(w^2) / sum(w)^2 = 10 / 16 of a row's variance
-    got = minimum_detectable_effect(4.0, np.array([1.0, 3.0]), np.ones(4))
-    assert got == pytest.approx(Z_POWER * math.sqrt(4 * 10 / 16 + 4 / 4))
-    assert math.isnan(minimum_detectable_effect(1.0, np.array([]), np.ones(3)))
+    assert minimum_detectable_effect(4.0, 50, 200) == pytest.approx(
+        Z_POWER * math.sqrt(4 * (1 / 50 + 1 / 200))
+    )
+    assert math.isnan(minimum_detectable_effect(1.0, 0, 3))
+    # equal weights: the variance; values 0, 2 with weights 1, 3 (mean 1.5): residuals
+    # -1.5, 0.5, mean(w^2 e^2) = (2.25 + 2.25) / 2 = 2.25, mean(w)^2 = 4 -> 0.5625
+    assert unit_variance(np.array([0.0, 2.0]), np.ones(2)) == pytest.approx(1.0)
+    assert unit_variance(np.array([0.0, 2.0]), np.array([1.0, 3.0])) == pytest.approx(0.5625)
 
 
 def test_floor_lifts_tiny_and_missing_estimates_to_a_tenth_of_the_median() -> None:
