@@ -202,13 +202,13 @@ def randomized_units(ds: Dataset, calendar: QuarterCalendar) -> tuple[pd.DataFra
         else:
             units[column] = None
     units["quarter_start"] = pd.DatetimeIndex(calendar.index_to_start(units["q"].to_numpy()))
-    floored = 0
+    units["floored"] = False
     for _, part in units.groupby("quarter_start"):
         lifted = floor_expected(part["expected_revenue"].to_numpy())
-        floored += int(np.sum(lifted != part["expected_revenue"].to_numpy()))
+        units.loc[part.index, "floored"] = lifted != part["expected_revenue"].to_numpy()
         units.loc[part.index, "expected_revenue"] = lifted
     units["outcome"] = units["revenue"] / units["expected_revenue"] - 1.0
-    return units.drop(columns="q").reset_index(drop=True), floored
+    return units.drop(columns="q").reset_index(drop=True), int(units["floored"].sum())
 
 
 def _effect_row(part: pd.DataFrame, arm: str, minimum: int) -> dict | None:
@@ -340,7 +340,7 @@ def read_experiment(
     """Effects and calibration of every randomized quarter, or of ``quarter_start``'s;
     ``pooled``: one set of effects over all of them (quarter effects, partners clustered
     across quarters)."""
-    units, floored = randomized_units(ds, calendar)
+    units, _ = randomized_units(ds, calendar)
     with_control = units.groupby("quarter_start")["arm"].agg(lambda a: (a == NONE).any())
     if quarter_start is not None:
         start = pd.Timestamp(calendar.quarter_start(pd.Timestamp(quarter_start)))
@@ -363,5 +363,5 @@ def read_experiment(
         effects=experiment_effects(units, min_segment=min_segment, pooled=pooled),
         calibration=experiment_calibration(units, options),
         units=units,
-        floored=floored,
+        floored=int(units["floored"].sum()),
     )
