@@ -7,6 +7,7 @@ Answers are compared with the library on the same champion and data; a reader ma
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,6 +20,7 @@ from features.names import RECOMMENDER_MODEL
 from features.reporting.experiment_plan import plan_experiment
 from features.reporting.experiments import read_experiment
 from features.scoring import PartnerRecommender, load_champion
+from features.world import simulate_world, write_world
 from serving.identity import key_hash
 
 from .conftest import Server, Store, assert_error, with_recommender
@@ -39,12 +41,21 @@ def library(store: Store) -> PartnerRecommender:
 
 
 @pytest.fixture(scope="module")
-def dataset(trained_store: Store) -> Dataset:
-    return load_dataset(trained_store.root / "demo")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The champion's world written afresh (the shared store's copy may predate the
+    randomized none rows of the data contract, and it is shared with other modules)."""
+    folder = tmp_path_factory.mktemp("experiments-data")
+    write_world(simulate_world(partners=120, quarters=12, seed=3), folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def server(store: Store, trained_store: Store, server_factory, tmp_path_factory) -> Server:
+def dataset(data_dir: Path) -> Dataset:
+    return load_dataset(data_dir)
+
+
+@pytest.fixture(scope="module")
+def server(store: Store, data_dir: Path, server_factory, tmp_path_factory) -> Server:
     folder = tmp_path_factory.mktemp("experiments-keys")
     keys = [{"name": "rita", "role": "reader", "sha256": key_hash(READER)}]
     (folder / "keys.json").write_text(json.dumps(keys))
@@ -54,7 +65,7 @@ def server(store: Store, trained_store: Store, server_factory, tmp_path_factory)
             "PARTNERCAST_RELOAD_SECONDS": "0",
             "PARTNERCAST_API_KEYS": str(folder / "keys.json"),
             "PARTNERCAST_RECORD_FORECASTS": "false",
-            "PARTNERCAST_DATA_DIR": str(trained_store.root / "demo"),
+            "PARTNERCAST_DATA_DIR": str(data_dir),
         },
         workdir=store.root,
     )
