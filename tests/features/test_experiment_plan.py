@@ -34,13 +34,14 @@ def world(tmp_path_factory) -> tuple[Dataset, object]:
     return load_dataset(folder), folder
 
 
-@pytest.fixture(scope="module")
-def recommender(world) -> PartnerRecommender:
-    ds, _ = world
+def random_recommender(
+    ds: Dataset, names: tuple[str, ...] = NAMES, seed: int = 2
+) -> PartnerRecommender:
+    """A recommender over every partner of ``ds`` with random uplifts and costs."""
     ids = ds.partners["partner_id"].astype(str)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     options = pd.DataFrame({"partner_id": ids})
-    for name in NAMES:
+    for name in names:
         options[f"uplift_{name}"] = rng.gamma(2.0, 1000.0, len(ids))
         options[f"cost_{name}"] = rng.gamma(2.0, 700.0, len(ids))
     return PartnerRecommender(
@@ -49,6 +50,11 @@ def recommender(world) -> PartnerRecommender:
         growth=pd.Series(0.0, index=ids),
         as_of=ds.last_date,
     )
+
+
+@pytest.fixture(scope="module")
+def recommender(world) -> PartnerRecommender:
+    return random_recommender(world[0])
 
 
 def _plan(world, recommender, **kwargs) -> ExperimentPlan:

@@ -18,7 +18,7 @@ from features.calendar import QuarterCalendar
 from features.data import Dataset, load_dataset
 from features.names import RECOMMENDER_MODEL
 from features.reporting.experiment_plan import plan_experiment
-from features.reporting.experiments import read_experiment
+from features.reporting.experiments import REPORT_COLUMNS, read_experiment
 from features.scoring import PartnerRecommender, load_champion
 from features.world import simulate_world, write_world
 from serving.identity import key_hash
@@ -116,16 +116,7 @@ def test_the_report_matches_the_library(api, library, dataset) -> None:
     body = r.json()
     want = read_experiment(dataset, calendar=QuarterCalendar(), options=library.options)
     got = pd.DataFrame(body["effects"])
-    assert list(got.columns[:8]) == [
-        "quarter_start",
-        "incentive",
-        "segment",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "n_treated",
-        "n_control",
-    ]
+    assert list(got.columns[: len(REPORT_COLUMNS)]) == REPORT_COLUMNS
     assert len(got) == len(want.effects) > 0
     np.testing.assert_allclose(got["effect"], want.effects["effect"])
     np.testing.assert_allclose(got["ci_low"], want.effects["ci_low"])

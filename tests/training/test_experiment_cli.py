@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,28 +14,13 @@ from features.data import load_dataset
 from features.names import NONE
 from features.reporting.experiments import REPORT_COLUMNS
 from features.scoring import NoChampionError, PartnerRecommender
+from tests.features.test_experiment_plan import random_recommender
 from training.cli import experiment_commands, main
-
-
-def _recommender(folder: Path) -> PartnerRecommender:
-    ds = load_dataset(folder)
-    ids = ds.partners["partner_id"].astype(str)
-    rng = np.random.default_rng(0)
-    options = pd.DataFrame({"partner_id": ids})
-    for name in ("rebate", "mdf"):
-        options[f"uplift_{name}"] = rng.gamma(2.0, 1000.0, len(ids))
-        options[f"cost_{name}"] = rng.gamma(2.0, 800.0, len(ids))
-    return PartnerRecommender(
-        options=options,
-        attributes=ds.partners[["partner_id", "region", "tier", "partner_type"]].astype("string"),
-        growth=pd.Series(0.0, index=ids),
-        as_of=ds.last_date,
-    )
 
 
 @pytest.fixture
 def patched(small_world_dir: Path, monkeypatch) -> PartnerRecommender:
-    recommender = _recommender(small_world_dir)
+    recommender = random_recommender(load_dataset(small_world_dir), ("rebate", "mdf"))
     monkeypatch.setattr(experiment_commands, "recommender_as_of", lambda ds, a, s: recommender)
 
     def no_champion(*args, **kwargs):
