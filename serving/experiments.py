@@ -43,7 +43,9 @@ class PlanRequest(_Request):
     budget: float | None = Field(
         default=None, ge=0, description="cost limit of the drawn arms (the draw shrinks)"
     )
-    seed: int | None = Field(default=None, description="the draw's seed; null: 0")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="the draw's seed; null: 0"
+    )
 
 
 class Assignment(BaseModel):

@@ -192,6 +192,8 @@ def plan_experiment(
         raise BadInput(f"share must be in (0, 1], got {share}")
     if budget is not None and not budget >= 0:
         raise BadInput(f"budget must be a number of at least 0, got {budget}")
+    if seed is not None and seed < 0:
+        raise BadInput(f"seed must be a whole number of at least 0, got {seed}")
     incentives = list(recommender.incentives)
     if not incentives:
         raise BadInput("the recommender knows no incentive: there is nothing to test")

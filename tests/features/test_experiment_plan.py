@@ -163,6 +163,7 @@ def test_the_plan_loads_as_next_quarters_incentives(world, recommender, tmp_path
         ({"share": 0.0}, "share must be in"),
         ({"share": 1.5}, "share must be in"),
         ({"share": 0.2, "budget": -1.0}, "budget must be"),
+        ({"share": 0.2, "seed": -3}, "seed must be"),
     ],
 )
 def test_bad_requests_are_bad_input(world, recommender, kwargs, message) -> None:

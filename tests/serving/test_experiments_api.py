@@ -148,6 +148,7 @@ def test_they_need_a_key_and_a_reader_may_ask(server: Server) -> None:
         ("/experiments/plan", {}, "share"),
         ("/experiments/plan", {"share": 0.2, "budget": -1}, "budget"),
         ("/experiments/plan", {"share": 0.2, "seed": "x"}, "seed"),
+        ("/experiments/plan", {"share": 0.2, "seed": -1}, "seed"),
         ("/experiments/plan", {"share": 0.2, "sharee": 1}, "sharee"),
         ("/experiments/report", {"quarter_start": "2030-01-01"}, "incentives: no randomized"),
         ("/experiments/report", {"quarter_start": "not a date"}, "quarter_start"),
