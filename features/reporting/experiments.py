@@ -343,7 +343,12 @@ def read_experiment(
     units, _ = randomized_units(ds, calendar)
     with_control = units.groupby("quarter_start")["arm"].agg(lambda a: (a == NONE).any())
     if quarter_start is not None:
-        start = pd.Timestamp(calendar.quarter_start(pd.Timestamp(quarter_start)))
+        try:
+            start = pd.Timestamp(calendar.quarter_start(pd.Timestamp(quarter_start)))
+        except (ValueError, OverflowError) as exc:  # out of pandas' range (years 1677-2262)
+            raise ExperimentError(
+                f"quarter_start {quarter_start}: not a usable date: {exc}"
+            ) from exc
         if start not in with_control.index:
             found = ", ".join(str(q.date()) for q in with_control.index) or "none"
             raise ExperimentError(

@@ -152,8 +152,10 @@ def test_they_need_a_key_and_a_reader_may_ask(server: Server) -> None:
         ("/experiments/plan", {"share": 0.2, "sharee": 1}, "sharee"),
         ("/experiments/report", {"quarter_start": "2030-01-01"}, "incentives: no randomized"),
         ("/experiments/report", {"quarter_start": "not a date"}, "quarter_start"),
+        ("/experiments/report", {"quarter_start": "0001-01-01"}, "not a usable date"),
     ],
 )
 def test_bad_requests_are_4xx_naming_what_to_fix(api, path, body, says) -> None:
-    answer = assert_error(api.post(path, json=body), 422 if "2030" in json.dumps(body) else 400)
+    semantic = "2030" in json.dumps(body) or "0001" in json.dumps(body)
+    answer = assert_error(api.post(path, json=body), 422 if semantic else 400)
     assert says in json.dumps(answer)
