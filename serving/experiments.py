@@ -39,7 +39,8 @@ class PlanRequest(_Request):
 
     model_config = ConfigDict(json_schema_extra={"example": {"share": 0.2, "seed": 7}})
 
-    share: float = Field(gt=0, le=1, description="share of the scored partners drawn")
+    # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum; 0 is refused by the library (422)
+    share: float = Field(ge=0, le=1, description="share of the scored partners drawn, in (0, 1]")
     budget: float | None = Field(
         default=None, ge=0, description="cost limit of the drawn arms (the draw shrinks)"
     )

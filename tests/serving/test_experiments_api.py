@@ -143,7 +143,7 @@ def test_they_need_a_key_and_a_reader_may_ask(server: Server) -> None:
 @pytest.mark.parametrize(
     "path, body, says",
     [
-        ("/experiments/plan", {"share": 0}, "share"),
+        ("/experiments/plan", {"share": 0}, "share must be in (0, 1]"),
         ("/experiments/plan", {"share": 1.5}, "share"),
         ("/experiments/plan", {}, "share"),
         ("/experiments/plan", {"share": 0.2, "budget": -1}, "budget"),
@@ -156,6 +156,6 @@ def test_they_need_a_key_and_a_reader_may_ask(server: Server) -> None:
     ],
 )
 def test_bad_requests_are_4xx_naming_what_to_fix(api, path, body, says) -> None:
-    semantic = "2030" in json.dumps(body) or "0001" in json.dumps(body)
+    semantic = "2030" in json.dumps(body) or "0001" in json.dumps(body) or body == {"share": 0}
     answer = assert_error(api.post(path, json=body), 422 if semantic else 400)
     assert says in json.dumps(answer)
