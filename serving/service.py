@@ -14,6 +14,13 @@ from typing import get_type_hints
 import bentoml
 
 from serving import answers
+from serving.experiments import (
+    ExperimentSource,
+    PlanRequest,
+    PlanResponse,
+    ReportRequest,
+    ReportResponse,
+)
 from serving.http import ApiMiddleware, ServiceState, extra_routes
 from serving.kpis import KpiSource
 from serving.openapi import document
@@ -57,6 +64,7 @@ class PartnerCast:
         state.start(settings)
         self.kpi_source = KpiSource(settings)
         self.what_if_source = WhatIfSource(settings)
+        self.experiment_source = ExperimentSource(settings, self.kpi_source.dataset)
 
     def __is_ready__(self) -> bool:
         return state.ready
@@ -109,6 +117,16 @@ class PartnerCast:
     def what_if(self, request: WhatIfRequest, /) -> WhatIfResponse:
         """Expected change of next quarter's group forecasts, cost and net of a plan."""
         return state.answer(self.what_if_source.answer, request)
+
+    @bentoml.api(route="/experiments/plan")
+    def experiments_plan(self, request: PlanRequest, /) -> PlanResponse:
+        """Randomized arms for next quarter, the exploration cost, detectable effects."""
+        return state.answer(self.experiment_source.plan, request)
+
+    @bentoml.api(route="/experiments/report")
+    def experiments_report(self, request: ReportRequest, /) -> ReportResponse:
+        """Effects measured on randomized rows against the none arm, and the calibration."""
+        return state.answer(self.experiment_source.report, request)
 
 
 ENDPOINTS = {

@@ -197,3 +197,35 @@ def test_recommender_gate_asks_for_no_significant_loss(value, value_se, gain, ga
         }
     )
     assert decision.passed is passed
+
+
+def test_the_recommender_run_logs_its_calibration_against_the_latest_test(
+    store, small_world_dir
+) -> None:
+    champion = load_champion(RECOMMENDER_MODEL, f"sqlite:///{store / 'mlflow.db'}")
+    run = mlflow.MlflowClient(f"sqlite:///{store / 'mlflow.db'}").get_run(champion.run_id)
+    assert run.data.params["experiment_quarter"] == "2023-10-01"  # the last complete quarter
+    incentives = pd.read_csv(small_world_dir / "incentives.csv")
+    tested = incentives[
+        incentives["randomized"]
+        & (incentives["incentive"] != "none")
+        & incentives["starts_on"].between("2023-10-01", "2023-12-31")
+    ]
+    joined = pd.read_csv(small_world_dir / "partners.csv").set_index("partner_id")["joined_on"]
+    known = tested[tested["partner_id"].map(joined) <= "2023-09-30"]  # the model scores them
+    metrics = run.data.metrics
+    assert metrics["experiment_calibration_n_treated"] == known["partner_id"].nunique()
+    # 9 treated partners in the small world: too few for a slope, so none is logged
+    # (a NaN metric would look like a number in the MLflow UI)
+    assert "experiment_calibration_slope" not in metrics
+
+
+def test_plan_and_report_on_the_champion(store, small_world_dir, tmp_path, capsys) -> None:
+    data = str(small_world_dir)
+    plan, report = tmp_path / "plan.csv", tmp_path / "report.csv"
+    assert main(["experiment-plan", "--data", data, "--share", "0.5", "--out", str(plan)]) == 0
+    champion = load_champion(RECOMMENDER_MODEL, f"sqlite:///{store / 'mlflow.db'}")
+    arms = set(pd.read_csv(plan).query("randomized")["arm"])
+    assert arms == {*champion.model.recommender.incentives, "none"}
+    assert main(["experiment-report", "--data", data, "--out", str(report)]) == 0
+    assert "calibration of the champion's predicted uplift" in capsys.readouterr().out

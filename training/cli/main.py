@@ -69,6 +69,16 @@ def _scenario(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -169,6 +179,12 @@ def _what_if_command() -> ModuleType:
     from training.cli import what_if_command
 
     return what_if_command
+
+
+def _experiment_commands() -> ModuleType:
+    from training.cli import experiment_commands
+
+    return experiment_commands
 
 
 def _scorecard_command() -> ModuleType:
@@ -413,6 +429,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="one row per group")
     p.add_argument("--partners", type=Path, default=None, help="also each partner's incentive")
     p.add_argument("--rows", type=Path, default=None, help="also each plan row, kept or dropped")
+    p = command(
+        "experiment-plan",
+        "randomized arms for next quarter: who is drawn for which incentive or the holdout",
+        _lazy(_experiment_commands, "cmd_experiment_plan"),
+        data=True,
+        as_of=True,
+    )
+    p.add_argument("--share", type=_share, required=True, help="share of partners drawn, in (0, 1]")
+    p.add_argument(
+        "--budget",
+        type=_non_negative_float,
+        default=None,
+        help="cost limit of the drawn arms (the draw shrinks, strata kept proportional)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="the draw's seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="partner_id, arm, stratum, randomized")
+    p.add_argument(
+        "--incentives",
+        type=Path,
+        default=None,
+        help="also the plan as next quarter's incentives rows (DATA_CONTRACT.md)",
+    )
+    p.add_argument("--mde", type=Path, default=None, help="also the minimum detectable effects")
+    p = command(
+        "experiment-report",
+        "effects measured on randomized rows against the none holdout, and the calibration",
+        _lazy(_experiment_commands, "cmd_experiment_report"),
+        data=True,
+    )
+    p.add_argument(
+        "--quarter", type=_iso_date, default=None, help="one tested quarter (default: every one)"
+    )
+    p.add_argument(
+        "--pooled",
+        action="store_true",
+        help="one effect per incentive and segment over all quarters read (quarter effects)",
+    )
+    p.add_argument("--out", type=Path, required=True)
     p = command(
         "api-key",
         "make a new API key and print the entry for the PARTNERCAST_API_KEYS file",

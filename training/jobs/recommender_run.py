@@ -5,7 +5,8 @@ fit the uplift and cost models on the partner-quarter history, evaluate them
 (doubly-robust policy values against "none for all" and "everyone gets the usual
 incentive", Qini on randomized rows, the effect model chosen per incentive with its
 candidates' cross-fitted policy values, and the calibration of the reported net on
-held-out rows), score every partner as of the training date,
+held-out rows, and against the latest randomized test: ``training.jobs.experiment_calibration``),
+score every partner as of the training date,
 log the scoring tables as a pyfunc model, register it, and move ``champion`` only
 when the gate passes. A dataset without incentives skips this step with a clear
 message and leaves the forecaster's run untouched.
@@ -31,6 +32,7 @@ from features.names import RECOMMENDER_MODEL
 from features.scoring import FILTERS, PartnerForecaster, PartnerRecommender
 from training.forecast import TrainingData
 from training.incentives import IncentiveRecommender, check_incentive_frame
+from training.jobs.experiment_calibration import log_experiment_calibration
 from training.jobs.forecaster_run import pip_requirements
 from training.jobs.tracking import GateDecision, promote_if_passed
 
@@ -137,6 +139,8 @@ def train_recommender(
         # issue 16: which effect model the data chose per incentive (the candidates'
         # cross-fitted policy values are metrics and evaluation/effect_selection.csv)
         mlflow.log_params({f"effect_model_{a}": m for a, m in model.uplift_.effect_model_.items()})
+        # issue 17: the new model's uplift against the latest randomized test's measurements
+        log_experiment_calibration(ds, model, data.spec, as_of=data.as_of)
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
         recommender = score_partners(
             model,
