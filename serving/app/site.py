@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -284,13 +285,15 @@ class PlannerApp:
             raise Unanswered(403, "overrides need the role planner or admin")
         form = await request.form()
         partner_id = request.path_params["partner_id"]
-        try:
-            body = OverrideRequest(
-                partner_id=partner_id,
-                quarter_start=str(form.get("quarter_start", "")),
-                p50=str(form.get("p50", "")).replace(",", ""),
-                reason=str(form.get("reason", "")),
-            )
+        raw = str(form.get("p50", "")).replace(",", "").strip()
+        fields: dict[str, Any] = {
+            "partner_id": partner_id,
+            "quarter_start": str(form.get("quarter_start", "")),
+            "p50": _number_or_text(raw),
+            "reason": str(form.get("reason", "")),
+        }
+        try:  # as the API reads its JSON body (strict: a date as text, a number as a number)
+            body = OverrideRequest.model_validate_json(json.dumps(fields))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
@@ -410,3 +413,11 @@ def backtest_table(metrics: dict[str, float], metric: str = "wape") -> dict[str,
         horizon = parts[2][1:] if parts[2].startswith("h") else parts[2]
         table.setdefault(parts[0], {})[horizon] = value
     return table
+
+
+def _number_or_text(text: str) -> float | str:
+    """A typed number as a number; anything else as it is, for the validator to name."""
+    try:
+        return float(text)
+    except ValueError:
+        return text

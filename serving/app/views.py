@@ -220,7 +220,8 @@ class Desk:
         return {
             "forecast": forecast,
             "rows": rows,
-            "drivers": rows[0].get("drivers") or [] if rows else [],
+            "drivers": next((r["drivers"] for r in rows if r.get("drivers")), []),
+            "drivers_quarter": next((r["quarter_start"] for r in rows if r.get("drivers")), None),
             "actuals": self.actuals(None).get(partner_id, []),
             "kpi": kpi.value.kpis[0] if kpi.value is not None and kpi.value.kpis else None,
             "kpi_error": kpi.error,
