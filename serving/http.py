@@ -10,7 +10,8 @@
   (403), and every 4xx/5xx body in the contract's
   ``{"error": ...}`` shape (BentoML answers validation errors with a generic ``error``
   and a ``detail`` list, Starlette with ``{"detail": ...}``, the readiness probe with
-  plain text).
+  plain text). ``/app`` passes straight through: the planner app (:mod:`serving.app`)
+  signs people in with the same keys (:func:`caller_of`) and answers in HTML.
 - :func:`extra_routes`: ``GET /model-info``, ``POST /reload`` and the overrides
   (``POST``/``GET /forecast/overrides``, ``DELETE /forecast/overrides/{id}``): BentoML's
   own API methods are POST-only and do not see the caller, so these live in a mounted
