@@ -29,6 +29,7 @@ from starlette.templating import Jinja2Templates
 
 from serving.answers import ApiError
 from serving.app import charts
+from serving.app.accuracy import AccuracyReports
 from serving.app.auth import COOKIE, SessionBook
 from serving.app.money import money, plain, ratio, share
 from serving.app.views import LEVELS, SORTABLE, Desk, Unanswered
@@ -60,6 +61,7 @@ class PlannerApp:
         self.state = state
         self.desk = Desk(state)
         self.sessions = SessionBook(state)
+        self.reports = AccuracyReports()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         env = self.templates.env
         env.filters.update(
@@ -92,6 +94,7 @@ class PlannerApp:
             Route("/incentives/plan", page(self.plan), methods=["GET", "POST"]),
             Route("/incentives.csv", page(self.plan_csv)),
             Route("/accuracy", page(self.accuracy)),
+            Route("/accuracy/realised", page(self.realised)),
             Route("/static/vendor/plotly.min.js", self.plotly),
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
@@ -401,6 +404,38 @@ class PlannerApp:
                 {"model": model, "table": table, "figure": figure, "horizons": horizons}
             )
         return self._render(request, who, "accuracy.html", info=info, backtests=backtests)
+
+    async def realised(self, request: Request, who: Identity) -> Response:
+        """The realised accuracy and FVA fragment (``partnercast accuracy``'s tables)."""
+        kpis = self.desk.kpis
+        if kpis is None:
+            raise Unanswered(503, "the service is still starting")
+        signature, _ = await run_in_threadpool(kpis.dataset)
+        report = await run_in_threadpool(self.reports.get, Path(kpis.settings.data_dir), signature)
+        fva = report.value_added
+        context: dict[str, Any] = {"report": report, "figure": None}
+        if fva is not None and not fva.empty:
+            overall = fva[fva["segment"] == "all"]
+            by_h = overall[overall["horizon"] != "all"]
+            context["figure"] = charts.grouped_bars(
+                [f"h{h}" for h in by_h["horizon"]],
+                {
+                    "seasonal naive": by_h["wape_naive"].tolist(),
+                    "model": by_h["wape_model"].tolist(),
+                    "final (with overrides)": by_h["wape_final"].tolist(),
+                },
+            )
+            everything = fva[fva["horizon"] == "all"]
+            context["by_horizon"] = overall.to_dict("records")
+            context["by_segment"] = everything[
+                ~everything["segment"].isin(["all", "author"])
+            ].to_dict("records")
+            context["by_author"] = everything[everything["segment"] == "author"].to_dict("records")
+        if report.accuracy is not None:
+            context["versions"] = report.accuracy[report.accuracy["segment"] == "all"].to_dict(
+                "records"
+            )
+        return self._render(request, who, "accuracy_realised.html", **context)
 
 
 def backtest_table(metrics: dict[str, float], metric: str = "wape") -> dict[str, dict[str, float]]:

@@ -19,6 +19,7 @@ import pytest
 from features.data import load_dataset
 from serving.identity import key_hash
 from tests.browser import console_errors, requested_urls, require_chromium, start_chromium
+from training.cli import main
 
 from .conftest import Server, Store, with_recommender
 
@@ -36,8 +37,41 @@ def store(trained_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Sto
     return with_recommender(trained_store, tmp_path_factory.mktemp("app-store"))
 
 
+MATURED = [  # partner, quarter, horizon, as_of, p10, p50, p90: quarters that have ended
+    (pid, quarter, horizon, as_of, 20_000.0, 50_000.0 + 5_000 * i, 90_000.0)
+    for i, pid in enumerate(["P00010", "P00011", "P00012", "P00013"])
+    for quarter, horizon, as_of in [
+        ("2023-07-01", 1, "2023-06-30"),
+        ("2023-10-01", 1, "2023-09-30"),
+        ("2023-10-01", 2, "2023-06-30"),
+    ]
+]
+
+
+def record_matured(url: str) -> None:
+    """Forecasts of ended quarters in the ledger, one of them overridden by pat."""
+    from features.reporting import ForecastLedger, forecast_rows
+    from features.reporting.overrides import OverrideBook
+
+    columns = ["partner_id", "quarter_start", "horizon", "as_of", "p10", "p50", "p90"]
+    frame = pd.DataFrame(MATURED, columns=columns)
+    frame[["quarter_start", "as_of"]] = frame[["quarter_start", "as_of"]].apply(pd.to_datetime)
+    with ForecastLedger(url) as ledger:
+        ledger.record(
+            forecast_rows(frame, source="cli", model_name="m", model_version="1", run_id="r")
+        )
+    book = OverrideBook(url)
+    book.add(
+        level="partner", key="P00013", quarter_start="2023-10-01", p50=70_000.0,
+        p50_model=60_000.0, reason="a big deal", author="pat", role="planner",
+        model_name="m", model_version="1",
+    )  # fmt: skip
+    book.close()
+
+
 @pytest.fixture(scope="module")
-def server(store: Store, trained_store: Store, tmp_path_factory, server_factory) -> Server:
+def world(trained_store: Store, tmp_path_factory) -> dict[str, str]:
+    """The small world's data with targets, a keys file and a ledger with matured forecasts."""
     folder = tmp_path_factory.mktemp("app-data")
     data = folder / "data"
     shutil.copytree(trained_store.root / "demo", data, ignore=shutil.ignore_patterns("_truth"))
@@ -48,15 +82,20 @@ def server(store: Store, trained_store: Store, tmp_path_factory, server_factory)
     )
     keys = [{"name": NAMES[r], "role": r, "sha256": key_hash(k)} for r, k in KEYS.items()]
     (folder / "keys.json").write_text(json.dumps(keys))
-    env = {
-        "MLFLOW_TRACKING_URI": store.uri,
+    ledger = f"sqlite:///{folder / 'ledger.db'}"
+    record_matured(ledger)
+    return {
         "PARTNERCAST_RELOAD_SECONDS": "0",
         "PARTNERCAST_DATA_DIR": str(data),
-        "PARTNERCAST_LEDGER_URL": f"sqlite:///{folder / 'ledger.db'}",
+        "PARTNERCAST_LEDGER_URL": ledger,
         "PARTNERCAST_API_KEYS": str(folder / "keys.json"),
         "PARTNERCAST_CURRENCY_SYMBOL": "€",
     }
-    server = server_factory(env, workdir=store.root)
+
+
+@pytest.fixture(scope="module")
+def server(store: Store, world: dict[str, str], server_factory) -> Server:
+    server = server_factory({"MLFLOW_TRACKING_URI": store.uri, **world}, workdir=store.root)
     server.wait("/readyz")
     return server
 
@@ -79,9 +118,13 @@ def wait_for(driver, css: str, timeout: float = WAIT):
 
 
 def wait_until(driver, condition, timeout: float = WAIT):
+    """``condition`` true within ``timeout``; an element htmx swapped out meanwhile is
+    looked up again on the next try."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: condition(d))
 
 
 def assert_clean(driver, server: Server) -> None:
@@ -268,12 +311,28 @@ def test_budget_control_replans_and_exports(server: Server, browser) -> None:
     assert_clean(browser, server)
 
 
-def test_accuracy_page_and_a_tablet_screen(server: Server, browser) -> None:
+def test_accuracy_page_and_a_tablet_screen(server: Server, browser, world, tmp_path) -> None:
     sign_in(browser, server, "reader")
     browser.get(server.url + "/app/accuracy")
     wait_until(browser, lambda d: drawn(d, ".backtest") >= 1)
     champions = browser.find_element("css selector", "#champions").text
     assert re.search(r"partnercast-forecaster 1\b", champions), champions
+    # realised accuracy and FVA: partnercast accuracy's own numbers on the same ledger
+    wait_until(browser, lambda d: drawn(d, "#fva-chart") == 1, timeout=120)
+    fva = tmp_path / "fva.csv"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in world.items():
+            mp.setenv(name, value)
+        assert main(["accuracy", "--data", world["PARTNERCAST_DATA_DIR"], "--fva", str(fva)]) == 0
+    report = pd.read_csv(fva, dtype={"horizon": str})
+    for horizon in ("1", "2", "all"):
+        row = report[(report["segment"] == "all") & (report["horizon"] == horizon)].iloc[0]
+        cell = browser.find_element(
+            "css selector", f'#fva-horizon tr[data-horizon="{horizon}"] [data-test="wape-model"]'
+        )
+        assert cell.text == f"{row['wape_model']:.3f}"
+    assert report["forecasts"].max() == len(MATURED)
+    assert "pat" in browser.find_element("css selector", "#fva-author").text
     assert_clean(browser, server)
     browser.set_window_size(768, 1024)
     try:
