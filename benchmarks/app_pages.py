@@ -31,8 +31,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first: benchmarks/serving.py must not shadow the package
 
 from benchmarks.live_service import free_port, wait_ready  # noqa: E402
 from serving.identity import key_hash, new_key  # noqa: E402
@@ -118,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         "PARTNERCAST_API_KEYS": str(work / "keys.json"),
         "PARTNERCAST_DATA_DIR": str(args.data.resolve()),
         "PARTNERCAST_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
-        "PARTNERCAST_RELOAD_SECONDS": "0",
     }
     server = subprocess.Popen(
         [str(BIN / "partnercast"), "serve", "--port", url.rsplit(":", 1)[1]],
@@ -137,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = [
             "/app/quarter",
             "/app/quarter/groups?level=region",
+            "/app/quarter/changes",
             "/app/partners",
             "/app/partners?partial=table&sort=revenue_ytd&dir=desc&q=P0001",
             f"/app/partners/{top_partner}",
@@ -147,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         rows = []
         for path in paths:
-            headers = {"HX-Request": "true"} if "partial" in path or "/plan" in path else {}
+            fragment = "partial" in path or "/plan" in path or "/quarter/" in path
+            headers = {"HX-Request": "true"} if fragment else {}
             client.headers.update(headers)
             status, median, worst = _time(client, path, args.repeats)
             for name in headers:

@@ -9,6 +9,7 @@ system's own fonts. Blocking work (scoring, the dataset) runs in the thread pool
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -87,6 +88,7 @@ class PlannerApp:
             Route("/sign-out", self.sign_out, methods=["POST"]),
             Route("/quarter", page(self.quarter)),
             Route("/quarter/groups", page(self.quarter_groups)),
+            Route("/quarter/changes", page(self.quarter_changes)),
             Route("/partners", page(self.partners)),
             Route("/partners/{partner_id}", page(self.partner)),
             Route("/partners/{partner_id}/overrides", page(self.add_override), methods=["POST"]),
@@ -171,7 +173,6 @@ class PlannerApp:
     # -- Quarter -----------------------------------------------------------------------
     async def quarter(self, request: Request, who: Identity) -> Response:
         total = await run_in_threadpool(self.desk.quarter, "total")
-        changes = await run_in_threadpool(self.desk.changes, total["as_of"], None)
         forecasts = total["groups"].get("total", [])
         odds = total["odds"].get("total", [])
         figure = charts.fan_chart(
@@ -189,7 +190,6 @@ class PlannerApp:
             forecasts=forecasts,
             odds=odds,
             figure=figure,
-            changes=changes,
         )
 
     async def quarter_groups(self, request: Request, who: Identity) -> Response:
@@ -208,16 +208,17 @@ class PlannerApp:
             )
             for group, rows in sorted(data["groups"].items())
         }
-        changes = await run_in_threadpool(self.desk.changes, data["as_of"], level)
         return self._render(
-            request,
-            who,
-            "quarter_groups.html",
-            data=data,
-            figures=figures,
-            level=level,
-            changes=changes,
+            request, who, "quarter_groups.html", data=data, figures=figures, level=level
         )
+
+    async def quarter_changes(self, request: Request, who: Identity) -> Response:
+        """What moved in the last seven days (loaded after the page: it rescores)."""
+        level = request.query_params.get("level") or None
+        if level is not None and level not in LEVELS:
+            raise Unanswered(400, f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        changes = await run_in_threadpool(self.desk.changes, level)
+        return self._render(request, who, "changes_fragment.html", changes=changes)
 
     # -- Partners ----------------------------------------------------------------------
     async def partners(self, request: Request, who: Identity) -> Response:
@@ -333,8 +334,16 @@ class PlannerApp:
     async def plan(self, request: Request, who: Identity) -> Response:
         source = await request.form() if request.method == "POST" else request.query_params
         budget = self._budget(source.get("budget"))
-        data = await run_in_threadpool(self.desk.plan, budget)
-        given = data["given"]
+        (recommended, given), what_if = await asyncio.gather(  # two cores: both at once
+            run_in_threadpool(self.desk.recommended, budget),
+            run_in_threadpool(self.desk.what_if_of, budget),
+        )
+        data = {
+            "recommended": recommended,
+            "what_if": what_if.value,
+            "what_if_error": what_if.error,
+            "budget": budget,
+        }
         figure = None
         if data["what_if"] is not None and data["what_if"].groups:
             groups = [g for g in data["what_if"].groups if g.group_by == "region"] or data[
@@ -361,7 +370,7 @@ class PlannerApp:
 
     async def plan_csv(self, request: Request, who: Identity) -> Response:
         budget = self._budget(request.query_params.get("budget"))
-        data = await run_in_threadpool(self.desk.plan, budget)
+        _, given = await run_in_threadpool(self.desk.recommended, budget)
         out = io.StringIO()
         columns = [
             "partner_id",
@@ -374,7 +383,7 @@ class PlannerApp:
         ]
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        for row in data["given"]:
+        for row in given:
             writer.writerow([getattr(row, c) for c in columns])
         name = "partnercast-plan.csv" if budget is None else f"partnercast-plan-{budget:.0f}.csv"
         return Response(

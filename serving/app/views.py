@@ -169,8 +169,11 @@ class Desk:
             "targets_error": now.error,
         }
 
-    def changes(self, as_of: dt.date, level: str | None, top_k: int = 10) -> Soft:
-        since = as_of - dt.timedelta(days=7)
+    def changes(self, level: str | None, top_k: int = 10) -> Soft:
+        """The biggest moves of the forecast in the seven days to the data's last date."""
+        if self.kpis is None:
+            return Soft(error="the service is still starting")
+        since = self.kpis.dataset()[1].as_of(None).date() - dt.timedelta(days=7)
         return self.soft(
             self.kpis.changes, ChangesRequest(since=since, group_by=level, top_k=top_k)
         )
@@ -233,18 +236,16 @@ class Desk:
             "overrides": overrides,
         }
 
-    def plan(self, budget: float | None) -> dict[str, Any]:
-        """The recommender's plan within ``budget`` and what it does to the forecasts."""
-        recommended = self.ask(answers.recommend, RecommendRequest(budget=budget))
-        what_if = self.soft(self.what_if.answer, WhatIfRequest(plan=None, budget=budget))
+    def recommended(self, budget: float | None) -> tuple[Any, list[Any]]:
+        """The recommender's plan within ``budget``: the answer, and the partners given an
+        incentive, best expected net first."""
+        answer = self.ask(answers.recommend, RecommendRequest(budget=budget))
         given = sorted(
-            (r for r in recommended.recommendations if r.incentive != "none"),
+            (r for r in answer.recommendations if r.incentive != "none"),
             key=lambda r: -r.expected_net,
         )
-        return {
-            "recommended": recommended,
-            "given": given,
-            "what_if": what_if.value,
-            "what_if_error": what_if.error,
-            "budget": budget,
-        }
+        return answer, given
+
+    def what_if_of(self, budget: float | None) -> Soft:
+        """What that plan does to next quarter's group forecasts (``POST /what-if``)."""
+        return self.soft(self.what_if.answer, WhatIfRequest(plan=None, budget=budget))

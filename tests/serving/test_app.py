@@ -195,6 +195,7 @@ def test_quarter_page_charts_targets_and_changes(server: Server, browser) -> Non
     n_regions = len({f["group"] for f in regions["forecasts"]})
     wait_until(browser, lambda d: drawn(d, ".fan-group") == n_regions)
     assert "What changed this week" in browser.page_source
+    wait_for(browser, "#changes table.changes, #changes p.muted")  # loaded after the page
     assert_clean(browser, server)
 
 
