@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +32,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # first: benchmarks/serving.py must not shadow the package
 
-from benchmarks.live_service import free_port, wait_ready  # noqa: E402
+from benchmarks.live_service import free_port, start_serve, wait_ready  # noqa: E402
 from serving.identity import key_hash, new_key  # noqa: E402
 from tests.browser import start_chromium  # noqa: E402
 
-BIN = Path(sys.executable).parent
 WAIT = 120.0
 
 
@@ -118,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "PARTNERCAST_DATA_DIR": str(args.data.resolve()),
         "PARTNERCAST_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
     }
-    server = subprocess.Popen(
-        [str(BIN / "partnercast"), "serve", "--port", url.rsplit(":", 1)[1]],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "server.log").open("wb"),
-    )
+    server = start_serve(url, env, work / "server.log")
     try:
         wait_ready(url, server)
         client = httpx.Client(base_url=url, timeout=180.0, follow_redirects=False)

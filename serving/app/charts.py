@@ -24,10 +24,10 @@ CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["
 def _layout(symbol: str, *, height: int = 320, title: str | None = None) -> dict[str, Any]:
     return {
         "height": height,
-        "margin": {"l": 60, "r": 10, "t": 30 if title else 10, "b": 40},
+        "margin": {"l": 60, "r": 10, "t": 36, "b": 40},
         "title": {"text": title, "font": {"size": 14}} if title else None,
         "yaxis": {"tickprefix": symbol, "rangemode": "tozero", "separatethousands": True},
-        "legend": {"orientation": "h", "y": -0.2},
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         "hovermode": "x unified",
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
@@ -46,6 +46,7 @@ def fan_chart(
     targets: Mapping[str, float] | None = None,
     title: str | None = None,
     height: int = 320,
+    legend: bool = True,
 ) -> dict[str, Any]:
     """Quarters ahead as a P10-P90 band with the P50 (and the P50 after overrides where
     one applies), the quarters behind as actual revenue, targets as red ticks."""
@@ -125,7 +126,9 @@ def fan_chart(
                 },
             }
         )
-    return {"data": data, "layout": _layout(symbol, height=height, title=title), "config": CONFIG}
+    layout = _layout(symbol, height=height, title=title)
+    layout["showlegend"] = legend  # small multiples: one legend on the page is enough
+    return {"data": data, "layout": layout, "config": CONFIG}
 
 
 def interval_bars(

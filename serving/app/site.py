@@ -205,6 +205,7 @@ class PlannerApp:
                 targets=data["targets"].get(group),
                 title=group,
                 height=260,
+                legend=False,
             )
             for group, rows in sorted(data["groups"].items())
         }

@@ -78,7 +78,7 @@ class Desk:
         self.what_if: WhatIfSource | None = None
         self._lock = threading.Lock()
         self._leaderboard: tuple[tuple, float, pd.DataFrame] | None = None
-        self._actuals: dict[tuple, pd.DataFrame] = {}
+        self._actuals: dict[tuple, dict[str, list[tuple[dt.date, float]]]] = {}
 
     def attach(self, kpis: KpiSource, what_if: WhatIfSource) -> None:
         self.kpis, self.what_if = kpis, what_if
@@ -116,29 +116,29 @@ class Desk:
     # -- actual revenue ----------------------------------------------------------------
     def actuals(self, level: str | None) -> dict[str, list[tuple[dt.date, float]]]:
         """The last quarters' revenue per partner (``level`` None) or group, the current
-        quarter to date last."""
+        quarter to date last (made once per dataset version and level)."""
         assert self.kpis is not None
         signature, ds = self.kpis.dataset()
         key = (signature, level)
         with self._lock:
-            frame = self._actuals.get(key)
-        if frame is None:
-            panel = build_revenue_panel(ds, as_of=ds.as_of(None), calendar=self.calendar)
-            last = panel["quarter_start"].drop_duplicates().nlargest(HISTORY_QUARTERS)
-            panel = panel[panel["quarter_start"].isin(last)]
-            groups = partner_groups(ds, level)
-            panel = panel.assign(group=panel["partner_id"].astype(str).map(groups))
-            frame = panel.groupby(["group", "quarter_start"], as_index=False)["revenue"].sum()
-            with self._lock:
-                self._actuals = {k: v for k, v in self._actuals.items() if k[0] == signature}
-                self._actuals[key] = frame
-        return {
-            str(group): [
-                (q.date(), float(v))
-                for q, v in zip(rows["quarter_start"], rows["revenue"], strict=True)
-            ]
-            for group, rows in frame.groupby("group")
-        }
+            found = self._actuals.get(key)
+        if found is not None:
+            return found
+        panel = build_revenue_panel(ds, as_of=ds.as_of(None), calendar=self.calendar)
+        last = panel["quarter_start"].drop_duplicates().nlargest(HISTORY_QUARTERS)
+        panel = panel[panel["quarter_start"].isin(last)]
+        groups = partner_groups(ds, level)
+        panel = panel.assign(group=panel["partner_id"].astype(str).map(groups))
+        frame = panel.groupby(["group", "quarter_start"], as_index=False)["revenue"].sum()
+        found = {}
+        for group, quarter, revenue in zip(
+            frame["group"].astype(str), frame["quarter_start"], frame["revenue"], strict=True
+        ):
+            found.setdefault(group, []).append((quarter.date(), float(revenue)))
+        with self._lock:
+            self._actuals = {k: v for k, v in self._actuals.items() if k[0] == signature}
+            self._actuals[key] = found
+        return found
 
     # -- pages -------------------------------------------------------------------------
     def quarter(self, level: str) -> dict[str, Any]:
