@@ -6,7 +6,7 @@ RUN := $(UV) run --locked --no-sync
 DEMO := data/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench bench-scenarios fuzz load test lint format clean
+.PHONY: help venv run demo-data validate train serve bento notebook mlflow-ui bench bench-scenarios fuzz load screenshots chromium test lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,13 @@ fuzz: venv ## schemathesis against a live service on the current champions, 200 
 
 load: venv ## 32 clients for 5 minutes against a live service, through a reload and a dataset change
 	$(RUN) python benchmarks/load.py $(if $(DATA),--data $(DATA),)
+
+chromium: ## install Debian's chromium and chromium-driver for the app's browser tests (as root)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+screenshots: venv ## the planner app's pages at 1366x768 in build/screenshots/, and their timings (needs Chromium)
+	$(RUN) python benchmarks/app_pages.py $(if $(DATA),--data $(DATA),)
 
 test: venv ## the whole test suite
 	$(RUN) pytest -n auto --dist loadgroup

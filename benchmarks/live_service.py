@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -30,3 +32,16 @@ def wait_ready(url: str, server: subprocess.Popen, timeout: float = 180.0) -> No
             pass
         time.sleep(0.5)
     raise SystemExit("the service was not ready in time: is there a champion? (make train)")
+
+
+def start_serve(url: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``partnercast serve`` on ``url``'s port from the repository root, its log to ``log``."""
+    root = Path(__file__).resolve().parents[1]
+    command = Path(sys.executable).with_name("partnercast")
+    return subprocess.Popen(
+        [str(command), "serve", "--port", url.rsplit(":", 1)[1]],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script: import the sibling module below
 
-from benchmarks.live_service import free_port, wait_ready  # noqa: E402
+from benchmarks.live_service import free_port, start_serve, wait_ready  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -97,13 +97,7 @@ def main() -> int:
         "PARTNERCAST_LOAD_PARTNERS": ",".join(_partner_ids(data)),
     }
     print(f"load: {args.users} users for {args.duration:.0f} s against {url}", file=sys.stderr)
-    server = subprocess.Popen(
-        [str(BIN / "partnercast"), "serve", "--port", url.rsplit(":", 1)[1]],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "server.log").open("wb"),
-    )
+    server = start_serve(url, env, work / "server.log")
     said: list[str] = []
     try:
         wait_ready(url, server)

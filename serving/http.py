@@ -10,7 +10,8 @@
   (403), and every 4xx/5xx body in the contract's
   ``{"error": ...}`` shape (BentoML answers validation errors with a generic ``error``
   and a ``detail`` list, Starlette with ``{"detail": ...}``, the readiness probe with
-  plain text).
+  plain text). ``/app`` passes straight through: the planner app (:mod:`serving.app`)
+  signs people in with the same keys (:func:`caller_of`) and answers in HTML.
 - :func:`extra_routes`: ``GET /model-info``, ``POST /reload`` and the overrides
   (``POST``/``GET /forecast/overrides``, ``DELETE /forecast/overrides/{id}``): BentoML's
   own API methods are POST-only and do not see the caller, so these live in a mounted
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 DOCS_PATH = "/docs.json"
+APP_PATH = "/app"  # the planner app (serving.app): pages, its own sign-in
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
 IDENTITY = "partnercast.identity"  # the caller's Identity, in the ASGI scope
@@ -186,6 +188,24 @@ def error_body(status: int, raw: bytes, path: str, state: ServiceState) -> dict[
     return {"error": str(body) if body else f"request failed with HTTP {status}"}
 
 
+def needs_key(state: ServiceState) -> bool:
+    """Whether callers must show a key (one is configured, alone or in a keys file)."""
+    settings = state.settings
+    return (settings is not None and settings.api_key is not None) or state.keys is not None
+
+
+def caller_of(state: ServiceState, token: str) -> Identity | None:
+    """The caller whose key is ``token`` (None: no such key). Also the planner app's."""
+    if state.keys is not None:
+        found = identify(token, state.keys)
+        if found is not None:
+            return found
+    key = state.settings.api_key if state.settings is not None else None
+    if key is not None and hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
+        return SINGLE_KEY
+    return None
+
+
 class ApiMiddleware:
     """Auth for everything but health and metrics; one error shape for every answer."""
 
@@ -207,24 +227,14 @@ class ApiMiddleware:
 
     def _identify(self, scope: Scope) -> Identity | None:
         """The caller (None: a key is needed and the one sent is missing or wrong)."""
-        settings = self.state.settings
-        key = settings.api_key if settings is not None else None
-        keys = self.state.keys
-        if (key is None and keys is None) or scope["path"] in OPEN_PATHS:
+        if not needs_key(self.state) or scope["path"] in OPEN_PATHS:
             return ANONYMOUS
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        token = token.strip()
-        if keys is not None:
-            found = identify(token, keys)
-            if found is not None:
-                return found
-        if key is not None and hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
-            return SINGLE_KEY
-        return None
+        return caller_of(self.state, token.strip())
 
     def _max_body(self) -> int:
         settings = self.state.settings
@@ -258,6 +268,9 @@ class ApiMiddleware:
             await JSONResponse({"error": "the service is still starting"}, 503)(
                 scope, receive, send
             )
+            return
+        if scope["path"] == APP_PATH or scope["path"].startswith(APP_PATH + "/"):
+            await self.app(scope, receive, send)  # the planner app signs its users in itself
             return
         if self.openapi is not None and scope["path"] == DOCS_PATH:
             await Response(self._openapi_document(), media_type="application/json")(

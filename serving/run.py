@@ -39,6 +39,7 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
         "PARTNERCAST_RECORD_FORECASTS": str(settings.record_forecasts).lower(),
         "PARTNERCAST_MDF_INCENTIVE": settings.mdf_incentive,
         "PARTNERCAST_OVERRIDES_REFRESH_SECONDS": str(settings.overrides_refresh_seconds),
+        "PARTNERCAST_CURRENCY_SYMBOL": settings.currency_symbol,
     }
     if settings.api_keys is not None:
         env["PARTNERCAST_API_KEYS"] = str(settings.api_keys.resolve())

@@ -4,7 +4,8 @@ Each endpoint is a request model in, one call into :mod:`serving.answers`, an an
 model out. The champions are loaded when BentoML starts the service (never trained
 here) and refreshed by polling or ``POST /reload``; see :mod:`serving.champions`.
 Run it with ``partnercast serve`` (or ``python -m serving.run``); the OpenAPI document
-with examples is at ``/docs.json``, the Swagger UI at ``/``.
+with examples is at ``/docs.json``, the Swagger UI at ``/``, the planners' web app
+(:mod:`serving.app`) at ``/app``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import get_type_hints
 import bentoml
 
 from serving import answers
+from serving.app import PlannerApp
 from serving.experiments import (
     ExperimentSource,
     PlanRequest,
@@ -46,6 +48,7 @@ from serving.settings import ServingSettings
 from serving.what_if import WhatIfRequest, WhatIfResponse, WhatIfSource
 
 state = ServiceState()  # filled in by PartnerCast.__init__ in each worker
+pages = PlannerApp(state)  # the planners' web app, mounted at /app
 
 
 @bentoml.service(
@@ -56,6 +59,7 @@ state = ServiceState()  # filled in by PartnerCast.__init__ in each worker
     logging={"access": {"enabled": False}},
 )
 @bentoml.asgi_app(extra_routes(state), path="/")
+@bentoml.asgi_app(pages.asgi, path="/app")
 class PartnerCast:
     """Partner revenue forecasts, next-best incentives and partner ranking."""
 
@@ -65,6 +69,7 @@ class PartnerCast:
         self.kpi_source = KpiSource(settings)
         self.what_if_source = WhatIfSource(settings)
         self.experiment_source = ExperimentSource(settings, self.kpi_source.dataset)
+        pages.attach(self.kpi_source, self.what_if_source)
 
     def __is_ready__(self) -> bool:
         return state.ready

@@ -27,7 +27,8 @@ class ServingSettings(Settings):
     ``resolved_ledger_url`` (``serving.ledger_writer``). ``max_body_bytes``
     (``PARTNERCAST_MAX_BODY_BYTES``, 1 MiB) caps a request body: 5,000 partner ids take
     about 60 kB, so anything near the cap is a mistake or an attack, answered 413 before
-    it is parsed.
+    it is parsed. ``currency_symbol`` (``PARTNERCAST_CURRENCY_SYMBOL``, ``$``) is how the
+    planner app (:mod:`serving.app`) writes the dataset's money; the API answers plain numbers.
     """
 
     max_batch: int = Field(default=5000, ge=1)
@@ -40,3 +41,4 @@ class ServingSettings(Settings):
         None  # PARTNERCAST_API_KEYS: a JSON file of hashed keys (serving.identity)
     )
     overrides_refresh_seconds: float = Field(default=5.0, ge=0)  # re-read overrides this often
+    currency_symbol: str = Field(default="$", max_length=8)  # the planner app's money prefix
