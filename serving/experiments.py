@@ -13,10 +13,8 @@ caller with a key may ask. Data or a request a test cannot be read from is a 422
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +26,7 @@ from features.reporting.experiment_plan import plan_experiment
 from features.reporting.experiments import read_experiment
 from serving.answers import ApiError
 from serving.champions import Loaded
-from serving.schemas import _Request
+from serving.schemas import _Request, number_or_none
 from serving.settings import ServingSettings
 
 MAX_CACHED_REPORTS = 16
@@ -118,11 +116,6 @@ class ReportResponse(BaseModel):
     calibration: CalibrationAnswer
 
 
-def _number(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
 class ExperimentSource:
     """Answers both endpoints; ``dataset`` gives (signature, Dataset) of the data folder."""
 
@@ -170,7 +163,7 @@ class ExperimentSource:
                 for r in rows.to_dict("records")
             ],
             min_detectable_effect=[
-                DetectableEffect(**{**r, "mde": _number(r["mde"])})
+                DetectableEffect(**{**r, "mde": number_or_none(r["mde"])})
                 for r in plan.min_detectable_effect.to_dict("records")
             ],
         )
@@ -203,10 +196,10 @@ class ExperimentSource:
             floored=report.floored,
             effects=[Effect(**r) for r in effects.to_dict("records")],
             calibration=CalibrationAnswer(
-                slope=_number(c.slope),
-                intercept=_number(c.intercept),
-                slope_ci=[_number(v) for v in c.slope_ci],
-                intercept_ci=[_number(v) for v in c.intercept_ci],
+                slope=number_or_none(c.slope),
+                intercept=number_or_none(c.intercept),
+                slope_ci=[number_or_none(v) for v in c.slope_ci],
+                intercept_ci=[number_or_none(v) for v in c.intercept_ci],
                 n_treated=c.n_treated,
                 n_control=c.n_control,
             ),

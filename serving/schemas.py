@@ -10,7 +10,8 @@ objects take one ``example`` per model, not a list of ``examples``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, ClassVar, Literal
+import math
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -28,6 +29,12 @@ Horizon = Annotated[
     ),
 ]
 GroupBy = Literal["region", "tier", "partner_type", "total"]
+
+
+def number_or_none(value: Any) -> float | None:
+    """A float for an answer's field, None where the estimate is NaN (not computable)."""
+    value = float(value)
+    return None if math.isnan(value) else value
 
 
 class _Request(BaseModel):

@@ -11,8 +11,7 @@ in ``unknown_partner_ids``), everything else 422 (``rows`` names the plan rows, 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -21,7 +20,7 @@ from features.names import RECOMMENDER_MODEL
 from features.reporting.what_if import PlanError, evaluate_plan
 from serving.answers import ApiError
 from serving.champions import Loaded
-from serving.schemas import GroupBy, PartnerId, _Request
+from serving.schemas import GroupBy, PartnerId, _Request, number_or_none
 from serving.settings import ServingSettings
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -105,11 +104,6 @@ class WhatIfResponse(BaseModel):
     groups: list[GroupDelta]
 
 
-def _number(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
 class WhatIfSource:
     """Answers ``POST /what-if`` with the service's fiscal calendar."""
 
@@ -141,8 +135,8 @@ class WhatIfSource:
         groups = [
             GroupDelta(
                 **{k: v for k, v in record.items() if k not in ("delta_p10", "delta_p90")},
-                delta_p10=_number(record["delta_p10"]),
-                delta_p90=_number(record["delta_p90"]),
+                delta_p10=number_or_none(record["delta_p10"]),
+                delta_p90=number_or_none(record["delta_p90"]),
             )
             for record in result.groups.assign(
                 quarter_start=result.groups["quarter_start"].dt.date
@@ -160,8 +154,8 @@ class WhatIfSource:
             cost=result.cost,
             expected_uplift=result.expected_uplift,
             expected_net=result.expected_net,
-            expected_net_p10=_number(result.expected_net_p10),
-            expected_net_p90=_number(result.expected_net_p90),
+            expected_net_p10=number_or_none(result.expected_net_p10),
+            expected_net_p90=number_or_none(result.expected_net_p90),
             has_intervals=result.has_intervals,
             partners_treated=result.partners_treated,
             dropped_rows=result.dropped_rows,

@@ -20,7 +20,6 @@ from features.names import RECOMMENDER_MODEL
 from features.reporting.experiment_plan import plan_experiment
 from features.reporting.experiments import REPORT_COLUMNS, read_experiment
 from features.scoring import PartnerRecommender, load_champion
-from features.world import simulate_world, write_world
 from serving.identity import key_hash
 
 from .conftest import Server, Store, assert_error, with_recommender
@@ -41,12 +40,9 @@ def library(store: Store) -> PartnerRecommender:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The champion's world written afresh (the shared store's copy may predate the
-    randomized none rows of the data contract, and it is shared with other modules)."""
-    folder = tmp_path_factory.mktemp("experiments-data")
-    write_world(simulate_world(partners=120, quarters=12, seed=3), folder)
-    return folder
+def data_dir(trained_store: Store) -> Path:
+    """The world the champion was trained on (read only: other modules share it)."""
+    return trained_store.root / "demo"
 
 
 @pytest.fixture(scope="module")

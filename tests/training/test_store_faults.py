@@ -16,6 +16,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -169,7 +170,9 @@ def test_train_on_a_full_disk_exits_1_and_keeps_the_champion(
 
 
 def test_serve_answers_from_a_read_only_store(trained: Path, small_world_dir: Path) -> None:
-    port = 3000 + os.getpid() % 2000 + 17
+    with socket.socket() as probe:  # a free port, as the serving tests take one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     command = shlex.join([str(PARTNERCAST), "serve", "--port", str(port)])
     env = _env() | {"PARTNERCAST_DATA_DIR": str(small_world_dir)}
     server = subprocess.Popen(
