@@ -416,12 +416,12 @@ class PlannerApp:
         return self._render(request, who, "accuracy.html", info=info, backtests=backtests)
 
     async def realised(self, request: Request, who: Identity) -> Response:
-        """The realised accuracy and FVA fragment (``partnercast accuracy``'s tables)."""
+        """The realised accuracy and FVA fragment (``partnercast accuracy``'s numbers)."""
         kpis = self.desk.kpis
         if kpis is None:
             raise Unanswered(503, "the service is still starting")
-        signature, _ = await run_in_threadpool(kpis.dataset)
-        report = await run_in_threadpool(self.reports.get, Path(kpis.settings.data_dir), signature)
+        signature, ds = await run_in_threadpool(kpis.dataset)
+        report = await run_in_threadpool(self.reports.get, ds, signature, kpis.settings)
         fva = report.value_added
         context: dict[str, Any] = {"report": report, "figure": None}
         if fva is not None and not fva.empty:
