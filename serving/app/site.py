@@ -117,6 +117,8 @@ class PlannerApp:
                 return await handler(request, who)
             except Unanswered as exc:
                 return self._error(request, who, exc.status, exc.message)
+            except ApiError as exc:  # the dataset behind KPIs and actuals is missing or invalid
+                return self._error(request, who, exc.status, str(exc.body["error"]))
 
         return guarded
 
