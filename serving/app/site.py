@@ -248,6 +248,7 @@ class PlannerApp:
             "ascending": ascending,
             "query": query,
             "rank_error": frame.attrs.get("rank_error"),
+            "no_quota_odds": bool(len(frame)) and bool(frame["prob_reach_target"].isna().all()),
             "as_of": frame.attrs.get("as_of"),
         }
         partial = request.headers.get("HX-Request") and params.get("partial") == "table"
