@@ -137,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             "/app/incentives/plan?budget=",
             "/app/incentives/plan?budget=100000",
             "/app/accuracy",
+            "/app/accuracy/realised",
         ]
         rows = []
         for path in paths:
-            fragment = "partial" in path or "/plan" in path or "/quarter/" in path
+            fragment = any(p in path for p in ("partial", "/plan", "/quarter/", "/realised"))
             headers = {"HX-Request": "true"} if fragment else {}
             client.headers.update(headers)
             status, median, worst = _time(client, path, args.repeats)
