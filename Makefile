@@ -58,7 +58,7 @@ chromium: ## install Debian's chromium and chromium-driver for the app's browser
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-screenshots: venv ## the planner app's pages at 1366x768 in build/screenshots/, and their timings (needs Chromium)
+screenshots: venv $(if $(DATA),,$(DEMO)/partners.csv) ## the planner app's pages at 1366x768 in build/screenshots/, and their timings (needs Chromium)
 	$(RUN) python benchmarks/app_pages.py $(if $(DATA),--data $(DATA),)
 
 test: venv ## the whole test suite

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    if not (args.data / "partners.csv").exists() and not (args.data / "partners.parquet").exists():
+        raise SystemExit(f"no dataset in {args.data}: run 'make train' first, or give DATA=dir")
     work = Path(tempfile.mkdtemp(prefix="partnercast-app-"))
     key = new_key()
     (work / "keys.json").write_text(
@@ -135,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             "/app/incentives/plan?budget=",
             "/app/incentives/plan?budget=100000",
             "/app/accuracy",
+            "/app/accuracy/realised",
         ]
         rows = []
         for path in paths:
-            fragment = "partial" in path or "/plan" in path or "/quarter/" in path
+            fragment = any(p in path for p in ("partial", "/plan", "/quarter/", "/realised"))
             headers = {"HX-Request": "true"} if fragment else {}
             client.headers.update(headers)
             status, median, worst = _time(client, path, args.repeats)
@@ -155,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         print(table)
+        failed = [row for row in rows if not re.search(r"\| (200|307) \|", row)]
+        if failed:
+            kept = Path(tempfile.mkdtemp(prefix="partnercast-app-log-")) / "server.log"
+            shutil.copy2(work / "server.log", kept)
+            raise SystemExit(f"{len(failed)} page(s) did not answer: the server's log is {kept}")
         args.results.mkdir(parents=True, exist_ok=True)
         (args.results / "app_pages.md").write_text(table + "\n", encoding="utf-8")
         written = _screens(url, key, args.out, top_partner)

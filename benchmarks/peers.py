@@ -12,7 +12,7 @@
 The peers run in their own uv project (``benchmarks/peers_env``: pandas < 3, CPU-only
 xgboost), created on first use, and exchange files with this side: the dataset in the
 contract format, plus the rows, features and folds written here. Every model is scored here by
-the same code (``training.forecast.metrics`` via ``training.forecast.backtest.metrics_table``,
+the same code (``features.metrics`` via ``training.forecast.backtest.metrics_table``,
 ``training.incentives.uplift_eval``). Logs go to stderr; the markdown table to stdout and ``--out``.
 """
 

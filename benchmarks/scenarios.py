@@ -51,11 +51,11 @@ def _say(message: str) -> None:
 
 def forecast_row(world, ds, *, folds: int, seed: int) -> dict:
     """Backtest the forecaster, the baselines and the ridge reference; score against the floor."""
+    from features import metrics
     from features.calendar import QuarterCalendar
     from training.forecast import (
         MODEL,
         ForecastConfig,
-        metrics,
         prepare_training_data,
         run_backtest,
         usable_folds,

@@ -165,9 +165,9 @@ def new_partner(
 
 
 # -- incentives --------------------------------------------------------------------
-def _bounds(row: pd.Series, low: str, high: str, cost: float) -> dict[str, float]:
+def _bounds(row: dict[str, Any], low: str, high: str, cost: float) -> dict[str, float]:
     """The 80 % interval fields of an option, when the model reports them."""
-    if low not in row.index:
+    if low not in row:
         return {}
     lo, hi = float(row[low]), float(row[high])
     return {
@@ -178,7 +178,7 @@ def _bounds(row: pd.Series, low: str, high: str, cost: float) -> dict[str, float
     }
 
 
-def _options(row: pd.Series, incentives: list[str]) -> list[IncentiveOption]:
+def _options(row: dict[str, Any], incentives: list[str]) -> list[IncentiveOption]:
     out = []
     for name in incentives:
         uplift, cost = float(row[f"uplift_{name}"]), float(row[f"cost_{name}"])
@@ -227,7 +227,7 @@ def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> R
             options=_options(row, incentives),
             **_bounds(row, "expected_uplift_low", "expected_uplift_high", float(row["cost"])),
         )
-        for _, row in frame.iterrows()
+        for row in frame.to_dict("records")  # plain dicts: a Series per row costs more
     ]
     return RecommendResponse(
         as_of=champion.as_of,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data import BadInput, DataContractError, Dataset, load_dataset
+from features.data import BadInput, DataContractError, Dataset, load_dataset, table_files
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.reporting import channel_kpis, ledger_forecasts, quota_odds
 from features.reporting.changes import CAUSES, ledger_changes
@@ -51,7 +51,7 @@ MAX_REPORTED_PROBLEMS = 1500  # characters of a validation report in an error an
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """What changes when a file of the dataset is replaced or edited."""
-    stats = [(p.name, p.stat()) for p in folder.iterdir() if p.suffix in (".csv", ".parquet")]
+    stats = [(p.relative_to(folder).as_posix(), p.stat()) for p in table_files(folder)]
     return tuple(sorted((name, s.st_mtime_ns, s.st_size) for name, s in stats))
 
 

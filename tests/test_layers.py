@@ -46,7 +46,7 @@ def test_the_layer_contracts_hold() -> None:
         ("training/forecast/backtest.py", "from training.jobs import tracking", "training: rooms"),
         ("training/forecast/splits.py", "import training.incentives.uplift", "training: rooms"),
         ("features/families/panel.py", "from features.frames import build_features", "features"),
-        ("training/reports/accuracy.py", "import serving.schemas", "through the CLI"),
+        ("training/reports/scorecard.py", "import serving.schemas", "through the CLI"),
         ("features/scoring/quantiles.py", "import features.scoring.forecaster", "scoring"),
         ("features/data/dataset.py", "from features.data import loader", "features.data"),
     ],

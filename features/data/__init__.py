@@ -29,6 +29,7 @@ from features.data.problems import (
     ShortHistory,
     ValidationReport,
 )
+from features.data.reader import table_files
 from features.data.validation import summarize_dataset, validate_folder
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "is_holdout",
     "load_dataset",
     "summarize_dataset",
+    "table_files",
     "validate_folder",
     "write_bytes_atomically",
     "write_csv_atomically",

@@ -1,11 +1,13 @@
 """Read a data folder's files and coerce each table to its typed frame.
 
-One file per table, ``<table>.csv`` or ``<table>.parquet`` (file names matched
-case-insensitively); anything else in the folder, such as the simulator's
-``_truth/`` folder, is ignored. Reading never raises on bad data: what cannot be
-read or parsed becomes a :class:`~features.data.problems.Problem`, and the typed
-frame keeps a missing value where a cell could not be parsed, together with a
-mask of those cells so that later checks do not report them a second time.
+One file per table, ``<table>.csv`` or ``<table>.parquet``, or a folder ``<table>/`` of
+Parquet parts (``bookings/part-00000.parquet``, ...: a big table written in pieces, read
+in part-name order as one table); names are matched case-insensitively and anything else
+in the folder, such as the simulator's ``_truth/`` folder, is ignored. Reading never
+raises on bad data: what cannot be read or parsed becomes a
+:class:`~features.data.problems.Problem`, and the typed frame keeps a missing value where
+a cell could not be parsed, together with a mask of those cells so that later checks do
+not report them a second time.
 
 Coercion follows :data:`features.data.dataset.COLUMNS`: column names are stripped and
 lower-cased; dates are ISO-8601 and a timestamp (with or without an offset) is
@@ -62,22 +64,69 @@ class TableRead:
 
 
 def find_table_files(folder: Path) -> dict[str, list[Path]]:
-    """The files in ``folder`` that hold each contract table, by table (sorted by name)."""
+    """The files (or folders of parts) in ``folder`` that hold each contract table, by
+    table (sorted by name)."""
     names = {f"{t}{s}": t for t in ALL_TABLES for s in SUFFIXES}
     found: dict[str, list[Path]] = {t: [] for t in ALL_TABLES}
     for path in sorted(folder.iterdir()):
-        table = names.get(path.name.lower())
-        if table is not None and path.is_file():
+        if path.is_file():
+            table = names.get(path.name.lower())
+        elif path.is_dir():
+            table = path.name.lower() if path.name.lower() in ALL_TABLES else None
+        else:
+            table = None
+        if table is not None:
             found[table].append(path)
     return found
 
 
+def parquet_parts(folder: Path) -> list[Path]:
+    """A table folder's Parquet parts in name order (other files are ignored)."""
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".parquet"),
+        key=lambda p: p.name,
+    )
+
+
+def table_files(folder: Path, tables: tuple[str, ...] = ALL_TABLES) -> list[Path]:
+    """Every file that holds one of ``tables`` in ``folder``, parts included (what a change
+    of the dataset changes)."""
+    files = []
+    for table, paths in find_table_files(folder).items():
+        for path in paths if table in tables else []:
+            files.extend(parquet_parts(path) if path.is_dir() else [path])
+    return sorted(files)
+
+
+def _read_parts(folder: Path) -> pd.DataFrame:
+    parts = parquet_parts(folder)
+    if not parts:
+        raise ValueError("the folder holds no .parquet parts")
+    frames = []
+    for part in parts:
+        try:
+            frames.append(pd.read_parquet(part))
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ValueError(f"part {part.name}: {_unreadable_reason(exc)}") from exc
+    columns = [list(f.columns) for f in frames]
+    odd = next((p for p, c in zip(parts, columns, strict=True) if c != columns[0]), None)
+    if odd is not None:
+        raise ValueError(
+            f"part {odd.name} has other columns than {parts[0].name} "
+            f"({sorted(set(columns[0]) ^ set(pd.read_parquet(odd).columns))} differ)"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_raw(path: Path) -> pd.DataFrame:
-    """The file's cells as stored: CSV as text (empty cells are ""), Parquet as typed.
+    """The file's cells as stored: CSV as text (empty cells are ""), Parquet as typed; a
+    folder is its Parquet parts one after the other.
 
     Raises ``OSError``, ``ValueError``, ``pyarrow.ArrowException`` or pandas'
     ``ParserWarning`` (as an error) when the file cannot be read.
     """
+    if path.is_dir():
+        return _read_parts(path)
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path).reset_index(drop=True)
     with warnings.catch_warnings():
@@ -115,7 +164,8 @@ def read_table(table: str, paths: list[Path]) -> TableRead:
                 table,
                 None,
                 "missing_table",
-                f"required table is missing: add {table}.csv or {table}.parquet",
+                f"required table is missing: add {table}.csv or {table}.parquet "
+                f"(or a {table}/ folder of Parquet parts)",
             )
             return TableRead(table, None, (problem,))
         return TableRead(table, None)
@@ -130,7 +180,8 @@ def read_table(table: str, paths: list[Path]) -> TableRead:
         raw = read_raw(path)
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserWarning) as exc:
         logger.debug("cannot read %s", path, exc_info=True)
-        message = f"cannot read {path.name}: {_unreadable_reason(exc)}"
+        name = f"{path.name}/" if path.is_dir() else path.name
+        message = f"cannot read {name}: {_unreadable_reason(exc)}"
         return TableRead(table, None, (Problem(table, None, "unreadable", message),))
     return coerce_table(table, raw)
 

@@ -117,6 +117,8 @@ class PlannerApp:
                 return await handler(request, who)
             except Unanswered as exc:
                 return self._error(request, who, exc.status, exc.message)
+            except ApiError as exc:  # the dataset behind KPIs and actuals is missing or invalid
+                return self._error(request, who, exc.status, str(exc.body["error"]))
 
         return guarded
 
@@ -246,6 +248,7 @@ class PlannerApp:
             "ascending": ascending,
             "query": query,
             "rank_error": frame.attrs.get("rank_error"),
+            "no_quota_odds": bool(len(frame)) and bool(frame["prob_reach_target"].isna().all()),
             "as_of": frame.attrs.get("as_of"),
         }
         partial = request.headers.get("HX-Request") and params.get("partial") == "table"
@@ -416,12 +419,12 @@ class PlannerApp:
         return self._render(request, who, "accuracy.html", info=info, backtests=backtests)
 
     async def realised(self, request: Request, who: Identity) -> Response:
-        """The realised accuracy and FVA fragment (``partnercast accuracy``'s tables)."""
+        """The realised accuracy and FVA fragment (``partnercast accuracy``'s numbers)."""
         kpis = self.desk.kpis
         if kpis is None:
             raise Unanswered(503, "the service is still starting")
-        signature, _ = await run_in_threadpool(kpis.dataset)
-        report = await run_in_threadpool(self.reports.get, Path(kpis.settings.data_dir), signature)
+        signature, ds = await run_in_threadpool(kpis.dataset)
+        report = await run_in_threadpool(self.reports.get, ds, signature, kpis.settings)
         fva = report.value_added
         context: dict[str, Any] = {"report": report, "figure": None}
         if fva is not None and not fva.empty:

@@ -25,6 +25,7 @@ from features.calendar import QuarterCalendar
 from features.families.panel import build_revenue_panel
 from features.reporting.attainment import partner_groups
 from serving import answers
+from serving.answers import ApiError
 from serving.http import ServiceState
 from serving.kpis import KpiSource
 from serving.schemas import (
@@ -159,11 +160,16 @@ class Desk:
         rows = {}
         for f in forecast.forecasts:
             rows.setdefault(f.group, []).append(f.model_dump())
+        try:
+            actuals, actuals_error = self.actuals(level), None
+        except ApiError as exc:  # no dataset: the forecasts still stand, without actuals
+            actuals, actuals_error = {}, str(exc.body["error"])
         return {
             "as_of": forecast.as_of,
             "model_version": forecast.model_version,
             "groups": rows,
-            "actuals": self.actuals(level),
+            "actuals": actuals,
+            "actuals_error": actuals_error,
             "targets": targets,
             "odds": odds,
             "targets_error": now.error,

@@ -184,6 +184,64 @@ def test_parquet_loads_like_csv(tmp_path: Path, baseline: Dataset) -> None:
     assert_same_frames(load_dataset(typed), baseline)
 
 
+def _write_parts(folder: Path, table: str, frame: pd.DataFrame, sizes: list[int]) -> None:
+    (folder / table).mkdir()
+    start = 0
+    for i, size in enumerate(sizes):
+        frame.iloc[start : start + size].to_parquet(folder / table / f"part-{i:05d}.parquet")
+        start += size
+
+
+def test_a_folder_of_parquet_parts_loads_like_one_file(tmp_path: Path, baseline: Dataset) -> None:
+    """``bookings/part-*.parquet`` is the table in part-name order (row numbers run on)."""
+    folder = write_tables(tmp_path / "parts", valid_tables(), fmt="parquet")
+    bookings = pd.read_parquet(folder / "bookings.parquet")
+    (folder / "bookings.parquet").unlink()
+    _write_parts(folder, "bookings", bookings, [1, 0, len(bookings) - 1])
+    (folder / "bookings" / "_SUCCESS").write_text("")  # writers' markers are ignored
+    assert_same_frames(load_dataset(folder), baseline)
+    bad = valid_tables()["bookings"]
+    bad.loc[len(bad) - 1, "amount"] = "lots"
+    (folder / "bookings" / "part-00002.parquet").unlink()
+    bad.iloc[1:].to_parquet(folder / "bookings" / "part-00002.parquet")
+    with pytest.raises(DataContractError) as caught:
+        load_dataset(folder)
+    problem = caught.value.report.problems[0]
+    assert (problem.table, problem.column, problem.check) == ("bookings", "amount", "unparseable")
+    assert [e["row"] for e in problem.examples] == [len(bad)]  # counted across the parts
+
+
+@pytest.mark.parametrize(
+    ("arrange", "says"),
+    [
+        ("empty", "cannot read bookings/: the folder holds no .parquet parts"),
+        ("both", "more than one file for the table (bookings, bookings.parquet)"),
+        ("columns", "part part-00001.parquet has other columns than part-00000.parquet"),
+        ("garbage", "cannot read bookings/: part part-00001.parquet:"),
+    ],
+)
+def test_broken_parts_are_reported_by_table_and_part(tmp_path: Path, arrange, says) -> None:
+    folder = write_tables(tmp_path, valid_tables(), fmt="parquet")
+    bookings = pd.read_parquet(folder / "bookings.parquet")
+    if arrange != "both":
+        (folder / "bookings.parquet").unlink()
+    if arrange == "empty":
+        (folder / "bookings").mkdir()
+    else:
+        _write_parts(folder, "bookings", bookings, [1, len(bookings) - 1])
+    if arrange == "columns":
+        bookings.iloc[1:].drop(columns=["amount"]).to_parquet(
+            folder / "bookings" / "part-00001.parquet"
+        )
+    if arrange == "garbage":
+        (folder / "bookings" / "part-00001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataContractError) as caught:
+        load_dataset(folder)
+    problems = caught.value.report.problems
+    assert [p.table for p in problems] == ["bookings"], str(caught.value)
+    assert says in problems[0].message, problems[0].message
+
+
 def test_parquet_timezone_aware_timestamps_keep_their_local_date(tmp_path: Path) -> None:
     tables = valid_tables()
     stamps = pd.to_datetime(tables["bookings"]["booked_on"]) + pd.Timedelta(hours=23)

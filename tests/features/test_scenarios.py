@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features import metrics
 from features.calendar import QuarterCalendar
 from features.data import validate_folder
 from features.world import (
@@ -20,7 +21,6 @@ from features.world import (
     write_world,
 )
 from training.cli.main import main
-from training.forecast import metrics
 from training.incentives import TruthMatrices, reference_policies
 
 CAL = QuarterCalendar()

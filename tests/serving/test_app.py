@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -205,6 +206,8 @@ def test_leaderboard_sorts_and_searches(server: Server, browser) -> None:
     sign_in(browser, server, "planner")
     browser.get(server.url + "/app/partners")
     wait_for(browser, "#board tbody tr")
+    # the world's targets are a total and a region: no partner has quota odds, and it says why
+    assert browser.find_elements(By.ID, "no-quota")
     browser.find_element(By.CSS_SELECTOR, '[data-sort="revenue_ytd"]').click()
     wait_until(
         browser, lambda d: "▼" in d.find_element(By.CSS_SELECTOR, '[data-sort="revenue_ytd"]').text
@@ -350,3 +353,25 @@ def test_accuracy_page_and_a_tablet_screen(server: Server, browser, world, tmp_p
         assert_clean(browser, server)
     finally:
         browser.set_window_size(1366, 768)
+
+
+def test_a_missing_dataset_gives_pages_that_say_so_not_500(server: Server, world) -> None:
+    """The dataset folder behind actuals and KPIs goes away: the quarter page still shows the
+    forecasts and says why there are no actuals; pages that need the data answer 503 with
+    the reason, never 500."""
+    folder = Path(world["PARTNERCAST_DATA_DIR"])
+    hidden = folder.with_name(folder.name + "-hidden")
+    client = httpx.Client(base_url=server.url, timeout=120.0)
+    client.post("/app/sign-in", data={"key": KEYS["reader"]})
+    folder.rename(hidden)
+    try:
+        quarter = client.get("/app/quarter")
+        assert quarter.status_code == 200, quarter.text[-2000:]
+        assert 'id="actuals-error"' in quarter.text and "does not exist" in quarter.text
+        for path in ("/app/partners", "/app/accuracy/realised", "/app/quarter/changes"):
+            page = client.get(path, headers={"HX-Request": "true"})
+            assert page.status_code == 503, (path, page.status_code, page.text[-2000:])
+            assert "does not exist" in page.text, path
+    finally:
+        hidden.rename(folder)
+    assert client.get("/app/partners").status_code == 200

@@ -14,10 +14,10 @@ from features.data import load_dataset
 from features.families import build_revenue_panel
 from features.names import FORECASTER_MODEL
 from features.reporting import ForecastLedger, forecast_rows
+from features.reporting.accuracy import accuracy_report, join_actuals, matured_forecasts
 from tests.features.contract_data import valid_tables, write_tables
 from training.cli import forecast_commands, main
 from training.forecast import ALL_BASELINES, ForecastConfig
-from training.reports.accuracy import accuracy_report, join_actuals, matured_forecasts
 
 from .conftest import FAST
 

@@ -62,3 +62,19 @@ def test_digest_covers_table_bytes_only(tmp_path: Path) -> None:
         "partner_id,booked_on,amount\nP1,2024-01-02,5\n", "utf-8"
     )
     assert dataset_digest(tmp_path) != first
+
+
+def test_digest_covers_parquet_parts_and_not_targets(tmp_path: Path) -> None:
+    (tmp_path / "partners.csv").write_text("partner_id,joined_on\nP1,2024-01-01\n", "utf-8")
+    (tmp_path / "bookings").mkdir()
+    part = tmp_path / "bookings" / "part-00000.parquet"
+    pd.DataFrame({"partner_id": ["P1"], "booked_on": ["2024-01-02"], "amount": [5.0]}).to_parquet(
+        part
+    )
+    first = dataset_digest(tmp_path)
+    (tmp_path / "targets.csv").write_text("quarter_start,level,key,target\n", "utf-8")
+    assert dataset_digest(tmp_path) == first  # plans are not what a model learns from
+    pd.DataFrame({"partner_id": ["P1"], "booked_on": ["2024-01-02"], "amount": [6.0]}).to_parquet(
+        part
+    )
+    assert dataset_digest(tmp_path) != first

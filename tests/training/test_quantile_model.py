@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.metrics import coverage
 from training.forecast import QuantileForecaster
-from training.forecast.metrics import coverage
 
 
 def _heavy_tailed(n_series: int, n_slices: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import metrics
 from features.calendar import QuarterCalendar
 from features.families import sales_ops_estimate
 from features.scoring.aggregation import aggregate_forecasts, estimate_rho, split_normal_scores
 from features.scoring.quantiles import forward_transform, inverse_transform
 from features.spec import FeatureSpec
-from training.forecast import metrics
 from training.forecast.baselines import BASELINES, baseline_forecasts
 from training.forecast.config import MODEL, ForecastConfig, model_matrix
 from training.forecast.reference import RidgeReference

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from training.forecast import metrics
+from features import metrics
 from training.forecast.splits import rolling_origin_folds
 
 REFERENCE = "ridge_reference"

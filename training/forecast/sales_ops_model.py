@@ -21,10 +21,10 @@ import pandas as pd
 
 from features.data import Dataset
 from features.frames import build_scoring_frame
+from features.metrics import coverage, wape
 from features.scoring import MAX_HORIZON, PartnerForecaster
 from features.scoring.aggregation import estimate_rho, split_normal_scores
 from features.scoring.quantiles import QuantileBundle, forward_transform
-from training.forecast.metrics import coverage, wape
 from training.forecast.training_data import TrainingData
 
 log = logging.getLogger(__name__)

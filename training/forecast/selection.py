@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from training.forecast import metrics
+from features import metrics
 from training.forecast.backtest import BacktestResult, metrics_table, models_in
 from training.forecast.config import MODEL
 

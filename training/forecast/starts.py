@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from training.forecast.metrics import wape
+from features.metrics import wape
 
 MARGIN = 0.02
 """Relative WAPE gain a candidate needs over the default start to replace it."""

@@ -18,6 +18,7 @@ import mlflow
 import optuna
 import pandas as pd
 
+from features import metrics
 from features.calendar import QuarterCalendar
 from features.data import Dataset
 from features.names import FORECASTER_MODEL
@@ -25,7 +26,6 @@ from features.settings import Settings
 from training.forecast import (
     MODEL,
     ForecastConfig,
-    metrics,
     prepare_training_data,
     rolling_origin_folds,
     run_backtest,

@@ -1,6 +1,6 @@
 """Forecast value added: did the model beat a naive forecast, and did overrides beat the model?
 
-For every matured partner forecast in the ledger (:func:`training.reports.accuracy.
+For every matured partner forecast in the ledger (:func:`features.reporting.accuracy.
 join_actuals`), three forecasts of the same partner and quarter are judged against what
 happened:
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.forecast import metrics
+from features import metrics
 
 SEGMENTS: tuple[str, ...] = ("region", "tier", "partner_type")
 FVA_COLUMNS = [

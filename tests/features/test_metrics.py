@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.forecast.metrics import bias, coverage, mase, pinball_loss, seasonal_naive_scale, wape
+from features.metrics import bias, coverage, mase, pinball_loss, seasonal_naive_scale, wape
 
 
 def test_wape_and_bias_by_hand() -> None:

@@ -4,7 +4,7 @@ Pure functions of frames. :func:`matured_forecasts` keeps the ledger's partner f
 whose quarter has ended by the data's last date, :func:`join_actuals` puts each next to
 the partner's actual revenue in that quarter (the revenue panel: 0 for a quarter without
 bookings), and :func:`accuracy_report` scores them by model, horizon and segment with
-the backtest's own metric functions (``training.forecast.metrics``), so a ledger filled by a
+the backtest's own metric functions (``features.metrics``), so a ledger filled by a
 backtest replay gives back the backtest's numbers.
 
 Every distinct recorded forecast counts once (a forecast recorded again by the CLI and
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features import metrics
 from features.calendar import QuarterCalendar
-from training.forecast import metrics
 
 SEGMENTS: tuple[str, ...] = ("region", "tier", "partner_type")
 MIN_FLAG_FORECASTS = 30

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.reports.value_added import value_added_report, with_naive_and_final
+from features.reporting.value_added import value_added_report, with_naive_and_final
 
 Q = pd.Timestamp("2024-04-01")
 LAST_YEAR = pd.Timestamp("2023-04-01")
