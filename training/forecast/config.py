@@ -53,16 +53,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # P10 and P90 with a third of the trees (40, at 3x the rate) rather than half: the median
     # is untouched and the conformal step sets the width (demo coverage 0.803 -> 0.806)
     "tail_trees": 0.34,
-    # session 7, for `make bench`'s 5x-mlforecast budget: 63 histogram bins rather than 255
-    # (the uplift model's setting; less to bin and to scan per split): the demo backtest (2,000
-    # partners, 4 folds, single-threaded CPU) 13.8-14.3 s -> 10.9-11.8 s, WAPE 0.5137 -> 0.5120,
-    # group WAPE total 0.070 -> 0.056, region 0.101 -> 0.084; scenario suite (1,000 partners,
-    # 4 folds) demo 0.535 -> 0.530, enterprise 0.617 -> 0.614, subscription 0.214 -> 0.212,
-    # small_noisy 0.725 -> 0.723, heterogeneous 0.549 -> 0.555, young 0.573 -> 0.580, but
-    # 8-quarter seasonal 0.682 -> 0.700 (its LightGBM seed noise is +-0.01). A quarter of the
-    # trees for P10/P90 (0.25) saved another 0.05 x and cost the group forecasts (demo total
-    # 0.056 -> 0.071)
-    "max_bin": 63,
     "max_rows": 60_000,
     # per horizon, start from the trended run-rate plan or the seasonal plan (sales-ops x
     # the region's pooled season) instead of the sales-ops estimate where it forecast the
