@@ -188,3 +188,12 @@ def test_the_cli_extends_a_world_with_a_plan_file(played, tmp_path, capsys) -> N
     assert main(args) == 2
     assert "column arm" in capsys.readouterr().err
     assert main(["demo-data", "--extend", source, "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("name", ["demo", "heterogeneous", "subscription", "no_effect"])
+def test_world_json_parameters_read_back_to_the_same_world(name) -> None:
+    from features.world.extend import params_from_dict
+
+    params = get_scenario(name).params
+    raw = json.loads(json.dumps(dataclasses.asdict(params), default=str))
+    assert params_from_dict(raw) == params
