@@ -27,7 +27,7 @@ import pandas as pd
 
 from features.data import BadInput, write_folder_atomically
 from features.names import NONE
-from features.world.forward import MAX_PLAYED, PlayedQuarter
+from features.world.forward import PlayedQuarter, playable
 from features.world.params import IncentiveSpec, WorldParams
 from features.world.simulate import World, simulate_world, write_world
 
@@ -182,9 +182,11 @@ def extend_world(
         )
     names = params.incentive_names
     before = _played_before(world_dir, meta, ids, names)
-    if len(before) + quarters > MAX_PLAYED:
+    limit = playable(params)
+    if len(before) + quarters > limit:
         raise BadInput(
-            f"{world_dir}: {len(before)} quarters played already; at most {MAX_PLAYED} in all"
+            f"{world_dir}: {len(before)} quarters played already, {quarters} asked; this world "
+            f"simulates enough of its future for at most {limit} in all"
         )
     if isinstance(decisions, pd.DataFrame):
         frame, source = decisions, "decisions"

@@ -42,8 +42,21 @@ from features.world.params import WorldParams
 from features.world.partners import PartnerDraw
 
 MAX_PLAYED = 4
-"""Quarters a world can be played past its original as-of date (the horizon quarter of the
-last one must still be simulated, and its open pipeline mostly there)."""
+"""Quarters a world can be played past its original as-of date at most (the horizon quarter
+of the last one must still be simulated, and its open pipeline mostly there); worlds with
+short sales cycles simulate fewer quarters ahead and allow fewer (:func:`playable`)."""
+
+
+def future_quarters(params: WorldParams) -> int:
+    """Quarters simulated past the as-of date: as long as a sales cycle can last, plus one,
+    so that the pipeline open at the as-of date is complete and the horizon quarter has a
+    truth."""
+    return int(np.ceil(params.cycle_days_bounds[1] / 90)) + 1
+
+
+def playable(params: WorldParams) -> int:
+    """Quarters a world with ``params`` can be played past its original as-of date."""
+    return min(MAX_PLAYED, future_quarters(params) - 1)
 
 
 @dataclass(frozen=True)
@@ -91,8 +104,8 @@ def play_forward(
     ``incentives`` and ``holdouts``; ``drawn`` every opportunity
     (:func:`features.world.deals.draw_opportunities`); ``spilled`` the credit notes the
     original bookings dropped past its as-of date."""
-    if len(played) > MAX_PLAYED:
-        raise ValueError(f"at most {MAX_PLAYED} quarters can be played, got {len(played)}")
+    if len(played) > playable(params):
+        raise ValueError(f"at most {playable(params)} quarters can be played, got {len(played)}")
     n = partners.size.size
     until = int(bounds[state.observed + len(played)]) - 1
     steps: list[tuple[int, np.random.Generator]] = []

@@ -35,7 +35,7 @@ from features.world.deals import (
     observe_opportunities,
     simulate_bookings,
 )
-from features.world.forward import PlayedQuarter, play_forward
+from features.world.forward import PlayedQuarter, future_quarters, play_forward
 from features.world.latent import simulate_state
 from features.world.output import make_ids, to_days, write_frame_csv
 from features.world.params import IncentiveSpec, WorldParams
@@ -101,7 +101,7 @@ def simulate_world(
     first = calendar.quarter_index(pd.Timestamp(start))
     # Simulate past the as-of date for as long as a sales cycle can last, so that the
     # pipeline open at the as-of date is complete and the horizon quarter has a truth.
-    future = int(np.ceil(params.cycle_days_bounds[1] / 90)) + 1
+    future = future_quarters(params)
     starts = calendar.index_to_start(np.arange(first, first + quarters + future + 1))
     bounds = to_days(starts)
     season_q = (pd.DatetimeIndex(starts[:-1]).month.to_numpy() - 1) // 3

@@ -166,8 +166,19 @@ def test_bad_decisions_name_the_column_and_lines(played) -> None:
 def test_a_world_played_to_its_limit_refuses_more(played, tmp_path) -> None:
     plan = _plan(played["w0"].tables["partners"]["partner_id"].astype(str))
     extend_world(played["root"] / "w2", plan, quarters=2, seed=1, out=tmp_path / "w4")
-    with pytest.raises(BadInput, match="at most 4"):
+    with pytest.raises(BadInput, match="at most 4 in all"):
         extend_world(tmp_path / "w4", plan, out=tmp_path / "w5")
+
+
+def test_short_sales_cycles_leave_fewer_quarters_to_play(tmp_path) -> None:
+    params = get_scenario("subscription").params  # cycles of at most 180 days: 3 ahead
+    world = simulate_world(partners=60, quarters=4, seed=1, params=params)
+    write_world(world, tmp_path / "w0")
+    plan = pd.DataFrame({"partner_id": world.tables["partners"]["partner_id"], "arm": NONE})
+    longer = extend_world(tmp_path / "w0", plan, quarters=2, out=tmp_path / "w2")
+    assert longer.as_of == pd.Timestamp("2022-06-30")
+    with pytest.raises(BadInput, match="at most 2 in all"):
+        extend_world(tmp_path / "w2", plan, out=tmp_path / "w3")
 
 
 def test_the_cli_extends_a_world_with_a_plan_file(played, tmp_path, capsys) -> None:
