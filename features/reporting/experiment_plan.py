@@ -26,7 +26,10 @@ holdout). Everyone else gets the recommender's own choice, ``randomized = false`
 - **Deterministic**: the same data, champion, share, budget and seed give the same plan
   (seed None means 0). The plan's rows carry ``incentive, starts_on, ends_on, cost`` so
   :func:`incentive_rows` turns it into next quarter's ``incentives`` rows as the data
-  contract wants them, which is how the report finds the test afterwards.
+  contract wants them, which is how the report finds the test afterwards. ``partnercast
+  experiment-plan`` also logs the plan as an MLflow run (``training.jobs.experiment_record``:
+  share, budget, seed, strata, files) that ``experiment-report --quarter`` looks up;
+  ``POST /experiments/plan`` only reads and records nothing.
 """
 
 from __future__ import annotations

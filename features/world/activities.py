@@ -32,14 +32,17 @@ def simulate_incentives(
     state: LatentState,
     rng: np.random.Generator,
     bounds: np.ndarray,
+    from_quarter: int = 0,
 ) -> Rows:
-    """One row per granted incentive (``none`` decisions leave no row).
+    """One row per granted incentive (``none`` decisions leave no row) of the observed
+    quarters from ``from_quarter`` on.
 
     Keys: partner, quarter, incentive (index into params.incentives), start, end,
     cost, randomized. ``starts_on`` falls in the first part of the quarter, so the
     grant belongs to that quarter; ``ends_on`` may run a few weeks past it.
     """
-    p_idx, q_idx = np.nonzero(state.assigned[:, : state.observed] > 0)
+    p_idx, q_idx = np.nonzero(state.assigned[:, from_quarter : state.observed] > 0)
+    q_idx = q_idx + from_quarter
     k = state.assigned[p_idx, q_idx].astype(np.int64) - 1
     n = p_idx.size
     lo = np.maximum(bounds[q_idx], partners.joined_day[p_idx])
@@ -65,15 +68,18 @@ def simulate_incentives(
     return {key: v[order] for key, v in rows.items()}
 
 
-def holdout_rows(partners: PartnerDraw, state: LatentState, bounds: np.ndarray) -> Rows:
+def holdout_rows(
+    partners: PartnerDraw, state: LatentState, bounds: np.ndarray, from_quarter: int = 0
+) -> Rows:
     """One row per randomized ``none`` decision of the observed quarters: the control arm
     of the randomized share, written as the data contract's ``none`` rows (randomized,
     cost 0). Keys as :func:`simulate_incentives`'s, ``incentive`` -1. No random draws (the
     rest of the world does not move): each runs from the later of the quarter's start and
-    the partner's join day to the quarter's last day.
+    the partner's join day to the quarter's last day. Quarters from ``from_quarter`` on.
     """
-    obs = state.observed
-    p_idx, q_idx = np.nonzero((state.assigned[:, :obs] == 0) & state.randomized[:, :obs])
+    span = slice(from_quarter, state.observed)
+    p_idx, q_idx = np.nonzero((state.assigned[:, span] == 0) & state.randomized[:, span])
+    q_idx = q_idx + from_quarter
     start = np.maximum(bounds[q_idx], partners.joined_day[p_idx])
     rows: Rows = {
         "partner": p_idx,
@@ -95,15 +101,22 @@ def simulate_activities(
     rng: np.random.Generator,
     bounds: np.ndarray,
     incentives: Rows,
+    from_quarter: int = 0,
+    until_day: int | None = None,
 ) -> Rows:
-    """Engagement events. Keys: partner, day, activity (index into ACTIVITIES), quantity, amount."""
+    """Engagement events of the observed quarters from ``from_quarter`` on, and the events
+    that follow ``incentives`` up to ``until_day`` (default: the as-of date).
+
+    Keys: partner, day, activity (index into ACTIVITIES), quantity, amount.
+    """
     obs = state.observed
-    active = state.active[:, :obs]
+    span = slice(from_quarter, obs)
+    active = state.active[:, span]
     propensity = np.exp(partners.engagement)[:, None] * active
     size_factor = (partners.size / params.median_size)[:, None] ** 0.1
     counts = {
-        0: state.trainings[:, :obs],
-        1: state.certifications[:, :obs],
+        0: state.trainings[:, span],
+        1: state.certifications[:, span],
         2: rng.poisson(params.webinars_per_quarter * propensity),
         4: rng.poisson(params.leads_per_quarter * propensity * size_factor),
         5: rng.poisson(0.03 * active),  # organic co-marketing
@@ -112,7 +125,7 @@ def simulate_activities(
     for code, matrix in counts.items():
         p_idx, q_idx = np.nonzero(matrix)
         reps = matrix[p_idx, q_idx]
-        partner, quarter = np.repeat(p_idx, reps), np.repeat(q_idx, reps)
+        partner, quarter = np.repeat(p_idx, reps), np.repeat(q_idx + from_quarter, reps)
         lo = np.maximum(bounds[quarter], partners.joined_day[partner])
         quantity = 1.0 + (rng.poisson(0.4, partner.size) if code == 0 else 0.0)
         parts.append(
@@ -123,24 +136,30 @@ def simulate_activities(
     login_rate = params.logins_per_month * np.sqrt(propensity) * size_factor
     for month in range(3):
         logins = rng.poisson(login_rate)
-        p_idx, q_idx = np.nonzero(logins)
+        p_idx, at = np.nonzero(logins)
+        q_idx = at + from_quarter
         lo = np.maximum(bounds[q_idx] + 30 * month, partners.joined_day[p_idx])
         hi = np.minimum(bounds[q_idx] + 30 * (month + 1), bounds[q_idx + 1])
         ok = hi > lo
         days = uniform_days(rng, lo[ok], hi[ok])
-        parts.append(_rows(p_idx[ok], days, 3, logins[p_idx, q_idx][ok].astype(float), 0.0))
+        parts.append(_rows(p_idx[ok], days, 3, logins[p_idx, at][ok].astype(float), 0.0))
 
-    parts.extend(_incentive_events(params, rng, bounds, incentives, obs))
+    until = int(bounds[obs]) - 1 if until_day is None else until_day
+    parts.extend(_incentive_events(params, rng, bounds, incentives, until))
     rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.lexsort((rows["activity"], rows["partner"], rows["day"]))
     return {k: v[order] for k, v in rows.items()}
 
 
 def _incentive_events(
-    params: WorldParams, rng: np.random.Generator, bounds: np.ndarray, incentives: Rows, obs: int
+    params: WorldParams,
+    rng: np.random.Generator,
+    bounds: np.ndarray,
+    incentives: Rows,
+    as_of_day: int,
 ) -> list[Rows]:
-    """MDF claims and co-marketing events that follow the grants."""
-    as_of_day = int(bounds[obs]) - 1
+    """MDF claims and co-marketing events that follow the grants, up to ``as_of_day`` (all
+    drawn first, so a later day keeps the earlier events)."""
     names = params.incentive_names
     out: list[Rows] = []
     if "mdf" in names:

@@ -66,6 +66,26 @@ def simulate_opportunities(
     expected_close (``NO_DAY`` when absent), status (0 open, 1 won, 2 lost), amount,
     registered, product.
     """
+    return observe_opportunities(
+        draw_opportunities(params, partners, state, rng, bounds), state, as_of_day
+    )
+
+
+def draw_opportunities(
+    params: WorldParams,
+    partners: PartnerDraw,
+    state: LatentState,
+    rng: np.random.Generator,
+    bounds: np.ndarray,
+) -> Rows:
+    """Every opportunity of every simulated quarter, before the as-of date hides any.
+
+    Keys as :func:`observe_opportunities`'s output, with ``closed`` always set and no
+    ``status``, plus ``u_win`` (the uniform its outcome is decided by) and ``win_factor``
+    (the registration's lift of the win rate): the outcome is left to
+    :func:`observe_opportunities`, so a quarter played forward under other decisions
+    decides its deals with the same uniforms.
+    """
     won_scale = (1.0 - params.run_rate_share) / params.reference_win_rate
     pipeline = state.demand * won_scale
     expected_n = np.where(
@@ -100,8 +120,7 @@ def simulate_opportunities(
     registered = rng.random(n) < reg_share
     lift = params.registered_win_lift
     factor = np.where(registered, lift, 1.0) / (reg_share * lift + 1.0 - reg_share)
-    win_p = state.win_rate[partner, quarter] * state.multiplier[partner, quarter] * factor
-    won = rng.random(n) < np.clip(win_p, 0.0, 0.97)
+    u_win = rng.random(n)
 
     has_expected = rng.random(n) < params.expected_close_share
     expected = closed + np.round(
@@ -111,19 +130,40 @@ def simulate_opportunities(
     shares = np.asarray(params.product_shares)
     product = rng.choice(shares.size, size=n, p=shares / shares.sum())
 
+    return {
+        "partner": partner,
+        "quarter": quarter,
+        "created": created,
+        "closed": closed,
+        "expected_close": expected,
+        "amount": amount,
+        "registered": registered,
+        "product": product,
+        "u_win": u_win,
+        "win_factor": factor,
+    }
+
+
+def observe_opportunities(drawn: Rows, state: LatentState, as_of_day: int) -> Rows:
+    """The opportunities created by ``as_of_day``, as the CRM shows them then, in the order
+    (created, partner): a deal wins with the win rate and incentive multiplier of its close
+    quarter in ``state``. A later as-of date keeps the earlier one's rows as a prefix."""
+    partner, quarter = drawn["partner"], drawn["quarter"]
+    closed, created = drawn["closed"], drawn["created"]
+    win_p = state.win_rate[partner, quarter] * state.multiplier[partner, quarter]
+    won = drawn["u_win"] < np.clip(win_p * drawn["win_factor"], 0.0, 0.97)
     keep = created <= as_of_day
     is_open = closed > as_of_day
-    status = np.where(is_open, 0, np.where(won, 1, 2))
     rows: Rows = {
         "partner": partner,
         "quarter": quarter,
         "created": created,
         "closed": np.where(is_open, NO_DAY, closed),
-        "expected_close": expected,
-        "status": status,
-        "amount": amount,
-        "registered": registered,
-        "product": product,
+        "expected_close": drawn["expected_close"],
+        "status": np.where(is_open, 0, np.where(won, 1, 2)),
+        "amount": drawn["amount"],
+        "registered": drawn["registered"],
+        "product": drawn["product"],
     }
     order = np.lexsort((partner[keep], created[keep]))
     return {k: v[keep][order] for k, v in rows.items()}
@@ -136,14 +176,23 @@ def simulate_bookings(
     rng: np.random.Generator,
     bounds: np.ndarray,
     opportunities: Rows,
+    from_quarter: int = 0,
+    spill: list[Rows] | None = None,
 ) -> Rows:
-    """Bookings of the observed quarters: won deals, run-rate revenue, credit notes.
+    """Bookings of the observed quarters from ``from_quarter`` on: won deals, run-rate revenue,
+    credit notes.
 
     Keys: partner, day, amount, product, opportunity (row in ``opportunities`` or -1).
+    Credit notes dated after the as-of date are dropped; with ``spill`` they are appended
+    to it instead, without their amount (:func:`credit_spilled_notes` draws it), for a
+    quarter played forward later.
     """
     as_of_day = int(bounds[state.observed]) - 1
     # Won deals book their amount in one to three pieces, on closed_on and later that quarter.
-    won = np.flatnonzero(opportunities["status"] == 1)
+    close_q = opportunities["quarter"]
+    won = np.flatnonzero(
+        (opportunities["status"] == 1) & (close_q >= from_quarter) & (close_q < state.observed)
+    )
     probs = np.asarray(params.split_probs) / np.sum(params.split_probs)
     pieces = rng.choice(probs.size, size=won.size, p=probs) + 1
     owner, deal_amounts = split_amounts(rng, opportunities["amount"][won], pieces, 2.0)
@@ -161,8 +210,8 @@ def simulate_bookings(
     }
 
     # Run-rate revenue: several smaller bookings spread over the quarter.
-    demand = state.demand[:, : state.observed]
-    total = demand * params.run_rate_share * state.multiplier[:, : state.observed]
+    demand = state.demand[:, from_quarter : state.observed]
+    total = demand * params.run_rate_share * state.multiplier[:, from_quarter : state.observed]
     total = total * rng.lognormal(
         -(params.run_rate_sigma**2) / 2, params.run_rate_sigma, demand.shape
     )
@@ -170,7 +219,7 @@ def simulate_bookings(
     lam = params.run_rate_bookings * np.sqrt(demand[p_idx, q_idx] / 20_000.0)
     parts = np.clip(rng.poisson(lam), 1, 60)
     owner, rr_amounts = split_amounts(rng, np.round(total[p_idx, q_idx], 2), parts, 1.5)
-    partner, quarter = p_idx[owner], q_idx[owner]
+    partner, quarter = p_idx[owner], q_idx[owner] + from_quarter
     lo = np.maximum(bounds[quarter], partners.joined_day[partner])
     rr_product = np.where(
         rng.random(owner.size) < 0.6,
@@ -187,7 +236,7 @@ def simulate_bookings(
     rows = {k: np.concatenate((deal_rows[k], rr_rows[k])) for k in deal_rows}
     nonzero = rows["amount"] != 0  # a tiny total split in many pieces can leave 0.00 pieces
     rows = {k: v[nonzero] for k, v in rows.items()}
-    rows = _add_credit_notes(params, partners, rng, bounds, rows, as_of_day)
+    rows = _add_credit_notes(params, partners, rng, bounds, rows, as_of_day, spill)
     order = np.lexsort((rows["partner"], rows["day"]))
     return {k: v[order] for k, v in rows.items()}
 
@@ -199,6 +248,7 @@ def _add_credit_notes(
     bounds: np.ndarray,
     rows: Rows,
     as_of_day: int,
+    spill: list[Rows] | None = None,
 ) -> Rows:
     """Credit a random share of positive bookings, some weeks later, in part or in full."""
     positive = np.flatnonzero(rows["amount"] > 0)
@@ -208,6 +258,17 @@ def _add_credit_notes(
     fade_end = np.minimum(partners.churn_q[partner] + params.churn_fade_quarters, bounds.size - 1)
     last_active = bounds[fade_end] - 1
     keep = (day <= as_of_day) & (day <= last_active)
+    if spill is not None:  # no draws: the world up to the as-of date stays as it was
+        later = (day > as_of_day) & (day <= last_active)
+        spill.append(
+            {
+                "partner": partner[later],
+                "day": day[later],
+                "amount": rows["amount"][credited[later]],  # of the credited booking
+                "product": rows["product"][credited[later]],
+                "opportunity": rows["opportunity"][credited[later]],
+            }
+        )
     credited, day = credited[keep], day[keep]
     amount = -np.round(rows["amount"][credited] * rng.uniform(0.1, 1.0, credited.size), 2)
     notes = {
@@ -218,3 +279,13 @@ def _add_credit_notes(
         "opportunity": rows["opportunity"][credited],
     }
     return {k: np.concatenate((rows[k], notes[k])) for k in rows}
+
+
+def credit_spilled_notes(rng: np.random.Generator, spilled: Rows, until_day: int) -> Rows:
+    """The credit notes :func:`simulate_bookings` spilled past its as-of date, dated by
+    ``until_day``: each credits 10-100 % of its booking (drawn for every spilled note, so
+    a later ``until_day`` keeps the earlier notes' amounts)."""
+    share = rng.uniform(0.1, 1.0, spilled["partner"].size)
+    keep = spilled["day"] <= until_day
+    amount = -np.round(spilled["amount"] * share, 2)
+    return {k: (amount if k == "amount" else v)[keep] for k, v in spilled.items()}

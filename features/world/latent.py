@@ -13,6 +13,7 @@ the win probability, so its effect is exact in expectation.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,10 +129,7 @@ def simulate_state(
     demand = partners.size[:, None] / 4.0 * active * ramp * trend * season * noise
 
     assigned, randomized = _assign(params, partners, rng, active, age, observed)
-    multiplier = np.ones((n, t_all))
-    for k in range(len(params.incentives)):
-        hit = assigned == k + 1
-        multiplier[hit] = 1.0 + effect(params, partners, age, k, momentum)[hit]
+    multiplier = _multiplier(params, partners, assigned, age, momentum)
 
     win_rate, trainings, certifications = _engagement(
         params, partners, rng, active, assigned, partners.join_q < 0
@@ -148,6 +146,76 @@ def simulate_state(
         certifications=certifications,
         observed=observed,
         momentum=momentum,
+    )
+
+
+def _multiplier(
+    params: WorldParams,
+    partners: PartnerDraw,
+    assigned: np.ndarray,
+    age: np.ndarray,
+    momentum: np.ndarray | None,
+) -> np.ndarray:
+    """1 + the effect of the assigned incentive (1 where none)."""
+    multiplier = np.ones(assigned.shape)
+    for k in range(len(params.incentives)):
+        hit = assigned == k + 1
+        multiplier[hit] = 1.0 + effect(params, partners, age, k, momentum)[hit]
+    return multiplier
+
+
+def play_quarter(
+    params: WorldParams,
+    partners: PartnerDraw,
+    state: LatentState,
+    rng: np.random.Generator,
+    assigned: np.ndarray,
+    randomized: np.ndarray,
+) -> LatentState:
+    """The state with quarter ``state.observed`` played under the given decisions.
+
+    ``assigned`` (N,) codes as :class:`LatentState` (0 = none, j + 1 = incentive j) and
+    ``randomized`` (N,) bool are that quarter's decisions; a partner with no activity in
+    the quarter (churned out) gets none. The quarter's multiplier follows; trainings and
+    certifications are drawn again from it on (enablement boosts them), so the win rates
+    of the next two quarters follow the decisions too. Demand, the shocks and everything
+    before the quarter are kept. The result has ``observed`` one larger.
+    """
+    q = state.observed
+    if q >= state.active.shape[1] - 1:
+        raise ValueError(f"quarter {q} is the last simulated one: it cannot be played forward")
+    live = state.active[:, q] > 0
+    chosen = state.assigned.copy()
+    chosen[:, q] = np.where(live, assigned, 0)
+    drawn = state.randomized.copy()
+    drawn[:, q] = np.asarray(randomized, dtype=bool) & live
+    multiplier = state.multiplier.copy()
+    multiplier[:, q] = _multiplier(
+        params,
+        partners,
+        chosen[:, q : q + 1],
+        state.age[:, q : q + 1],
+        None if state.momentum is None else state.momentum[:, q : q + 1],
+    )[:, 0]
+    win_rate, trainings, certifications = _engagement(
+        params,
+        partners,
+        rng,
+        state.active,
+        chosen,
+        partners.join_q < 0,
+        kept=(state.trainings, state.certifications),
+        from_quarter=q,
+    )
+    return dataclasses.replace(
+        state,
+        assigned=chosen,
+        randomized=drawn,
+        multiplier=multiplier,
+        win_rate=win_rate,
+        trainings=trainings,
+        certifications=certifications,
+        observed=q + 1,
     )
 
 
@@ -200,11 +268,15 @@ def _engagement(
     active: np.ndarray,
     assigned: np.ndarray,
     initial: np.ndarray,
+    kept: tuple[np.ndarray, np.ndarray] | None = None,
+    from_quarter: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trainings and certifications per quarter, and the win rate they lead to.
 
     The win rate of quarter t uses the engagement stock at the end of quarters t-1
-    and t-2, so engagement pays off after a lag of one to two quarters.
+    and t-2, so engagement pays off after a lag of one to two quarters. ``kept``
+    (trainings, certifications) keeps the counts of the quarters before ``from_quarter``
+    and draws only from it on (a quarter played forward by :func:`play_quarter`).
     """
     n, t_all = active.shape
     names = params.incentive_names
@@ -230,8 +302,11 @@ def _engagement(
         win_rate[:, q] = np.clip(1.0 / (1.0 + np.exp(-logit)), lo, hi)
         boost = np.where(assigned[:, q] == enable, 1.0 + params.enablement_training_boost, 1.0)
         rate = propensity * active[:, q] * boost
-        trainings[:, q] = rng.poisson(params.trainings_per_quarter * rate)
-        certifications[:, q] = rng.poisson(params.certifications_per_quarter * rate)
+        if kept is not None and q < from_quarter:
+            trainings[:, q], certifications[:, q] = kept[0][:, q], kept[1][:, q]
+        else:
+            trainings[:, q] = rng.poisson(params.trainings_per_quarter * rate)
+            certifications[:, q] = rng.poisson(params.certifications_per_quarter * rate)
         stock_2 = stock_1
         stock_1 = (
             params.engagement_decay * stock_1

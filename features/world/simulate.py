@@ -29,7 +29,13 @@ from features.calendar import QuarterCalendar
 from features.data import write_bytes_atomically
 from features.names import NONE
 from features.world.activities import holdout_rows, simulate_activities, simulate_incentives
-from features.world.deals import simulate_bookings, simulate_opportunities
+from features.world.deals import (
+    Rows,
+    draw_opportunities,
+    observe_opportunities,
+    simulate_bookings,
+)
+from features.world.forward import PlayedQuarter, future_quarters, play_forward
 from features.world.latent import simulate_state
 from features.world.output import make_ids, to_days, write_frame_csv
 from features.world.params import IncentiveSpec, WorldParams
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NONE",
     "IncentiveSpec",
+    "PlayedQuarter",
     "World",
     "WorldParams",
     "best_incentives",
@@ -65,6 +72,9 @@ class World:
     as_of: pd.Timestamp
     params: WorldParams = field(default_factory=WorldParams)
     seed: int = 0
+    quarters: int = 0  # simulated before the first played quarter
+    start: str = ""  # first day of the first quarter
+    played: tuple[PlayedQuarter, ...] = ()
 
 
 def simulate_world(
@@ -73,11 +83,14 @@ def simulate_world(
     seed: int = 42,
     start: str = "2021-01-01",
     params: WorldParams | None = None,
+    played: tuple[PlayedQuarter, ...] = (),
 ) -> World:
     """Simulate ``partners`` partners over ``quarters`` calendar quarters from ``start``.
 
     ``start`` may be any day; the world starts at the first day of its quarter. The
-    as-of date is the last day of the last simulated quarter.
+    as-of date is the last day of the last simulated quarter, or of the last ``played``
+    quarter: those follow it under the given decisions (:mod:`features.world.forward`),
+    and leave everything up to the last simulated quarter as the world without them.
     """
     if partners < 1 or quarters < 2:
         raise ValueError(f"need at least 1 partner and 2 quarters, got {partners}, {quarters}")
@@ -88,7 +101,7 @@ def simulate_world(
     first = calendar.quarter_index(pd.Timestamp(start))
     # Simulate past the as-of date for as long as a sales cycle can last, so that the
     # pipeline open at the as-of date is complete and the horizon quarter has a truth.
-    future = int(np.ceil(params.cycle_days_bounds[1] / 90)) + 1
+    future = future_quarters(params)
     starts = calendar.index_to_start(np.arange(first, first + quarters + future + 1))
     bounds = to_days(starts)
     season_q = (pd.DatetimeIndex(starts[:-1]).month.to_numpy() - 1) // 3
@@ -96,13 +109,30 @@ def simulate_world(
 
     draw = draw_partners(params, rng, partners, bounds, observed=quarters)
     state = simulate_state(params, draw, rng, bounds, season_q, observed=quarters)
-    opportunities = simulate_opportunities(params, draw, state, rng, bounds, as_of_day)
-    bookings = simulate_bookings(params, draw, state, rng, bounds, opportunities)
+    drawn = draw_opportunities(params, draw, state, rng, bounds)
+    opportunities = observe_opportunities(drawn, state, as_of_day)
+    spill: list[Rows] = []
+    bookings = simulate_bookings(params, draw, state, rng, bounds, opportunities, spill=spill)
     incentives = simulate_incentives(params, draw, state, rng, bounds)
-    activities = simulate_activities(params, draw, state, rng, bounds, incentives)
+    until = int(bounds[quarters + len(played)]) - 1 if played else None
+    activities = simulate_activities(params, draw, state, rng, bounds, incentives, until_day=until)
 
     ids = make_ids("P", partners, 5)
     holdouts = holdout_rows(draw, state, bounds)
+    if played:
+        base = {
+            "bookings": bookings,
+            "activities": activities,
+            "incentives": incentives,
+            "holdouts": holdouts,
+        }
+        forward = play_forward(
+            params, draw, state, bounds, drawn, base, spill[0], seed=seed, played=played
+        )
+        state, opportunities = forward.state, forward.opportunities
+        bookings, activities = forward.bookings, forward.activities
+        incentives, holdouts = forward.incentives, forward.holdouts
+        as_of_day = int(bounds[state.observed]) - 1
     tables = build_tables(
         params, draw, ids, opportunities, bookings, activities, incentives, holdouts
     )
@@ -115,7 +145,16 @@ def simulate_world(
         time.perf_counter() - began,
         ", ".join(f"{name} {len(frame)}" for name, frame in tables.items()),
     )
-    return World(tables=tables, truth=truth, as_of=as_of, params=params, seed=seed)
+    return World(
+        tables=tables,
+        truth=truth,
+        as_of=as_of,
+        params=params,
+        seed=seed,
+        quarters=quarters,
+        start=str(pd.Timestamp(np.datetime64(int(bounds[0]), "D")).date()),
+        played=played,
+    )
 
 
 def write_world(world: World, out: Path) -> None:
@@ -135,6 +174,20 @@ def write_world(world: World, out: Path) -> None:
         "as_of": world.as_of.date().isoformat(),
         "seed": world.seed,
         "params": dataclasses.asdict(world.params),
+        "partners": len(world.tables["partners"]),
+        "quarters": world.quarters,
+        "start": world.start,
+        "played": [
+            {
+                "quarter_start": (
+                    pd.Timestamp(world.start) + pd.DateOffset(months=3 * (world.quarters + i))
+                )
+                .date()
+                .isoformat(),
+                "seed": p.seed,
+            }
+            for i, p in enumerate(world.played)
+        ],
     }
     text = json.dumps(meta, indent=2, default=str)
     write_bytes_atomically(text.encode("utf-8"), truth_dir / "world.json")

@@ -1,6 +1,7 @@
 """``partnercast experiment-plan`` and ``experiment-report`` end to end on the small world
 (the champion lookups patched with a hand-built recommender): the contract's columns,
-the same files for the same seed, exit 2 naming table and column for bad input."""
+the same files for the same seed, exit 2 naming table and column for bad input; the plan
+logged as an MLflow run that the report finds for its quarter."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ from features.reporting.experiments import REPORT_COLUMNS
 from features.scoring import NoChampionError, PartnerRecommender
 from tests.features.test_experiment_plan import random_recommender
 from training.cli import experiment_commands, main
+from training.jobs.experiment_record import (
+    PLAN_EXPERIMENT,
+    find_experiment_plan,
+    plan_followed,
+    plan_strata,
+)
 
 
 @pytest.fixture
-def patched(small_world_dir: Path, monkeypatch) -> PartnerRecommender:
+def patched(small_world_dir: Path, monkeypatch, tmp_path) -> PartnerRecommender:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    (tmp_path / "mlruns").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path)  # the run's artifacts land under ./mlruns
     recommender = random_recommender(load_dataset(small_world_dir), ("rebate", "mdf"))
     monkeypatch.setattr(experiment_commands, "recommender_as_of", lambda ds, a, s: recommender)
 
@@ -116,3 +126,77 @@ def test_a_share_outside_0_1_is_a_flag_error(small_world_dir, tmp_path, share) -
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--out", str(tmp_path / "plan.csv")])
     assert exit_.value.code == 2
+
+
+def test_the_plan_is_an_mlflow_run_the_report_finds(
+    small_world_dir, patched, tmp_path, capsys
+) -> None:
+    import mlflow
+
+    out = tmp_path / "plan.csv"
+    args = ["experiment-plan", "--data", str(small_world_dir), "--share", "0.3", "--seed", "4"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "recorded as MLflow run" in capsys.readouterr().out
+    plan = pd.read_csv(out, dtype={"partner_id": str})
+    runs = mlflow.search_runs(experiment_names=[PLAN_EXPERIMENT])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["tags.quarter_start"] == "2024-01-01"
+    assert (run["params.share"], run["params.seed"], run["params.budget"]) == ("0.3", "4", "none")
+    assert run["metrics.drawn"] == plan["randomized"].sum()
+    found = find_experiment_plan(pd.Timestamp("2024-01-01"), settings=_settings())
+    assert found is not None and found["run_id"] == run["run_id"]
+    drawn = plan[plan["randomized"]][["partner_id", "arm"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(found["drawn"], drawn)
+    assert find_experiment_plan(pd.Timestamp("2023-10-01"), settings=_settings()) is None
+    # how faithfully the quarter ran it: every arm as planned, then one changed
+    assert plan_followed(found, drawn) == (len(drawn), len(drawn))
+    changed = drawn.assign(arm=[NONE if a != NONE else "mdf" for a in drawn["arm"]])
+    changed.loc[1:, "arm"] = drawn.loc[1:, "arm"]
+    assert plan_followed(found, changed) == (len(drawn) - 1, len(drawn))
+
+
+def test_the_strata_table_counts_every_drawn_partner_once(small_world_dir, patched) -> None:
+    from features.calendar import QuarterCalendar
+    from features.reporting.experiment_plan import plan_experiment
+
+    ds = load_dataset(small_world_dir)
+    plan = plan_experiment(patched, ds, share=0.5, seed=1, calendar=QuarterCalendar(1))
+    strata = plan_strata(plan)
+    assert strata["partners"].sum() == len(plan.assignments)
+    assert strata["drawn"].sum() == plan.drawn
+    arms = [c for c in strata.columns if c not in ("stratum", "partners", "drawn")]
+    assert (strata[arms].sum(axis=1) == strata["drawn"]).all()
+    spread = strata[arms].max(axis=1) - strata[arms].min(axis=1)
+    assert (spread <= 1).all()  # a stratum's arms differ by at most one partner
+
+
+def test_the_report_names_the_plan_run_of_its_quarter(
+    small_world_dir, patched, tmp_path, capsys
+) -> None:
+    import dataclasses
+
+    from features.calendar import QuarterCalendar
+    from features.reporting.experiment_plan import plan_experiment
+    from training.jobs.experiment_record import log_experiment_plan
+
+    ds = load_dataset(small_world_dir)
+    plan = plan_experiment(patched, ds, share=0.3, seed=2, calendar=QuarterCalendar(1))
+    quarter = pd.Timestamp("2023-10-01")  # the small world's last randomized quarter
+    log_experiment_plan(
+        dataclasses.replace(plan, quarter_start=quarter),
+        settings=_settings(),
+        data_dir=small_world_dir,
+    )
+    out = tmp_path / "report.csv"
+    args = ["experiment-report", "--data", str(small_world_dir), "--quarter", "2023-10-01"]
+    assert main([*args, "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "plan run " in stdout and "(share 0.3, seed 2)" in stdout
+    assert "drawn partners ran their planned arm" in stdout
+
+
+def _settings():
+    from features.settings import Settings
+
+    return Settings()

@@ -7,8 +7,11 @@ Both are the same library calls as ``POST /experiments/plan`` and ``POST
 ``--as-of`` (its logged tables at its training date, else its models on ``--data``, as
 ``recommend`` does); ``--incentives FILE`` also writes the plan as next quarter's
 ``incentives`` rows, to append to the dataset's table once the quarter starts (that is how
-the report finds the test). The report reads the randomized rows of ``--data``; its
-calibration uses the champion recommender's scoring tables when there is a champion.
+the report finds the test). The plan is also logged as a run of the MLflow experiment
+``experiments`` (:mod:`training.jobs.experiment_record`: share, budget, seed, strata, the
+files), which the report looks up for the quarter it reads. The report reads the
+randomized rows of ``--data``; its calibration uses the champion recommender's scoring
+tables when there is a champion.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from features.reporting.experiments import read_experiment
 from features.scoring import NoChampionError, load_champion
 from features.settings import Settings
 from training.cli.incentive_commands import recommender_as_of
+from training.jobs.experiment_record import (
+    find_experiment_plan,
+    log_experiment_plan,
+    plan_followed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,13 @@ def cmd_experiment_plan(args: argparse.Namespace, settings: Settings) -> int:
         overall = mde[(mde["incentive"] == arm) & (mde["segment"] == "all")]["mde"]
         note = "" if overall.empty else f", detectable effect {overall.iloc[0]:.2f}"
         print(f"  {arm}: {count}{note}")
+    run_id = log_experiment_plan(
+        plan,
+        settings=settings,
+        data_dir=args.data,
+        recommender_run=recommender.info.get("run_id"),
+    )
+    print(f"recorded as MLflow run {run_id} (experiment experiments)")
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 
@@ -102,6 +117,17 @@ def cmd_experiment_report(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"  {when} {row.incentive}: {row.effect:+.3f} "
             f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] ({row.n_treated} vs {row.n_control})"
+        )
+    for quarter in sorted(units["quarter_start"].unique())[-1:] if args.quarter else []:
+        found = find_experiment_plan(pd.Timestamp(quarter), settings=settings)
+        if found is None:
+            print(f"no plan run recorded for {pd.Timestamp(quarter).date()}")
+            continue
+        same, planned = plan_followed(found, units[units["quarter_start"] == quarter])
+        p = found["params"]
+        print(
+            f"plan run {found['run_id']} (share {p.get('share')}, seed {p.get('seed')}): "
+            f"{same} of {planned} drawn partners ran their planned arm"
         )
     c = report.calibration
     if pd.notna(c.slope):

@@ -95,15 +95,30 @@ def _month(text: str) -> int:
 
 # -- commands -------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from features.data import write_folder_atomically
+    from features.data import BadInput, write_folder_atomically
     from features.world import (
         DEFAULT_SCENARIO,
+        extend_world,
         get_scenario,
         simulate_world,
         world_summary,
         write_world,
     )
 
+    if args.extend is not None or args.plan is not None:
+        if args.extend is None or args.plan is None:
+            raise BadInput("--extend DIR and --plan FILE go together")
+        if args.scenario is not None or args.partners is not None:
+            raise BadInput(
+                "--extend plays an existing world: --scenario and --partners do not apply"
+            )
+        world = extend_world(
+            args.extend, args.plan, quarters=args.quarters or 1, seed=args.seed, out=args.out
+        )
+        print(f"extended {args.extend} by {args.quarters or 1} quarter(s) into {args.out}")
+        for key, value in world_summary(world).items():
+            print(f"{key}: {value}")
+        return EXIT_OK
     scenario = get_scenario(args.scenario or DEFAULT_SCENARIO)  # the parser checked the name
     partners = args.partners or scenario.partners
     quarters = args.quarters or scenario.quarters
@@ -258,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--quarters", type=_positive_int, default=None, help="default: the scenario's (20)"
     )
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--extend",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="play a world written by demo-data forward by --quarters (default 1) under "
+        "--plan, writing it to --out (docs/experiments.md)",
+    )
+    p.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --extend: each partner's decision (experiment-plan's or recommend's CSV: "
+        "partner_id, arm or incentive, randomized)",
+    )
 
     command("validate", "check a dataset against the data contract", cmd_validate, data=True)
 
