@@ -93,6 +93,46 @@ class IncentiveRecommender(BaseEstimator):
             interval=interval,
         )
 
+    def policy_value(
+        self, frame: pd.DataFrame, relative_effects: Mapping[str, float]
+    ) -> tuple[float, float]:
+        """Doubly-robust net value, summed over the training rows, of the policy that knows
+        only ``relative_effects`` (incentive: relative effect on the partner's expected
+        revenue): each row gets the incentive with the best positive ``effect x expected
+        revenue - learned cost``, or ``none``. Returns the value and its partner-clustered
+        standard error. The rows' AIPW pseudo-outcomes are cross-fitted and the policy is
+        fixed in advance, so the value is unbiased; ``value / se`` says how clearly these
+        data can tell that policy from ``none`` for everyone (the scenario suite evaluates
+        the truth's average effects with it: what a world's data permit). Incentives not
+        named are never given."""
+        check_is_fitted(self, "uplift_")
+        up = self.uplift_
+        names = self.incentives_
+        rows = frame.iloc[up.oof_uplift_["row"].to_numpy()].reset_index(drop=True)
+        cost = self._training_costs(rows)
+        effect = np.array([relative_effects.get(n, -np.inf) for n in names], dtype=np.float64)
+        net = effect[None, :] * up.base_oof_[:, None] - cost  # base > 0: -inf stays -inf
+        gain = self._dr_gain(best_by_net(net), cost)
+        by_partner = np.bincount(up.groups_, weights=gain)
+        return float(gain.sum()), float(by_partner.std() * np.sqrt(len(by_partner)))
+
+    def _training_costs(self, rows: pd.DataFrame) -> np.ndarray:
+        """(rows, incentives) learned cost on training rows (inf where never priced)."""
+        costs = self.cost_.predict_costs(rows[self.uplift_.feature_columns_])
+        for name in self.incentives_:
+            if name not in costs.columns:
+                costs[name] = np.inf
+        return costs[self.incentives_].to_numpy()
+
+    def _dr_gain(self, choice: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """Per training row, the AIPW pseudo-outcome minus cost of the chosen incentive
+        (0 for ``none``)."""
+        pseudo = self.uplift_.pseudo_outcome_[self.incentives_].to_numpy()
+        on = np.flatnonzero(choice >= 0)
+        gain = np.zeros(len(choice))
+        gain[on] = pseudo[on, choice[on]] - cost[on, choice[on]]
+        return gain
+
     def evaluation(
         self, frame: pd.DataFrame, *, k: float = 0.3
     ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
@@ -124,12 +164,7 @@ class IncentiveRecommender(BaseEstimator):
         rows = frame.iloc[up.oof_uplift_["row"].to_numpy()].reset_index(drop=True)
         names = self.incentives_
         oof = up.oof_uplift_[names].to_numpy()
-        pseudo = up.pseudo_outcome_[names].to_numpy()
-        costs = self.cost_.predict_costs(rows[up.feature_columns_])
-        for name in names:
-            if name not in costs.columns:
-                costs[name] = np.inf
-        cost = costs[names].to_numpy()
+        cost = self._training_costs(rows)
         choice = best_by_net(oof - cost)
         common = rows.loc[rows["incentive"] != NONE, "incentive"].value_counts().index[0]
         policies = {
@@ -139,9 +174,7 @@ class IncentiveRecommender(BaseEstimator):
         }
         values, per_row = {}, {}
         for name, pick in policies.items():
-            on = np.flatnonzero(pick >= 0)
-            gain = np.zeros(len(rows))
-            gain[on] = pseudo[on, pick[on]] - cost[on, pick[on]]
+            gain = self._dr_gain(pick, cost)
             per_row[name] = gain
             values[name] = float(gain.mean())
         metrics: dict[str, float] = {f"dr_value_{p}": v for p, v in values.items()}
