@@ -41,7 +41,7 @@ Each incentive's combined average is scaled by an empirical-Bayes factor towards
 (``level_shrinkage_``): the smaller of the moment estimate's
 (:func:`~training.incentives.effect_models.eb_shrinkage`, 0 when the estimates spread no
 more than their noise: with no evidence of any effect the policy says ``none``) and the
-posterior over the prior's spread with a "few percent" hyperprior
+posterior over the prior's spread with a "few percent" half-Cauchy hyperprior
 (:func:`~training.incentives.effect_models.eb_posterior`). The effect model's deviations
 from its average keep the share the randomized rows confirm (``deviation_slope_``, a
 calibration slope of the randomized scores on the out-of-fold deviations, shrunk by its
@@ -170,6 +170,7 @@ class UpliftModel(BaseEstimator):
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
         effect_prior_scale: float | None = 0.05,
+        effect_prior_shape: str = "cauchy",
         prior_centre: str = "zero",
         common_prior: float = 0.5,
         moment_gate: bool = True,
@@ -204,6 +205,7 @@ class UpliftModel(BaseEstimator):
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
         self.effect_prior_scale = effect_prior_scale
+        self.effect_prior_shape = effect_prior_shape
         self.prior_centre = prior_centre
         self.common_prior = common_prior
         self.moment_gate = moment_gate
@@ -530,7 +532,9 @@ class UpliftModel(BaseEstimator):
         # the hyperprior keeps two wild estimates of an 8-quarter history from making it
         # large. The interval: that posterior's variance, widened by the gap between them.
         moment, _ = eb_shrinkage(level, se)
-        hierarchical, post_var, self.prior_sd_ = eb_posterior(level, se, self.effect_prior_scale)
+        hierarchical, post_var, self.prior_sd_ = eb_posterior(
+            level, se, self.effect_prior_scale, prior_shape=self.effect_prior_shape
+        )
         if self.prior_centre not in ("pooled", "zero"):
             raise ValueError(f"prior_centre must be 'pooled' or 'zero', got {self.prior_centre!r}")
         if self.prior_centre == "pooled":
