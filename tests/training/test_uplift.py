@@ -158,6 +158,7 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
         "qini_curves",
         "uplift_by_segment",
         "policy_comparison",
+        "policy_selection",
         "effect_selection",
     }
     assert {"heldout_reported_net", "heldout_dr_net", "heldout_net_calibration"} <= set(metrics)
@@ -170,6 +171,12 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
     rows = len(model.uplift_.oof_uplift_)
     assert value == pytest.approx(metrics["dr_value_most_common"] * rows, rel=1e-9)
     assert se > 0
+    # the data's choice of policy, out of fold: none, everyone gets the usual, the model
+    selection = frames["policy_selection"]
+    assert list(selection["policy"]) == ["none", f"everyone gets {common}", "model"]
+    assert selection["chosen"].sum() == 1
+    assert metrics["policy_gated"] == float(selection["chosen"].iloc[0])
+    assert metrics["crossfit_policy_value_everyone"] == pytest.approx(value, rel=1e-9)
     # the world's randomized none rows are the control arm of every randomized comparison
     assert rec_frame.loc[rec_frame["incentive"] == "none", "randomized"].any()
     assert metrics["randomized_rows_none"] == 3 and len(model.uplift_.randomized_) == 5

@@ -243,6 +243,24 @@ def heterogeneity_bins(
     return pd.DataFrame(out, index=E.index)
 
 
+def combine_levels(
+    obs: np.ndarray, obs_se: np.ndarray, rnd: np.ndarray, rnd_se: np.ndarray, has: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each incentive's average effect from the history (``obs``, ``obs_se``) and the
+    randomized comparison (``rnd``, ``rnd_se``; only where ``has``), weighted by precision,
+    the history's variance being its sampling variance plus the variance of its confounding
+    bias: how much more the two disagree across the incentives than their sampling errors
+    explain (a DerSimonian-Laird moment, kept at 0 or more). Returns the levels, their
+    standard errors and that bias variance."""
+    excess = (obs - rnd) ** 2 - obs_se**2 - rnd_se**2
+    bias_var = max(0.0, float(np.mean(excess[has]))) if has.any() else 0.0
+    obs_var = np.maximum(obs_se**2 + bias_var, 1e-12)
+    rnd_prec = np.where(has, 1.0 / np.maximum(rnd_se, 1e-9) ** 2, 0.0)
+    precision = 1.0 / obs_var + rnd_prec
+    level = (obs / obs_var + rnd * rnd_prec) / precision
+    return level, np.sqrt(1.0 / precision), bias_var
+
+
 def eb_shrinkage(level: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, float]:
     """Empirical-Bayes factors for estimates ``level`` with standard errors ``se``.
 

@@ -156,8 +156,13 @@ class IncentiveRecommender(BaseEstimator):
         the expected revenue's out-of-fold calibration factor for as-of fiscal quarter k;
         with ``prior_centre='pooled'``, ``common_effect_prob``, ``common_effect`` and
         ``incentive_spread_tau`` (the hierarchical prior's learned centre and spread).
+        Session 7: ``crossfit_policy_value_model`` and ``_everyone`` (with ``_se``: the
+        cross-fitted DR value of the model's policy and of "everyone gets the most common
+        incentive", summed over the training rows) and ``policy_gated`` (1 when the model's
+        policy lost to ``none`` out of fold and says none for all).
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
-        ``uplift_by_segment``, ``policy_comparison``, ``effect_selection``.
+        ``uplift_by_segment``, ``policy_comparison``, ``policy_selection``,
+        ``effect_selection``.
         """
         check_is_fitted(self, "uplift_")
         up = self.uplift_
@@ -200,6 +205,20 @@ class IncentiveRecommender(BaseEstimator):
         metrics["heldout_dr_net"] = dr_net
         metrics["heldout_dr_net_se"] = float(by_partner.std() * np.sqrt(len(by_partner)))
         metrics["heldout_net_calibration"] = dr_net / reported if reported else float("nan")
+        selection = getattr(up, "policy_selection_", None)
+        if selection is not None:
+            # the data's choice between the model's policy and none (cross-fitted DR value)
+            by_policy = selection.set_index("policy")
+            everyone = str(by_policy.index[1])
+            metrics["crossfit_policy_value_model"] = float(
+                by_policy.loc["model", "crossfit_dr_value"]
+            )
+            metrics["crossfit_policy_value_model_se"] = float(by_policy.loc["model", "se"])
+            metrics["crossfit_policy_value_everyone"] = float(
+                by_policy.loc[everyone, "crossfit_dr_value"]
+            )
+            metrics["crossfit_policy_value_everyone_se"] = float(by_policy.loc[everyone, "se"])
+            metrics["policy_gated"] = float(up.policy_gated_)
         for key, factor in getattr(up, "base_calibration_", {}).items():
             metrics[f"base_calibration_q{key:g}"] = float(factor)
         pooled = getattr(up, "pooled_", None)
@@ -248,6 +267,7 @@ class IncentiveRecommender(BaseEstimator):
             "policy_comparison": pd.DataFrame(
                 {"policy": list(values), "dr_net_value_per_row": list(values.values())}
             ),
+            "policy_selection": getattr(up, "policy_selection_", pd.DataFrame()),
             "effect_selection": pd.concat(
                 [t.assign(incentive=n) for n, t in up.selection_.items()], ignore_index=True
             ),
