@@ -155,6 +155,12 @@ def incentive_row(world, ds, *, seed: int, uplift_params: dict | None = None) ->
     quarters = frame["quarter_start"].nunique()
     history_spend = float(frame["cost"].sum()) / max(quarters, 1)
     se = model.uplift_.effect_se_
+    # what the data permit: how clearly the training rows' doubly-robust estimate tells
+    # the policy that knows the true average effects (fixed in advance) from none for all
+    true_average = dict(
+        zip(truth.incentives, truth.uplift.sum(axis=0) / truth.base.sum(), strict=True)
+    )
+    avg_value, avg_value_se = model.policy_value(frame, true_average)
 
     def ratio(value: float, of: float) -> float:
         return value / of if of > 0 else float("nan")
@@ -180,6 +186,7 @@ def incentive_row(world, ds, *, seed: int, uplift_params: dict | None = None) ->
         "spent": spent,
         "spent / history": spent / history_spend if history_spend > 0 else float("nan"),
         "effect se": float(np.median(list(se.values()))) if se else float("nan"),
+        "avg policy DR z": avg_value / avg_value_se if avg_value_se > 0 else float("nan"),
         "cover80 all": cover_all,
         "cover80 chosen": cover_chosen,
     }
@@ -310,8 +317,11 @@ def run(
         "and only money is shown. "
         "`spent / history`: spend over the history's average quarterly incentive spend. "
         "`effect se`: median partner-clustered standard error of the incentives' average "
-        "relative effects (what the data permits). `cover80`: share of the true per-partner "
-        "uplifts inside the reported 80% interval, over every option and over the chosen ones.",
+        "relative effects (what the data permits). `avg policy DR z`: the doubly-robust value "
+        "on the training rows of the true-average-effect policy over its partner-clustered "
+        "standard error (how clearly the history can tell that policy from none). "
+        "`cover80`: share of the true per-partner uplifts inside the reported 80% interval, "
+        "over every option and over the chosen ones.",
     ]
     body = header
     if "forecaster" in parts:

@@ -24,6 +24,7 @@ from training.incentives.effect_models import (
     policy_values,
     segment_heterogeneity,
 )
+from training.incentives.uplift import partner_folds
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
 SMALL = {
@@ -259,6 +260,21 @@ def test_eb_posterior_carries_the_uncertainty_of_the_prior_spread():
     flat, _, _ = eb_posterior(level, se, prior_scale=None)
     informed, _, _ = eb_posterior(level, se, prior_scale=0.05)
     assert (informed < 0.1).all() and (informed < 0.5 * flat).all()
+    # the half-Cauchy hyperprior of the same scale (the default) has the same median but a
+    # tail: it keeps a little more of noisy estimates, still far less than the flat prior
+    cauchy, _, _ = eb_posterior(level, se, prior_scale=0.05, prior_shape="cauchy")
+    assert (cauchy > informed).all() and (cauchy < 0.2).all() and (cauchy < 0.5 * flat).all()
+    # and where five incentives spread clearly beyond their noise (sd of the estimates 0.08,
+    # se 0.05: the heterogeneous world's), it lets more of that evidence through
+    level = np.array([0.09, -0.05, 0.04, 0.035, 0.17])
+    se = np.array([0.053, 0.051, 0.057, 0.038, 0.053])
+    flat, _, _ = eb_posterior(level, se, prior_scale=None)
+    normal, _, _ = eb_posterior(level, se, prior_scale=0.05)
+    cauchy, _, _ = eb_posterior(level, se, prior_scale=0.05, prior_shape="cauchy")
+    assert (normal < cauchy).all() and (cauchy < flat).all()
+    assert (cauchy - normal > 0.04).all()
+    with pytest.raises(ValueError, match="prior_shape"):
+        eb_posterior(level, se, prior_shape="uniform")
 
 
 def test_eb_pooled_pulls_towards_the_common_effect_not_towards_zero():
@@ -407,3 +423,44 @@ def test_history_side_leaves_out_the_randomized_rows():
         assert alone.combined_[name][0] == pytest.approx(level, rel=1e-9)
         # with the randomized rows still in the history, its side is the effect model's
         assert both.combined_[name][0] != pytest.approx(level, rel=1e-3)
+
+
+def _policy_state(pseudo_promo: np.ndarray, groups: np.ndarray) -> tuple[UpliftModel, np.ndarray]:
+    """An UpliftModel whose averages are fitted (one incentive, ``promo``, given every third
+    row, expected revenue 100 and cost 1 on every row; the posterior keeps the average
+    whole) and whose policy the data then judge by cross-fitted DR value."""
+    model = UpliftModel(effect_prior_scale=None)
+    model.folds_ = partner_folds(groups.astype(str), 5, 0)
+    model.groups_ = groups
+    model.randomized_scores_, model.randomized_segment_ = {}, {}
+    s = np.full(len(groups), 100.0)
+    level = float(np.mean(pseudo_promo / s))
+    model.posterior_level_ = {"promo": level}
+    model.level_shrinkage_, model.deviation_slope_ = {"promo": 1.0}, {"promo": 0.0}
+    oof = np.full((len(groups), 1), level)
+    t = np.where(np.arange(len(groups)) % 3 == 0, 1, 0)
+    model._select_policy(["promo"], oof, pseudo_promo[:, None], s, s.copy(), np.ones_like(oof), t)
+    return model, oof
+
+
+def test_policy_selection_by_crossfitted_value_catches_the_winners_curse():
+    groups = np.repeat(np.arange(50), 4)
+    # one partner's huge pseudo-outcomes make the in-sample average +20 (everyone "should"
+    # get promo); out of fold, the folds without that partner see nothing, and the folds
+    # that give promo to everyone lose its cost on 160 rows: none for all
+    outlier = np.where(groups == 0, 1000 * 100.0, 0.0)
+    model, oof = _policy_state(outlier, groups)
+    table = model.policy_selection_.set_index("policy")
+    assert model.policy_gated_
+    assert table.loc["model", "crossfit_dr_value"] == pytest.approx(-160.0)
+    assert table.loc["model", "rows_given"] == 160
+    assert table.loc["none", "chosen"] and not table.loc["model", "chosen"]
+    assert model.posterior_level_ == {"promo": 0.0} and (oof == 0).all()
+    # a real +20 % effect (partners alternate +25 % and +15 %) holds up out of fold
+    real = 0.2 * 100 + np.where(groups % 2 == 0, 5.0, -5.0)
+    model, oof = _policy_state(real, groups)
+    table = model.policy_selection_.set_index("policy")
+    assert not model.policy_gated_
+    assert table.loc["model", "crossfit_dr_value"] == pytest.approx(200 * (20 - 1))
+    assert table.loc["everyone gets promo", "crossfit_dr_value"] == pytest.approx(200 * 19)
+    assert model.posterior_level_["promo"] == pytest.approx(0.2) and (oof == 0.2).all()

@@ -158,9 +158,25 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
         "qini_curves",
         "uplift_by_segment",
         "policy_comparison",
+        "policy_selection",
         "effect_selection",
     }
     assert {"heldout_reported_net", "heldout_dr_net", "heldout_net_calibration"} <= set(metrics)
+    # the DR value of a policy fixed in advance: nothing given is 0 exactly; "everyone gets
+    # the most common incentive" (an effect so large it always pays) is the evaluation's
+    # baseline of that name, summed over the training rows
+    assert model.policy_value(rec_frame, {}) == (0.0, 0.0)
+    common = rec_frame.loc[rec_frame["incentive"] != "none", "incentive"].value_counts().index[0]
+    value, se = model.policy_value(rec_frame, {str(common): 1e6})
+    rows = len(model.uplift_.oof_uplift_)
+    assert value == pytest.approx(metrics["dr_value_most_common"] * rows, rel=1e-9)
+    assert se > 0
+    # the data's choice of policy, out of fold: none, everyone gets the usual, the model
+    selection = frames["policy_selection"]
+    assert list(selection["policy"]) == ["none", f"everyone gets {common}", "model"]
+    assert selection["chosen"].sum() == 1
+    assert metrics["policy_gated"] == float(selection["chosen"].iloc[0])
+    assert metrics["crossfit_policy_value_everyone"] == pytest.approx(value, rel=1e-9)
     # the world's randomized none rows are the control arm of every randomized comparison
     assert rec_frame.loc[rec_frame["incentive"] == "none", "randomized"].any()
     assert metrics["randomized_rows_none"] == 3 and len(model.uplift_.randomized_) == 5

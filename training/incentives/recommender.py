@@ -93,6 +93,46 @@ class IncentiveRecommender(BaseEstimator):
             interval=interval,
         )
 
+    def policy_value(
+        self, frame: pd.DataFrame, relative_effects: Mapping[str, float]
+    ) -> tuple[float, float]:
+        """Doubly-robust net value, summed over the training rows, of the policy that knows
+        only ``relative_effects`` (incentive: relative effect on the partner's expected
+        revenue): each row gets the incentive with the best positive ``effect x expected
+        revenue - learned cost``, or ``none``. Returns the value and its partner-clustered
+        standard error. The rows' AIPW pseudo-outcomes are cross-fitted and the policy is
+        fixed in advance, so the value is unbiased; ``value / se`` says how clearly these
+        data can tell that policy from ``none`` for everyone (the scenario suite evaluates
+        the truth's average effects with it: what a world's data permit). Incentives not
+        named are never given."""
+        check_is_fitted(self, "uplift_")
+        up = self.uplift_
+        names = self.incentives_
+        rows = frame.iloc[up.oof_uplift_["row"].to_numpy()].reset_index(drop=True)
+        cost = self._training_costs(rows)
+        effect = np.array([relative_effects.get(n, -np.inf) for n in names], dtype=np.float64)
+        net = effect[None, :] * up.base_oof_[:, None] - cost  # base > 0: -inf stays -inf
+        gain = self._dr_gain(best_by_net(net), cost)
+        by_partner = np.bincount(up.groups_, weights=gain)
+        return float(gain.sum()), float(by_partner.std() * np.sqrt(len(by_partner)))
+
+    def _training_costs(self, rows: pd.DataFrame) -> np.ndarray:
+        """(rows, incentives) learned cost on training rows (inf where never priced)."""
+        costs = self.cost_.predict_costs(rows[self.uplift_.feature_columns_])
+        for name in self.incentives_:
+            if name not in costs.columns:
+                costs[name] = np.inf
+        return costs[self.incentives_].to_numpy()
+
+    def _dr_gain(self, choice: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """Per training row, the AIPW pseudo-outcome minus cost of the chosen incentive
+        (0 for ``none``)."""
+        pseudo = self.uplift_.pseudo_outcome_[self.incentives_].to_numpy()
+        on = np.flatnonzero(choice >= 0)
+        gain = np.zeros(len(choice))
+        gain[on] = pseudo[on, choice[on]] - cost[on, choice[on]]
+        return gain
+
     def evaluation(
         self, frame: pd.DataFrame, *, k: float = 0.3
     ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
@@ -116,20 +156,20 @@ class IncentiveRecommender(BaseEstimator):
         the expected revenue's out-of-fold calibration factor for as-of fiscal quarter k;
         with ``prior_centre='pooled'``, ``common_effect_prob``, ``common_effect`` and
         ``incentive_spread_tau`` (the hierarchical prior's learned centre and spread).
+        Session 7: ``crossfit_policy_value_model`` and ``_everyone`` (with ``_se``: the
+        cross-fitted DR value of the model's policy and of "everyone gets the most common
+        incentive", summed over the training rows) and ``policy_gated`` (1 when the model's
+        policy lost to ``none`` out of fold and says none for all).
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
-        ``uplift_by_segment``, ``policy_comparison``, ``effect_selection``.
+        ``uplift_by_segment``, ``policy_comparison``, ``policy_selection``,
+        ``effect_selection``.
         """
         check_is_fitted(self, "uplift_")
         up = self.uplift_
         rows = frame.iloc[up.oof_uplift_["row"].to_numpy()].reset_index(drop=True)
         names = self.incentives_
         oof = up.oof_uplift_[names].to_numpy()
-        pseudo = up.pseudo_outcome_[names].to_numpy()
-        costs = self.cost_.predict_costs(rows[up.feature_columns_])
-        for name in names:
-            if name not in costs.columns:
-                costs[name] = np.inf
-        cost = costs[names].to_numpy()
+        cost = self._training_costs(rows)
         choice = best_by_net(oof - cost)
         common = rows.loc[rows["incentive"] != NONE, "incentive"].value_counts().index[0]
         policies = {
@@ -139,9 +179,7 @@ class IncentiveRecommender(BaseEstimator):
         }
         values, per_row = {}, {}
         for name, pick in policies.items():
-            on = np.flatnonzero(pick >= 0)
-            gain = np.zeros(len(rows))
-            gain[on] = pseudo[on, pick[on]] - cost[on, pick[on]]
+            gain = self._dr_gain(pick, cost)
             per_row[name] = gain
             values[name] = float(gain.mean())
         metrics: dict[str, float] = {f"dr_value_{p}": v for p, v in values.items()}
@@ -167,6 +205,20 @@ class IncentiveRecommender(BaseEstimator):
         metrics["heldout_dr_net"] = dr_net
         metrics["heldout_dr_net_se"] = float(by_partner.std() * np.sqrt(len(by_partner)))
         metrics["heldout_net_calibration"] = dr_net / reported if reported else float("nan")
+        selection = getattr(up, "policy_selection_", None)
+        if selection is not None:
+            # the data's choice between the model's policy and none (cross-fitted DR value)
+            by_policy = selection.set_index("policy")
+            everyone = str(by_policy.index[1])
+            metrics["crossfit_policy_value_model"] = float(
+                by_policy.loc["model", "crossfit_dr_value"]
+            )
+            metrics["crossfit_policy_value_model_se"] = float(by_policy.loc["model", "se"])
+            metrics["crossfit_policy_value_everyone"] = float(
+                by_policy.loc[everyone, "crossfit_dr_value"]
+            )
+            metrics["crossfit_policy_value_everyone_se"] = float(by_policy.loc[everyone, "se"])
+            metrics["policy_gated"] = float(up.policy_gated_)
         for key, factor in getattr(up, "base_calibration_", {}).items():
             metrics[f"base_calibration_q{key:g}"] = float(factor)
         pooled = getattr(up, "pooled_", None)
@@ -215,6 +267,7 @@ class IncentiveRecommender(BaseEstimator):
             "policy_comparison": pd.DataFrame(
                 {"policy": list(values), "dr_net_value_per_row": list(values.values())}
             ),
+            "policy_selection": getattr(up, "policy_selection_", pd.DataFrame()),
             "effect_selection": pd.concat(
                 [t.assign(incentive=n) for n, t in up.selection_.items()], ignore_index=True
             ),

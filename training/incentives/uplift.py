@@ -41,7 +41,7 @@ Each incentive's combined average is scaled by an empirical-Bayes factor towards
 (``level_shrinkage_``): the smaller of the moment estimate's
 (:func:`~training.incentives.effect_models.eb_shrinkage`, 0 when the estimates spread no
 more than their noise: with no evidence of any effect the policy says ``none``) and the
-posterior over the prior's spread with a "few percent" hyperprior
+posterior over the prior's spread with a "few percent" half-Cauchy hyperprior
 (:func:`~training.incentives.effect_models.eb_posterior`). The effect model's deviations
 from its average keep the share the randomized rows confirm (``deviation_slope_``, a
 calibration slope of the randomized scores on the out-of-fold deviations, shrunk by its
@@ -69,13 +69,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.data import ShortHistory
 from features.names import NONE
+from features.scoring.policy import best_by_net
 from training.incentives.effect_models import (
     SEGMENT_COLUMNS,
     SIGNAL_COLUMNS,
     EffectModel,
+    PooledPosterior,
     SegmentEffect,
     candidate_models,
     clustered_mean,
+    combine_levels,
     eb_pooled,
     eb_posterior,
     eb_shrinkage,
@@ -170,9 +173,12 @@ class UpliftModel(BaseEstimator):
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
         effect_prior_scale: float | None = 0.05,
+        effect_prior_shape: str = "cauchy",
         prior_centre: str = "zero",
         common_prior: float = 0.5,
         moment_gate: bool = True,
+        policy_gate: bool = True,
+        policy_gate_se: float = 1.0,
         base_calibration_column: str | None = "asof_fiscal_quarter",
         randomized_segments: bool = False,
         heterogeneity_signals: bool = True,
@@ -204,9 +210,12 @@ class UpliftModel(BaseEstimator):
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
         self.effect_prior_scale = effect_prior_scale
+        self.effect_prior_shape = effect_prior_shape
         self.prior_centre = prior_centre
         self.common_prior = common_prior
         self.moment_gate = moment_gate
+        self.policy_gate = policy_gate
+        self.policy_gate_se = policy_gate_se
         self.base_calibration_column = base_calibration_column
         self.randomized_segments = randomized_segments
         self.heterogeneity_signals = heterogeneity_signals
@@ -328,6 +337,7 @@ class UpliftModel(BaseEstimator):
         )
         self._randomized_evidence(kept, t, y, mu, s, w, randomized)
         self._shrink(kept, oof, pseudo / s[:, None], w, E)
+        self._select_policy(kept, oof, pseudo, s, w, cost, t)
         self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
         )
@@ -446,18 +456,9 @@ class UpliftModel(BaseEstimator):
         has = np.array([a in self.randomized_ for a in kept])
         rnd = np.array([self.randomized_.get(a, (0.0, np.inf))[0] for a in kept])
         rnd_se = np.array([self.randomized_.get(a, (0.0, np.inf))[1] for a in kept])
-        # the spread of the history's disagreement with the experiment beyond both sampling
-        # errors (moments, pooled over the incentives): the variance of its confounding bias
-        excess = (obs - rnd) ** 2 - obs_se**2 - rnd_se**2
-        self.bias_var_ = max(0.0, float(np.mean(excess[has]))) if has.any() else 0.0
-        obs_var = np.maximum(obs_se**2 + self.bias_var_, 1e-12)
-        rnd_prec = np.where(has, 1.0 / np.maximum(rnd_se, 1e-9) ** 2, 0.0)
-        precision = 1.0 / obs_var + rnd_prec
-        level = (obs / obs_var + rnd * rnd_prec) / precision
-        self.combined_ = {
-            a: (float(level[j]), float(np.sqrt(1.0 / precision[j]))) for j, a in enumerate(kept)
-        }
-        return level, np.sqrt(1.0 / precision)
+        level, se, self.bias_var_ = combine_levels(obs, obs_se, rnd, rnd_se, has)
+        self.combined_ = {a: (float(level[j]), float(se[j])) for j, a in enumerate(kept)}
+        return level, se
 
     def _calibration_slope(self, kept: list[str]) -> float:
         """How much of the observational models' heterogeneity the randomized rows confirm:
@@ -524,48 +525,11 @@ class UpliftModel(BaseEstimator):
                 )
         level, se = self._combined_levels(kept)
         del self._history_only_
-        # the point: the smaller of two empirical-Bayes factors. The moment estimate of the
-        # prior's spread says exactly 0 when the estimates spread no more than their noise
-        # (no evidence of any effect: none for everyone); the posterior over the spread with
-        # the hyperprior keeps two wild estimates of an 8-quarter history from making it
-        # large. The interval: that posterior's variance, widened by the gap between them.
-        moment, _ = eb_shrinkage(level, se)
-        hierarchical, post_var, self.prior_sd_ = eb_posterior(level, se, self.effect_prior_scale)
-        if self.prior_centre not in ("pooled", "zero"):
-            raise ValueError(f"prior_centre must be 'pooled' or 'zero', got {self.prior_centre!r}")
-        if self.prior_centre == "pooled":
-            pooled = eb_pooled(
-                level,
-                se,
-                self.effect_prior_scale,
-                self.effect_prior_scale,
-                self.common_prior,
-            )
+        factor, point, post_var, hierarchical, self.prior_sd_, pooled = self._posterior(level, se)
+        if pooled is not None:
             self.pooled_ = pooled
-            # the moment estimate's evidence, as before: where the estimates spread around 0
-            # no more than their noise, no incentive has shown any effect (none for all)
-            gate = np.ones(len(kept))
-            if self.moment_gate:
-                gate = np.minimum(
-                    1.0,
-                    np.divide(
-                        moment, hierarchical, out=np.zeros(len(kept)), where=hierarchical > 0
-                    ),
-                )
-            point, post_var = gate * pooled.mean, pooled.sd**2 + ((1 - gate) * pooled.mean) ** 2
-            factor = np.divide(point, level, out=np.zeros(len(kept)), where=level != 0)
-        else:
-            factor = np.minimum(moment, hierarchical)
-            point = factor * level
-            post_var = post_var + ((hierarchical - factor) * level) ** 2
-        if self.shrink not in ("function", "level", "none"):
-            raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
-        if self.shrink == "none":
-            factor, point = np.ones(len(kept)), level
         self.level_shrinkage_ = dict(zip(kept, factor.tolist(), strict=True))
         self.posterior_level_ = {a: float(point[j]) for j, a in enumerate(kept)}
-        if self.shrink == "none":
-            post_var = se**2
         self.posterior_level_se_ = {a: float(np.sqrt(post_var[j])) for j, a in enumerate(kept)}
         if self.randomized_scores_:
             slope = self._calibration_slope(kept)
@@ -602,6 +566,152 @@ class UpliftModel(BaseEstimator):
                 self.residual_sd_[arm],
             )
         del self._weights_, self._deviation_oof_, self._randomized_deviation_oof_
+
+    def _posterior(
+        self, level: np.ndarray, se: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, PooledPosterior | None]:
+        """Posterior point of every incentive's average effect from its combined estimate:
+        (factor, point, posterior variance, hierarchical factor, prior sd, pooled posterior
+        or None). The point is the smaller of two empirical-Bayes factors times the
+        estimate. The moment estimate of the prior's spread says exactly 0 when the
+        estimates spread no more than their noise (no evidence of any effect: none for
+        everyone); the posterior over the spread with the hyperprior keeps two wild
+        estimates of an 8-quarter history from making it large. The variance: that
+        posterior's, widened by the gap between them."""
+        k = len(level)
+        moment, _ = eb_shrinkage(level, se)
+        hierarchical, post_var, prior_sd = eb_posterior(
+            level, se, self.effect_prior_scale, prior_shape=self.effect_prior_shape
+        )
+        if self.prior_centre not in ("pooled", "zero"):
+            raise ValueError(f"prior_centre must be 'pooled' or 'zero', got {self.prior_centre!r}")
+        pooled = None
+        if self.prior_centre == "pooled":
+            pooled = eb_pooled(
+                level,
+                se,
+                self.effect_prior_scale,
+                self.effect_prior_scale,
+                self.common_prior,
+            )
+            # the moment estimate's evidence, as before: where the estimates spread around 0
+            # no more than their noise, no incentive has shown any effect (none for all)
+            gate = np.ones(k)
+            if self.moment_gate:
+                gate = np.minimum(
+                    1.0,
+                    np.divide(moment, hierarchical, out=np.zeros(k), where=hierarchical > 0),
+                )
+            point, post_var = gate * pooled.mean, pooled.sd**2 + ((1 - gate) * pooled.mean) ** 2
+            factor = np.divide(point, level, out=np.zeros(k), where=level != 0)
+        else:
+            factor = np.minimum(moment, hierarchical)
+            point = factor * level
+            post_var = post_var + ((hierarchical - factor) * level) ** 2
+        if self.shrink not in ("function", "level", "none"):
+            raise ValueError(f"shrink must be 'function', 'level' or 'none', got {self.shrink!r}")
+        if self.shrink == "none":
+            factor, point, post_var = np.ones(k), level, se**2
+        return factor, point, post_var, hierarchical, prior_sd, pooled
+
+    def _select_policy(
+        self,
+        kept: list[str],
+        oof: np.ndarray,
+        pseudo: np.ndarray,
+        s: np.ndarray,
+        w: np.ndarray,
+        cost: np.ndarray,
+        t: np.ndarray,
+    ) -> None:
+        """The data's choice between the model's policy and ``none`` for everyone, by
+        cross-fitted doubly-robust policy value (session 7). Per fold of partners, the
+        average effects are re-estimated from the other folds alone (history and randomized
+        rows, combined and shrunk as in :meth:`_shrink`), they choose each held-out row's
+        option (best positive ``effect x expected revenue - cost``, with the effect model's
+        out-of-fold deviations) and that row's AIPW pseudo-outcome minus cost scores it: the
+        estimates that choose and the pseudo-outcomes that judge never share a partner. In
+        the fit's own rows the same noisy averages would both choose and score (the winner's
+        curse: the 8-quarter seasonal world's policy scored z = +1.0 that way and -1.25
+        cross-fitted). Where the model's policy gives something and its cross-fitted value
+        is below 0 (``none``'s) by more than ``policy_gate_se`` of its partner-clustered
+        standard errors (the data say it loses money, not merely that they cannot tell),
+        ``policy_gate`` sets every posterior effect, its factor and the deviations' share
+        to 0: none for everyone, as when the moment estimate finds no effect. Sets
+        ``policy_selection_`` (policy, cross-fitted DR value summed
+        over the training rows, partner-clustered se, rows given, chosen): ``none``, "everyone
+        gets" the history's most common incentive (a policy fixed in advance, not fitted)
+        and ``model``; and ``policy_gated_``."""
+        n, k = pseudo.shape
+        hist = np.ones(n, dtype=bool)
+        if self.independent_history:
+            for rows, _ in self.randomized_scores_.values():
+                hist[rows] = False
+        if not hist.any():
+            hist[:] = True
+        point_all = np.array([self.posterior_level_[a] for a in kept])
+        deviation = oof - point_all[None, :]
+        gain = np.zeros(n)
+        given = np.zeros(n, dtype=bool)
+        for te in self.folds_:
+            train = np.ones(n, dtype=bool)
+            train[te] = False
+            on = train & hist
+            if w[on].sum() <= 0:
+                continue
+            parts = [
+                clustered_mean(pseudo[on, j] / s[on], w[on], self.groups_[on]) for j in range(k)
+            ]
+            obs, obs_se = np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
+            rnd, rnd_se = np.zeros(k), np.full(k, np.inf)
+            for j, arm in enumerate(kept):
+                if arm not in self.randomized_scores_:
+                    continue
+                rows, score = self.randomized_scores_[arm]
+                fit = train[rows]
+                if fit.sum() >= self.min_randomized:
+                    rnd[j], rnd_se[j] = clustered_mean(
+                        score[fit], w[rows][fit], self.groups_[rows][fit]
+                    )
+            has = np.isfinite(rnd_se)
+            level, se, _ = combine_levels(obs, obs_se, rnd, np.where(has, rnd_se, 0.0), has)
+            point = self._posterior(level, se)[1]
+            net = (point[None, :] + deviation[te]) * s[te, None] - cost[te]
+            choice = best_by_net(net)
+            picked = choice >= 0
+            rows_te = te[picked]
+            gain[rows_te] = pseudo[rows_te, choice[picked]] - cost[rows_te, choice[picked]]
+            given[rows_te] = True
+        common = int(np.argmax(np.bincount(t, minlength=k + 1)[1:]))
+        everyone = pseudo[:, common] - cost[:, common]
+        everyone = np.where(np.isfinite(everyone), everyone, 0.0)
+
+        def clustered(values: np.ndarray) -> float:
+            by_partner = np.bincount(self.groups_, weights=values)
+            return float(by_partner.std() * np.sqrt(len(by_partner)))
+
+        value, value_se = float(gain.sum()), clustered(gain)
+        self.policy_gated_ = bool(
+            self.policy_gate and given.any() and value < -self.policy_gate_se * value_se
+        )
+        self.policy_selection_ = pd.DataFrame(
+            {
+                "policy": [NONE, f"everyone gets {kept[common]}", "model"],
+                "crossfit_dr_value": [0.0, float(everyone.sum()), value],
+                "se": [0.0, clustered(everyone), value_se],
+                "rows_given": [0, n, int(given.sum())],
+                "chosen": [self.policy_gated_, False, not self.policy_gated_],
+            }
+        )
+        log.info("policy selection (cross-fitted DR value)\n%s", self.policy_selection_)
+        if self.policy_gated_:
+            log.info("the model's policy is worth no more than none out of fold: none for all")
+            for arm in kept:
+                self.level_shrinkage_[arm] = 0.0
+                self.posterior_level_[arm] = 0.0
+                self.deviation_slope_[arm] = 0.0
+                self.randomized_segment_.pop(arm, None)
+            oof[:] = 0.0
 
     def _shrunk(self, arm: str, tau: np.ndarray, E: pd.DataFrame | None = None) -> np.ndarray:
         """The posterior effect: the posterior average plus the confirmed share of the
