@@ -24,6 +24,7 @@ import datetime as dt
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ from features.names import FORECASTER_MODEL
 from features.reporting import display_url
 from serving import answers
 from serving.answers import ApiError
-from serving.champions import Champions, Loaded, ModelUnavailable
+from serving.champions import Champion, Champions, Loaded, ModelUnavailable
 from serving.identity import (
     ANONYMOUS,
     SINGLE_KEY,
@@ -90,7 +91,7 @@ class ServiceState:
                 settings.resolved_ledger_url, flush_seconds=settings.ledger_flush_seconds
             )
             log.info("recording forecasts in %s", display_url(settings.resolved_ledger_url))
-        self.champions = Champions(settings)
+        self.champions = Champions(settings, on_load=_warm_in_background)
         loaded = self.champions.refresh()
         if not loaded.ready:
             log.warning("not ready: %s", loaded.reason())
@@ -152,6 +153,19 @@ class ServiceState:
             self.ledger.submit(answer, made_by)
         except Exception:  # recording must never cost an answer
             log.exception("could not queue an answer for the forecast ledger")
+
+
+def _warm_in_background(champions: list[Champion]) -> None:
+    """Warm new champions' answers (:func:`serving.answers.warm`) in a daemon thread, so a
+    load or ``POST /reload`` is not held up by it."""
+
+    def run() -> None:
+        try:
+            answers.warm(champions)
+        except Exception:  # a request computes what it needs itself
+            log.exception("warming the answers of the new champions failed")
+
+    threading.Thread(target=run, name="warm-answers", daemon=True).start()
 
 
 # -- middleware --------------------------------------------------------------------
