@@ -223,14 +223,18 @@ def _every_recommendation(champion: Champion) -> list[Recommendation]:
     return champion.memo("recommend", build)
 
 
+def _recommendations_by_id(champion: Champion) -> dict[str, Recommendation]:
+    every = _every_recommendation(champion)
+    return champion.memo("recommend_by_id", lambda: {r.partner_id: r for r in every})
+
+
 def _known_recommendations(
     champion: Champion, partner_ids: list[str] | None
 ) -> list[Recommendation]:
     """The remembered rows of ``partner_ids`` (all when None), first occurrence order."""
-    every = _every_recommendation(champion)
     if partner_ids is None:
-        return every
-    by_id = champion.memo("recommend_by_id", lambda: {r.partner_id: r for r in every})
+        return _every_recommendation(champion)
+    by_id = _recommendations_by_id(champion)
     unknown = sorted({p for p in partner_ids if p not in by_id})
     if unknown:
         raise _unknown(UnknownPartnersError(unknown), champion.version)
@@ -321,8 +325,40 @@ def warm(champions: list[Champion]) -> None:
         if champion.table is not None:
             champion.table.warm()
         if champion.name == RECOMMENDER_MODEL:
-            _known_recommendations(champion, None)
+            _recommendations_by_id(champion)
             _ranking(champion, RankRequest())
+
+
+# -- which answers are quick -----------------------------------------------------------
+QUICK_PARTNERS = 100  # ids in a request answered from memory on the server's event loop
+
+
+def quick(loaded: Loaded, request: Any) -> bool:
+    """Whether ``request`` is answered from what is already in memory, in well under a
+    millisecond (no model run, no sampling, no frame): then the service answers it on
+    its event loop instead of handing it to a worker thread and back, which costs more
+    than the answer (two thread wake-ups and interpreter-lock hand-offs per request)."""
+    ids = getattr(request, "partner_ids", None)
+    if ids is not None and len(ids) > QUICK_PARTNERS:
+        return False
+    if isinstance(request, ForecastRequest):
+        return not request.explain
+    if isinstance(request, AggregateRequest):
+        champion = loaded.models.get(FORECASTER_MODEL)
+        return (
+            champion is not None
+            and champion.table is not None
+            and (champion.table.has_level(request.group_by))
+        )
+    champion = loaded.models.get(RECOMMENDER_MODEL)
+    if champion is None:
+        return True  # the answer is the 503 saying so
+    if isinstance(request, RecommendRequest):
+        plain = request.budget is None and request.incentives is None and request.costs is None
+        return plain and ids is not None and "recommend_by_id" in champion.memos
+    if isinstance(request, RankRequest):
+        return ("rank", request.region, request.tier, request.partner_type) in champion.memos
+    return False
 
 
 # -- about the models ----------------------------------------------------------------

@@ -85,6 +85,10 @@ class ForecastTable:
         _check_horizon(horizon)
         return [(group, row) for group, row in self._level(group_by) if row[1] <= horizon]
 
+    def has_level(self, group_by: str) -> bool:
+        """Whether the totals of ``group_by`` are sampled already (a lookup, no wait)."""
+        return group_by in self._groups
+
     def warm(self) -> None:
         """Sample every group level now (after a load, so no request waits for it)."""
         for group_by in GROUP_LEVELS:
