@@ -25,7 +25,13 @@ from serving.answers import ApiError
 from serving.champions import Champion, Champions, Loaded, ModelUnavailable
 from serving.forecast_table import FIELDS, ForecastTable
 from serving.kpis import KpiSource
-from serving.schemas import KpiRequest, RankRequest, RecommendRequest
+from serving.schemas import (
+    AggregateRequest,
+    ForecastRequest,
+    KpiRequest,
+    RankRequest,
+    RecommendRequest,
+)
 from serving.settings import ServingSettings
 
 from .conftest import Store, champion_forecaster
@@ -258,3 +264,41 @@ def test_kpis_follow_the_ledger_and_the_dataset(trained_store: Store, tmp_path, 
     bookings.write_text("".join(lines[:-1]), encoding="utf-8")
     third = source.answer(loaded, request, max_batch=10_000)
     assert made == [None, None, None] and third is not second
+
+
+# -- which answers skip the worker thread ------------------------------------------
+def test_only_answers_already_in_memory_are_quick(forecaster) -> None:
+    """``answers.quick`` picks what the event loop may answer itself: never a model run
+    (drivers), a first sampling, an uncached ranking or a large batch."""
+    table = ForecastTable(forecaster)
+    forecasting = Champion(
+        name=FORECASTER_MODEL,
+        version="1",
+        run_id="r",
+        scorer=forecaster,
+        metrics={},
+        source="test",
+        as_of=dt.date(2023, 12, 31),
+        table=table,
+    )
+    recommending = _champion("1", 1.0)
+    loaded = Loaded(models={FORECASTER_MODEL: forecasting, RECOMMENDER_MODEL: recommending})
+    ids = [str(p) for p in forecaster.partner_ids[:3]]
+
+    assert answers.quick(loaded, ForecastRequest(partner_ids=ids))
+    assert not answers.quick(loaded, ForecastRequest(partner_ids=ids, explain=True))
+    assert not answers.quick(loaded, ForecastRequest(partner_ids=[f"P{i}" for i in range(101)]))
+    region = AggregateRequest(group_by="region")
+    assert not answers.quick(loaded, region)  # not sampled yet: seconds of work
+    table.aggregate("region", 4)
+    assert answers.quick(loaded, region)
+    assert not answers.quick(loaded, AggregateRequest(group_by="tier"))
+
+    plain, ranked = RecommendRequest(partner_ids=["P1"]), RankRequest(top_k=2)
+    assert not answers.quick(loaded, plain) and not answers.quick(loaded, ranked)
+    answers.warm([recommending])
+    assert answers.quick(loaded, plain) and answers.quick(loaded, ranked)
+    assert not answers.quick(loaded, RecommendRequest(partner_ids=["P1"], budget=10.0))
+    assert not answers.quick(loaded, RecommendRequest())  # every partner: a large answer
+    assert not answers.quick(loaded, RankRequest(region="EMEA"))
+    assert answers.quick(Loaded(), plain)  # no recommender: the answer is a quick 503
