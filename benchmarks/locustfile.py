@@ -5,10 +5,10 @@ forecasts, recommendations, group totals, ranking and KPIs. Partner ids come fro
 ``PARTNERCAST_LOAD_PARTNERS`` (comma-separated, set by ``benchmarks/load.py`` from the
 champion's partners); every non-2xx answer counts as an error.
 
-The users are locust's ``FastHttpUser`` (geventhttpclient): the load generator shares
-the service's two cores, and the requests-based ``HttpUser`` spent about three times the
-CPU per request, CPU the service then did not have. The offered load (users, waits,
-weights, bodies) is the same.
+The users are locust's ``FastHttpUser`` (geventhttpclient, cheaper per request than the
+requests-based ``HttpUser`` it replaced): the load generator shares the service's two
+cores, so its CPU is CPU the service does not have. The offered load (users, waits,
+weights, bodies) is unchanged.
 """
 
 from __future__ import annotations

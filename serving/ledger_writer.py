@@ -124,8 +124,8 @@ class LedgerWriter:
         """Every ``flush_seconds`` take what has gathered; never woken per answer.
 
         Blocking on the queue would wake this thread for every answer, and each wake-up
-        takes the interpreter lock from the request threads (a tenth of the service's CPU
-        under load); a timed sleep drains a whole batch per wake-up instead.
+        takes the interpreter lock from the request threads (a tenth of the samples of a
+        py-spy profile under load); a timed sleep drains a whole batch per wake-up instead.
         """
         pause = max(self.flush_seconds, MIN_PAUSE_SECONDS)
         stopping = False
