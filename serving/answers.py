@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from pydantic import TypeAdapter
 
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.scoring import UnknownPartnersError
 from serving.champions import Champion, Loaded, forecaster_of
+from serving.forecast_table import FIELDS, quarter_rows
 from serving.schemas import (
     AggregateRequest,
     AggregateResponse,
@@ -43,6 +45,10 @@ from serving.schemas import (
 )
 
 THREADS = 1  # LightGBM threads per request
+# answer rows are made by pydantic-core from plain values in one call: for a 50-partner
+# forecast (200 rows) ~5x cheaper than a model_construct per row, the same JSON
+PARTNER_ROWS = TypeAdapter(list[PartnerForecast])
+GROUP_ROWS = TypeAdapter(list[GroupForecast])
 
 
 class ApiError(Exception):
@@ -74,16 +80,7 @@ def _unknown(exc: UnknownPartnersError, version: str) -> ApiError:
 
 def _quarters(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Plain Python values of the forecast columns, one dict per row."""
-    columns = {
-        "quarter_start": [ts.date() for ts in pd.to_datetime(frame["quarter_start"])],
-        "horizon": frame["horizon"].astype(int).tolist(),
-        "p10": frame["p10"].astype(float).tolist(),
-        "p50": frame["p50"].astype(float).tolist(),
-        "p90": frame["p90"].astype(float).tolist(),
-    }
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
+    return [dict(zip(FIELDS, row, strict=True)) for row in quarter_rows(frame)]
 
 
 # -- forecasts ---------------------------------------------------------------------
@@ -99,15 +96,18 @@ def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> For
     if request.explain:
         rows = forecaster.snapshot_rows(request.partner_ids, request.horizon)
         drivers = forecaster.drivers(rows, num_threads=THREADS)
-    ids = scores["partner_id"].astype(str).tolist()
-    forecasts = [
-        PartnerForecast.model_construct(
-            partner_id=pid,
-            drivers=None if drivers is None else [Driver.model_construct(**d) for d in drivers[i]],
-            **quarter,
-        )
-        for i, (pid, quarter) in enumerate(zip(ids, _quarters(scores), strict=True))
-    ]
+    forecasts = PARTNER_ROWS.validate_python(
+        [
+            {
+                "partner_id": pid,
+                "drivers": None
+                if drivers is None
+                else [Driver.model_construct(**d) for d in drivers[i]],
+                **dict(zip(FIELDS, row, strict=True)),
+            }
+            for i, (pid, row) in enumerate(scores)
+        ]
+    )
     return ForecastResponse.model_construct(
         as_of=champion.as_of,
         model_version=champion.version,
@@ -119,12 +119,12 @@ def forecast(loaded: Loaded, request: ForecastRequest, *, max_batch: int) -> For
 def aggregate(loaded: Loaded, request: AggregateRequest, *, max_batch: int) -> AggregateResponse:
     """Group totals of every partner in the snapshot, with intervals right for the sum."""
     champion, forecaster, table = forecaster_of(loaded)
-    frame = table.aggregate(request.group_by, request.horizon)
-    groups = frame["group"].astype(str).tolist()
-    forecasts = [
-        GroupForecast.model_construct(group=g, **q)
-        for g, q in zip(groups, _quarters(frame), strict=True)
-    ]
+    forecasts = GROUP_ROWS.validate_python(
+        [
+            {"group": group, **dict(zip(FIELDS, row, strict=True))}
+            for group, row in table.aggregate(request.group_by, request.horizon)
+        ]
+    )
     return AggregateResponse.model_construct(
         as_of=champion.as_of,
         model_version=champion.version,
@@ -194,30 +194,10 @@ def _options(row: dict[str, Any], incentives: list[str]) -> list[IncentiveOption
     return sorted(out, key=lambda o: -o.expected_net)
 
 
-def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> RecommendResponse:
-    """Next-best incentive per partner from the recommender champion's scoring object.
-
-    The scorer's ``recommend(partner_ids, budget=, allowed=, cost_overrides=)`` returns the
-    CLI contract's frame (``partner_id, incentive, expected_uplift, cost, expected_net``,
-    plus ``uplift_<i>``/``cost_<i>`` per incentive, which become ``options``, and the 80 %
-    intervals ``expected_uplift_low/high``, ``expected_net_low/high`` when the model has
-    them).
-    """
-    champion = loaded.get(RECOMMENDER_MODEL)
-    _check_batch(request.partner_ids, max_batch)
-    try:
-        frame = champion.scorer.recommend(
-            request.partner_ids,
-            budget=request.budget,
-            allowed=request.incentives,
-            cost_overrides=request.costs,
-        )
-    except UnknownPartnersError as exc:
-        raise _unknown(exc, champion.version) from exc
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from exc
+def _recommendations(frame: pd.DataFrame) -> list[Recommendation]:
+    """The scorer's recommend frame as answer rows, in its order."""
     incentives = [c[len("cost_") :] for c in frame.columns if c.startswith("cost_")]
-    recommendations = [
+    return [
         Recommendation(
             partner_id=str(row["partner_id"]),
             incentive=str(row["incentive"]),
@@ -229,39 +209,156 @@ def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> R
         )
         for row in frame.to_dict("records")  # plain dicts: a Series per row costs more
     ]
+
+
+def _every_recommendation(champion: Champion) -> list[Recommendation]:
+    """Every partner's recommendation as the model gives it (no budget, allowed list or
+    cost override), computed once per champion: without a budget each partner's choice is
+    its own best net, so any request's rows are these rows."""
+
+    def build() -> list[Recommendation]:
+        frame = champion.scorer.recommend(None, budget=None, allowed=None, cost_overrides=None)
+        return _recommendations(frame)
+
+    return champion.memo("recommend", build)
+
+
+def _recommendations_by_id(champion: Champion) -> dict[str, Recommendation]:
+    every = _every_recommendation(champion)
+    return champion.memo("recommend_by_id", lambda: {r.partner_id: r for r in every})
+
+
+def _known_recommendations(
+    champion: Champion, partner_ids: list[str] | None
+) -> list[Recommendation]:
+    """The remembered rows of ``partner_ids`` (all when None), first occurrence order."""
+    if partner_ids is None:
+        return _every_recommendation(champion)
+    by_id = _recommendations_by_id(champion)
+    unknown = sorted({p for p in partner_ids if p not in by_id})
+    if unknown:
+        raise _unknown(UnknownPartnersError(unknown), champion.version)
+    return [by_id[p] for p in dict.fromkeys(partner_ids)]
+
+
+def recommend(loaded: Loaded, request: RecommendRequest, *, max_batch: int) -> RecommendResponse:
+    """Next-best incentive per partner from the recommender champion's scoring object.
+
+    The scorer's ``recommend(partner_ids, budget=, allowed=, cost_overrides=)`` returns the
+    CLI contract's frame (``partner_id, incentive, expected_uplift, cost, expected_net``,
+    plus ``uplift_<i>``/``cost_<i>`` per incentive, which become ``options``, and the 80 %
+    intervals ``expected_uplift_low/high``, ``expected_net_low/high`` when the model has
+    them). Without a budget, allowed list or cost override the rows are the champion's
+    remembered ones (:func:`_every_recommendation`), the same numbers without the frame.
+    """
+    champion = loaded.get(RECOMMENDER_MODEL)
+    _check_batch(request.partner_ids, max_batch)
+    if request.budget is None and request.incentives is None and request.costs is None:
+        recommendations = _known_recommendations(champion, request.partner_ids)
+        costs = pd.Series([r.cost for r in recommendations], dtype=float)
+        nets = pd.Series([r.expected_net for r in recommendations], dtype=float)
+        return RecommendResponse(
+            as_of=champion.as_of,
+            model_version=champion.version,
+            recommendations=recommendations,
+            total_cost=float(costs.sum()),
+            total_expected_net=float(nets.sum()),
+        )
+    try:
+        frame = champion.scorer.recommend(
+            request.partner_ids,
+            budget=request.budget,
+            allowed=request.incentives,
+            cost_overrides=request.costs,
+        )
+    except UnknownPartnersError as exc:
+        raise _unknown(exc, champion.version) from exc
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
     return RecommendResponse(
         as_of=champion.as_of,
         model_version=champion.version,
-        recommendations=recommendations,
+        recommendations=_recommendations(frame),
         total_cost=float(frame["cost"].sum()),
         total_expected_net=float(frame["expected_net"].sum()),
     )
+
+
+def _ranking(champion: Champion, request: RankRequest) -> list[RankedPartner]:
+    """Every partner the filters keep, ranked; computed once per champion and filters
+    (``top_k`` only cuts the list: the ranking's first k rows are its top k)."""
+
+    def build() -> list[RankedPartner]:
+        frame = champion.scorer.rank(
+            top_k=None, region=request.region, tier=request.tier, partner_type=request.partner_type
+        )
+        return [
+            RankedPartner(
+                partner_id=str(row["partner_id"]),
+                rank=int(row["rank"]),
+                score=float(row["score"]),
+                reasons=list(row["reasons"])
+                if not isinstance(row["reasons"], str)
+                else [r for r in row["reasons"].split("; ") if r],
+            )
+            for _, row in frame.iterrows()
+        ]
+
+    return champion.memo(("rank", request.region, request.tier, request.partner_type), build)
 
 
 def rank(loaded: Loaded, request: RankRequest, *, max_batch: int) -> RankResponse:
     """Top partners by the value of investing in them, from the recommender's scorer."""
     champion = loaded.get(RECOMMENDER_MODEL)
     try:
-        frame = champion.scorer.rank(
-            top_k=min(request.top_k, max_batch),
-            region=request.region,
-            tier=request.tier,
-            partner_type=request.partner_type,
-        )
+        partners = _ranking(champion, request)[: min(request.top_k, max_batch)]
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
-    partners = [
-        RankedPartner(
-            partner_id=str(row["partner_id"]),
-            rank=int(row["rank"]),
-            score=float(row["score"]),
-            reasons=list(row["reasons"])
-            if not isinstance(row["reasons"], str)
-            else [r for r in row["reasons"].split("; ") if r],
-        )
-        for _, row in frame.iterrows()
-    ]
     return RankResponse(as_of=champion.as_of, model_version=champion.version, partners=partners)
+
+
+def warm(champions: list[Champion]) -> None:
+    """Compute what new champions answer most from before any request asks: group totals
+    of every level, every recommendation, the unfiltered ranking (seconds of sampling and
+    frames, once per champion; a request meanwhile computes what it needs itself)."""
+    for champion in champions:
+        if champion.table is not None:
+            champion.table.warm()
+        if champion.name == RECOMMENDER_MODEL:
+            _recommendations_by_id(champion)
+            _ranking(champion, RankRequest())
+
+
+# -- which answers are quick -----------------------------------------------------------
+QUICK_PARTNERS = 100  # ids in a request answered from memory on the server's event loop
+
+
+def quick(loaded: Loaded, request: Any) -> bool:
+    """Whether ``request`` is answered from what is already in memory, in well under a
+    millisecond (no model run, no sampling, no frame): then the service answers it on
+    its event loop instead of handing it to a worker thread and back, which costs more
+    than the answer (two thread wake-ups and interpreter-lock hand-offs per request)."""
+    ids = getattr(request, "partner_ids", None)
+    if ids is not None and len(ids) > QUICK_PARTNERS:
+        return False
+    if isinstance(request, ForecastRequest):
+        return not request.explain
+    if isinstance(request, AggregateRequest):
+        champion = loaded.models.get(FORECASTER_MODEL)
+        return (
+            champion is not None
+            and champion.table is not None
+            and (champion.table.has_level(request.group_by))
+        )
+    champion = loaded.models.get(RECOMMENDER_MODEL)
+    if champion is None:
+        return True  # the answer is the 503 saying so
+    if isinstance(request, RecommendRequest):
+        plain = request.budget is None and request.incentives is None and request.costs is None
+        return plain and ids is not None and "recommend_by_id" in champion.memos
+    if isinstance(request, RankRequest):
+        return ("rank", request.region, request.tier, request.partner_type) in champion.memos
+    return False
 
 
 # -- about the models ----------------------------------------------------------------

@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.scoring import (
@@ -34,6 +35,8 @@ from serving.settings import ServingSettings
 log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = (FORECASTER_MODEL, RECOMMENDER_MODEL)
+MAX_MEMOS = 256  # answers remembered per champion (a filter a caller makes up is not kept)
+T = TypeVar("T")
 
 
 class ModelUnavailable(LookupError):
@@ -53,6 +56,30 @@ class Champion:
     as_of: dt.date | None
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     table: ForecastTable | None = None  # the forecaster's answers, scored once at load
+    memos: dict[Hashable, Any] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )  # answers of this champion alone (see memo); a replace() starts an empty one
+    memo_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, compare=False, repr=False
+    )
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, computed once per key for this champion and then remembered.
+
+        The answers a champion gives without a dataset (its recommendations, rankings)
+        are a function of the model alone, so they live and die with this object: a new
+        version is a new :class:`Champion` with an empty memo, never a stale answer.
+        Concurrent first requests wait for one computation; past :data:`MAX_MEMOS` keys
+        answers are computed and not kept.
+        """
+        if key in self.memos:
+            return self.memos[key]
+        with self.memo_lock:
+            if key not in self.memos:
+                if len(self.memos) >= MAX_MEMOS:
+                    return build()
+                self.memos[key] = build()
+            return self.memos[key]
 
 
 @dataclass(frozen=True)
@@ -164,8 +191,13 @@ def load_from_bentoml(name: str) -> Champion:
 class Champions:
     """The current :class:`Loaded` snapshot, refreshed by polling or on demand."""
 
-    def __init__(self, settings: ServingSettings) -> None:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        on_load: Callable[[list[Champion]], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_load = on_load  # told of the champions a refresh swapped in (to warm them)
         self.source = resolve_source(settings)
         self._current = Loaded()
         self._reload_lock = threading.Lock()
@@ -204,12 +236,14 @@ class Champions:
             old = self._current
             models = dict(old.models)
             problems: dict[str, str] = {}
+            fresh: list[Champion] = []
             for name in MODEL_NAMES:
                 try:
                     identity = self._identity(name)
                     if name in models and self._loaded_identity(models[name]) == identity:
                         continue
                     models[name] = self._load(name)
+                    fresh.append(models[name])
                     log.info("serving %s v%s from %s", name, models[name].version, self.source)
                 except (NoChampionError, ModelUnavailable) as exc:
                     problems[name] = str(exc)
@@ -218,6 +252,11 @@ class Champions:
                     problems[name] = f"loading model '{name}' failed: {exc}"
             new = replace(old, models=models, problems=problems)
             self._current = new  # one assignment: requests see the old or the new snapshot
+            if fresh and self.on_load is not None:
+                try:
+                    self.on_load(fresh)
+                except Exception:  # warming is an optimisation; answers compute on demand
+                    log.exception("warming the new champions failed")
             return new
 
     def start_polling(self) -> None:

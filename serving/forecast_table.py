@@ -4,63 +4,105 @@ Known partners are forecast from the snapshot of features as of the training dat
 their answers never change while a model is loaded: scoring the whole snapshot once
 (the library's own batch call) and answering requests by lookup gives the same numbers
 as scoring per request, at a fraction of the latency (LightGBM's pandas conversion
-costs several milliseconds per call, whatever the batch size). Group totals are cached
-per (group, horizon) on first use, since their sampling costs most of a second.
+costs several milliseconds per call, whatever the batch size). The rows are kept as
+plain Python values per partner, so a request touches no frame at all (a one-partner
+answer took ~3 ms of pandas on the loaded 2-core machine; now a dict lookup). Group
+totals are sampled once per group level at the longest horizon, on first use or by
+:meth:`ForecastTable.warm` right after a load (a second or more each): the totals of a
+shorter horizon are the first rows of the longer one, since the sampler draws horizon by
+horizon from one seeded stream.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from features.scoring import MAX_HORIZON, PartnerForecaster, UnknownPartnersError
+from features.scoring import GROUP_LEVELS, MAX_HORIZON, PartnerForecaster, UnknownPartnersError
+
+FIELDS: tuple[str, ...] = ("quarter_start", "horizon", "p10", "p50", "p90")
+Row = tuple[dt.date, int, float, float, float]  # the FIELDS of one quarter's forecast
+
+
+def quarter_rows(frame: pd.DataFrame) -> list[Row]:
+    """Plain Python values of the forecast columns (:data:`FIELDS`), one tuple per row."""
+    columns = (
+        [ts.date() for ts in pd.to_datetime(frame["quarter_start"])],
+        frame["horizon"].astype(int).tolist(),
+        frame["p10"].astype(float).tolist(),
+        frame["p50"].astype(float).tolist(),
+        frame["p90"].astype(float).tolist(),
+    )
+    return list(zip(*columns, strict=True))
+
+
+def rows_frame(rows: list[tuple[str, Row]], key: str) -> pd.DataFrame:
+    """(key, row) pairs as a frame: ``key`` (``partner_id`` or ``group``) and :data:`FIELDS`."""
+    return pd.DataFrame([(k, *row) for k, row in rows], columns=[key, *FIELDS])
+
+
+def _check_horizon(horizon: int) -> None:
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ValueError(f"horizon must be from 1 to {MAX_HORIZON}, got {horizon!r}")
 
 
 @dataclass
 class ForecastTable:
-    """``forecaster.forecast(None, 4)`` with row positions per partner."""
+    """``forecaster.forecast(None, MAX_HORIZON)`` as rows per partner, group totals cached."""
 
     forecaster: PartnerForecaster
-    frame: pd.DataFrame = field(init=False)
-    positions: dict[str, np.ndarray] = field(init=False)
-    _groups: dict[tuple[str, int], pd.DataFrame] = field(init=False, default_factory=dict)
+    rows: dict[str, list[Row]] = field(init=False)  # per partner, in horizon order
+    _groups: dict[str, list[tuple[str, Row]]] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         frame = self.forecaster.forecast(None, MAX_HORIZON, num_threads=1)
-        self.frame = frame.reset_index(drop=True)
-        ids = self.frame["partner_id"].astype(str).to_numpy()
-        codes, uniques = pd.factorize(ids)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-        self.positions = {
-            str(pid): order[bounds[i] : bounds[i + 1]] for i, pid in enumerate(uniques)
-        }
-        self._horizon = self.frame["horizon"].to_numpy()
+        ids = frame["partner_id"].astype(str).tolist()
+        self.rows = {}
+        for pid, row in zip(ids, quarter_rows(frame), strict=True):
+            self.rows.setdefault(pid, []).append(row)
 
-    def forecast(self, partner_ids: list[str], horizon: int) -> pd.DataFrame:
-        """Same rows, order and numbers as ``forecaster.forecast(partner_ids, horizon)``."""
-        if not 1 <= horizon <= MAX_HORIZON:
-            raise ValueError(f"horizon must be from 1 to {MAX_HORIZON}, got {horizon!r}")
-        unknown = sorted(set(partner_ids) - self.positions.keys())
+    def forecast(self, partner_ids: list[str], horizon: int) -> list[tuple[str, Row]]:
+        """(partner_id, row) in the order, and with the numbers, of
+        ``forecaster.forecast(partner_ids, horizon)``: first occurrence order, duplicates
+        dropped, each partner's quarters up to ``horizon``."""
+        _check_horizon(horizon)
+        unknown = sorted(set(partner_ids) - self.rows.keys())
         if unknown:
             raise UnknownPartnersError(unknown)
-        wanted = dict.fromkeys(partner_ids)  # first occurrence order, duplicates dropped
-        take = np.concatenate([self.positions[p] for p in wanted])
-        take = take[self._horizon[take] <= horizon]
-        return self.frame.iloc[take]
+        return [
+            (pid, row)
+            for pid in dict.fromkeys(partner_ids)
+            for row in self.rows[pid]
+            if row[1] <= horizon
+        ]
 
-    def aggregate(self, group_by: str, horizon: int) -> pd.DataFrame:
-        """``forecaster.aggregate(group_by, horizon)``, computed once per argument pair."""
-        key = (group_by, horizon)
-        cached = self._groups.get(key)
+    def aggregate(self, group_by: str, horizon: int) -> list[tuple[str, Row]]:
+        """(group, row) of ``forecaster.aggregate(group_by, horizon)``, same order and
+        numbers; sampled once per level (concurrent first requests wait for one sampling)."""
+        _check_horizon(horizon)
+        return [(group, row) for group, row in self._level(group_by) if row[1] <= horizon]
+
+    def has_level(self, group_by: str) -> bool:
+        """Whether the totals of ``group_by`` are sampled already (a lookup, no wait)."""
+        return group_by in self._groups
+
+    def warm(self) -> None:
+        """Sample every group level now (after a load, so no request waits for it)."""
+        for group_by in GROUP_LEVELS:
+            self._level(group_by)
+
+    def _level(self, group_by: str) -> list[tuple[str, Row]]:
+        cached = self._groups.get(group_by)
         if cached is None:
-            with self._lock:  # one computation per key, even under concurrent requests
-                cached = self._groups.get(key)
+            with self._lock:
+                cached = self._groups.get(group_by)
                 if cached is None:
-                    cached = self.forecaster.aggregate(group_by, horizon, num_threads=1)
-                    self._groups[key] = cached
+                    frame = self.forecaster.aggregate(group_by, MAX_HORIZON, num_threads=1)
+                    groups = frame["group"].astype(str).tolist()
+                    cached = list(zip(groups, quarter_rows(frame), strict=True))
+                    self._groups[group_by] = cached
         return cached

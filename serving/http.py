@@ -21,12 +21,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import json
 import logging
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,7 +43,7 @@ from features.names import FORECASTER_MODEL
 from features.reporting import display_url
 from serving import answers
 from serving.answers import ApiError
-from serving.champions import Champions, Loaded, ModelUnavailable
+from serving.champions import Champion, Champions, Loaded, ModelUnavailable
 from serving.identity import (
     ANONYMOUS,
     SINGLE_KEY,
@@ -61,6 +66,8 @@ APP_PATH = "/app"  # the planner app (serving.app): pages, its own sign-in
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
 IDENTITY = "partnercast.identity"  # the caller's Identity, in the ASGI scope
+SWITCH_SECONDS = 0.0005  # sys.setswitchinterval of the worker process (Python: 0.005)
+THREADS = 2  # worker threads for answers that are not quick (the service's threads=)
 
 
 class ServiceState:
@@ -72,9 +79,16 @@ class ServiceState:
         self.ledger: LedgerWriter | None = None
         self.overrides: OverrideDesk | None = None
         self.keys: dict[str, Identity] | None = None  # sha256 -> caller, from the keys file
+        self._limiter: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def start(self, settings: ServingSettings) -> None:
         """Load the champions (never train), then poll for new ones; start recording."""
+        # a thread doing seconds of pandas work (a changed dataset read for /kpis, a new
+        # champion's group totals) keeps the interpreter lock for up to the switch
+        # interval each time another thread asks for it; at Python's default 5 ms every
+        # quick answer waits that long several times per request, so one slow request
+        # queued all the others behind it for seconds under load (p98 > 1 s)
+        sys.setswitchinterval(SWITCH_SECONDS)
         if settings.api_keys is not None:
             try:
                 self.keys = load_keys(settings.api_keys)
@@ -90,7 +104,7 @@ class ServiceState:
                 settings.resolved_ledger_url, flush_seconds=settings.ledger_flush_seconds
             )
             log.info("recording forecasts in %s", display_url(settings.resolved_ledger_url))
-        self.champions = Champions(settings)
+        self.champions = Champions(settings, on_load=_warm_in_background)
         loaded = self.champions.refresh()
         if not loaded.ready:
             log.warning("not ready: %s", loaded.reason())
@@ -137,6 +151,18 @@ class ServiceState:
             answer = self.overrides.finalize(loaded, answer)
         return answer
 
+    async def respond(self, call: Callable[..., Any], request: Any) -> Any:
+        """:meth:`answer` on the event loop when it is quick (:func:`serving.answers.quick`:
+        from memory, well under a millisecond), else in one of ``THREADS`` worker threads
+        (a model run, a first sampling, a large batch must not hold the loop)."""
+        if answers.quick(self.loaded, request):
+            return self.answer(call, request)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(THREADS)
+        return await anyio.to_thread.run_sync(
+            functools.partial(self.answer, call, request), limiter=self._limiter
+        )
+
     def _record(self, loaded: Loaded, answer: Any) -> None:
         """Queue forecast answers for the ledger; anything else, or any failure, is skipped."""
         if self.ledger is None or not isinstance(answer, ForecastResponse | AggregateResponse):
@@ -152,6 +178,19 @@ class ServiceState:
             self.ledger.submit(answer, made_by)
         except Exception:  # recording must never cost an answer
             log.exception("could not queue an answer for the forecast ledger")
+
+
+def _warm_in_background(champions: list[Champion]) -> None:
+    """Warm new champions' answers (:func:`serving.answers.warm`) in a daemon thread, so a
+    load or ``POST /reload`` is not held up by it."""
+
+    def run() -> None:
+        try:
+            answers.warm(champions)
+        except Exception:  # a request computes what it needs itself
+            log.exception("warming the answers of the new champions failed")
+
+    threading.Thread(target=run, name="warm-answers", daemon=True).start()
 
 
 # -- middleware --------------------------------------------------------------------

@@ -66,6 +66,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same(ledger: pd.DataFrame | None, before: pd.DataFrame | None) -> bool:
+    """Whether two reads of the ledger's start-of-quarter forecasts are the same rows."""
+    if ledger is None or before is None:
+        return ledger is None and before is None
+    return ledger.equals(before)
+
+
 def _check_ids(partner_ids: list[str] | None, group_by: str | None, max_batch: int) -> None:
     if partner_ids is not None and group_by is not None:
         raise ApiError(
@@ -88,7 +95,9 @@ class KpiSource:
         self.settings = settings or ServingSettings()
         self._lock = threading.Lock()
         self._dataset: tuple[tuple, Dataset] | None = None
-        self._tables: dict[tuple, tuple[float, pd.DataFrame]] = {}
+        self._tables: dict[tuple, tuple] = {}  # key -> (when, frame[, ledger rows read])
+        self._last_dates: dict[tuple, pd.Timestamp] = {}  # dataset signature -> as-of
+        self._answers: dict[tuple, tuple[pd.DataFrame, KpiResponse]] = {}  # see answer()
 
     def dataset(self) -> tuple[tuple, Dataset]:
         folder = Path(self.settings.data_dir)
@@ -108,13 +117,19 @@ class KpiSource:
                     raise ApiError(503, f"the KPI dataset {folder} is invalid: {report}") from exc
                 self._dataset = (signature, ds)
                 self._tables.clear()
+                self._answers.clear()
                 log.info("KPI dataset loaded from %s", folder)
             return self._dataset
 
     def table(self, loaded: Loaded, as_of: pd.Timestamp | None, group_by: str | None) -> Any:
-        """(as_of, KPI frame) for the request, computed once per key and kept a while."""
+        """(as_of, KPI frame) for the request, computed once per key and kept a while.
+
+        After ``reload_seconds`` (at least 1 s) the ledger's start-of-quarter forecasts are
+        read again; only when they changed is the table computed again (seconds of
+        features and scoring), else it is kept for another while.
+        """
         signature, ds = self.dataset()
-        as_of = ds.as_of(as_of)
+        as_of = self._as_of(signature, ds, as_of)
         forecaster = loaded.models.get(FORECASTER_MODEL)
         recommender = loaded.models.get(RECOMMENDER_MODEL)
         key = (
@@ -136,6 +151,9 @@ class KpiSource:
             except Exception:  # the ledger adds to the KPIs; it must never break them
                 log.exception("reading the forecast ledger failed; rescoring instead")
                 ledger = None
+            if cached is not None and _same(ledger, cached[2]):
+                self._tables[key] = (now, cached[1], cached[2])
+                return as_of, cached[1]
             frame = channel_kpis(
                 ds,
                 as_of=as_of,
@@ -148,8 +166,20 @@ class KpiSource:
                 mdf_incentive=self.settings.mdf_incentive,
                 seed=self.settings.seed,
             )
-            self._tables[key] = (now, frame)
+            self._tables[key] = (now, frame, ledger)
             return as_of, frame
+
+    def _as_of(self, signature: tuple, ds: Dataset, when: pd.Timestamp | None) -> pd.Timestamp:
+        """``ds.as_of(when)``; the dataset's last date (a scan of every table) once per
+        dataset version."""
+        if when is not None:
+            return ds.as_of(when)
+        with self._lock:
+            known = self._last_dates.get(signature)
+            if known is None:
+                self._last_dates = {signature: ds.as_of(None)}
+                known = self._last_dates[signature]
+            return known
 
     def attainment(
         self, loaded: Loaded, request: AttainmentRequest, *, max_batch: int
@@ -267,7 +297,12 @@ class KpiSource:
         )
 
     def answer(self, loaded: Loaded, request: KpiRequest, *, max_batch: int) -> KpiResponse:
-        """The ``POST /kpis`` answer (errors as :class:`ApiError`)."""
+        """The ``POST /kpis`` answer (errors as :class:`ApiError`).
+
+        An answer about every partner or group is kept with the table it was made from
+        and given again while that table is the current one (a new table, after a dataset,
+        ledger or champion change, makes a new answer).
+        """
         _check_ids(request.partner_ids, request.group_by, max_batch)
         as_of = None if request.as_of is None else pd.Timestamp(request.as_of)
         as_of, frame = self.table(loaded, as_of, request.group_by)
@@ -282,8 +317,24 @@ class KpiSource:
                     "(unknown, or joined later): remove them",
                     unknown_partner_ids=unknown,
                 )
-            frame = frame.set_index(ids).loc[wanted].reset_index(drop=True)
-        row_model = PartnerKpis if request.group_by is None else GroupKpis
+            selected = frame.set_index(ids).loc[wanted].reset_index(drop=True)
+            return self._response(as_of, selected, request.group_by)
+        if request.as_of is not None:  # any past date may be asked: not kept
+            return self._response(as_of, frame, request.group_by)
+        key = (as_of, request.group_by)
+        with self._lock:
+            made = self._answers.get(key)
+        if made is not None and made[0] is frame:
+            return made[1]
+        response = self._response(as_of, frame, request.group_by)
+        with self._lock:
+            self._answers[key] = (frame, response)
+        return response
+
+    def _response(
+        self, as_of: pd.Timestamp, frame: pd.DataFrame, group_by: str | None
+    ) -> KpiResponse:
+        row_model = PartnerKpis if group_by is None else GroupKpis
         fields = set(row_model.model_fields)
         rows = [
             row_model(**{k: _plain(v) for k, v in record.items() if k in fields})
@@ -293,6 +344,6 @@ class KpiSource:
         return KpiResponse(
             as_of=as_of.date(),
             quarter_start=pd.Timestamp(quarter_start).date(),
-            group_by=request.group_by,
+            group_by=group_by,
             kpis=rows,
         )

@@ -29,6 +29,7 @@ from features.reporting.overrides import (
 )
 from serving.answers import ApiError
 from serving.champions import Loaded, forecaster_of
+from serving.forecast_table import rows_frame
 from serving.identity import Identity
 from serving.schemas import (
     AggregateResponse,
@@ -112,16 +113,18 @@ class OverrideDesk:
                 if request.group_by is not None or request.group is not None:
                     raise BadInput("give partner_id, or group_by and group, not both")
                 level, key = "partner", request.partner_id
-                if key not in table.positions:
+                if key not in table.rows:
                     raise ApiError(
                         404,
                         f"partner id {key!r} is unknown to model v{champion.version}",
                         unknown_partner_ids=[key],
                     )
-                p50_model = model_p50(table.forecast([key], 4), quarter, f"partner {key}")
+                rows = rows_frame(table.forecast([key], 4), "partner_id")
+                p50_model = model_p50(rows, quarter, f"partner {key}")
             elif request.group_by is not None:
                 level = request.group_by
-                key, p50_model = group_p50(table.aggregate(level, 4), level, request.group, quarter)
+                groups = rows_frame(table.aggregate(level, 4), "group")
+                key, p50_model = group_p50(groups, level, request.group, quarter)
             else:
                 raise BadInput("give partner_id, or group_by (and group) of the forecast")
             row = self.book().add(

@@ -23,7 +23,7 @@ from serving.experiments import (
     ReportRequest,
     ReportResponse,
 )
-from serving.http import ApiMiddleware, ServiceState, extra_routes
+from serving.http import THREADS, ApiMiddleware, ServiceState, extra_routes
 from serving.kpis import KpiSource
 from serving.openapi import document
 from serving.schemas import (
@@ -54,7 +54,7 @@ pages = PlannerApp(state)  # the planners' web app, mounted at /app
 @bentoml.service(
     name="partnercast",
     workers=1,
-    threads=2,  # two requests scored at once on 2 cores; LightGBM itself single-threaded
+    threads=THREADS,  # two requests scored at once on 2 cores; LightGBM single-threaded
     traffic={"timeout": 60},
     logging={"access": {"enabled": False}},
 )
@@ -79,14 +79,14 @@ class PartnerCast:
         state.stop()
 
     @bentoml.api(route="/forecast")
-    def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
+    async def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
         """P10/P50/P90 per partner and quarter ahead; top drivers of the P50 when asked."""
-        return state.answer(answers.forecast, request)
+        return await state.respond(answers.forecast, request)
 
     @bentoml.api(route="/forecast/aggregate")
-    def forecast_aggregate(self, request: AggregateRequest, /) -> AggregateResponse:
+    async def forecast_aggregate(self, request: AggregateRequest, /) -> AggregateResponse:
         """Totals by region, tier, partner type or overall, with intervals for the sum."""
-        return state.answer(answers.aggregate, request)
+        return await state.respond(answers.aggregate, request)
 
     @bentoml.api(route="/forecast/attainment")
     def forecast_attainment(self, request: AttainmentRequest, /) -> AttainmentResponse:
@@ -104,14 +104,14 @@ class PartnerCast:
         return state.answer(answers.new_partner, request)
 
     @bentoml.api(route="/recommend")
-    def recommend(self, request: RecommendRequest, /) -> RecommendResponse:
+    async def recommend(self, request: RecommendRequest, /) -> RecommendResponse:
         """Next-best incentive per partner, with uplift, cost and net of every option."""
-        return state.answer(answers.recommend, request)
+        return await state.respond(answers.recommend, request)
 
     @bentoml.api(route="/rank")
-    def rank(self, request: RankRequest, /) -> RankResponse:
+    async def rank(self, request: RankRequest, /) -> RankResponse:
         """Top partners by the value of investing in them next quarter, with reasons."""
-        return state.answer(answers.rank, request)
+        return await state.respond(answers.rank, request)
 
     @bentoml.api(route="/kpis")
     def kpis(self, request: KpiRequest, /) -> KpiResponse:
