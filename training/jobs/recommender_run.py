@@ -141,6 +141,7 @@ def train_recommender(
         mlflow.log_params({f"effect_model_{a}": m for a, m in model.uplift_.effect_model_.items()})
         # issue 17: the new model's uplift against the latest randomized test's measurements
         log_experiment_calibration(ds, model, data.spec, as_of=data.as_of)
+        log.info("scoring every partner's options as of %s for serving", data.as_of.date())
         features = build_features(ds, as_of=data.as_of, spec=data.spec)
         recommender = score_partners(
             model,
@@ -150,6 +151,7 @@ def train_recommender(
             info={"run_id": run.info.run_id, "as_of": str(data.as_of.date())},
         )
         decision = recommender_gate(metrics)
+        log.info("logging the recommender to MLflow")
         mlflow.log_dict(data.spec.to_dict(), SPEC_ARTIFACT)
         mlflow.sklearn.log_model(
             model,
