@@ -102,8 +102,9 @@ def champion_forecaster(store: Store) -> PartnerForecaster:
     return load_champion(FORECASTER_MODEL, store.uri).model.forecaster
 
 
-def with_recommender(trained_store: Store, to: Path) -> Store:
-    """A copy of the forecaster store with a recommender champion trained into it."""
+def with_recommender(trained_store: Store, to: Path, params: dict | None = None) -> Store:
+    """A copy of the forecaster store with a recommender champion trained into it
+    (``params``: the recommender's, as ``train_recommender`` takes them)."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -129,7 +130,7 @@ def with_recommender(trained_store: Store, to: Path) -> Store:
         data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
         experiment = client.get_experiment_by_name("partnercast").experiment_id
         outcome = rec_module.train_recommender(
-            ds, data, forecaster, client=client, experiment_id=experiment, seed=7
+            ds, data, forecaster, client=client, experiment_id=experiment, seed=7, params=params
         )
     mlflow.set_tracking_uri(None)
     assert outcome is not None and outcome.promoted
