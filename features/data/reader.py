@@ -82,10 +82,7 @@ def find_table_files(folder: Path) -> dict[str, list[Path]]:
 
 def parquet_parts(folder: Path) -> list[Path]:
     """A table folder's Parquet parts in name order (other files are ignored)."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".parquet"),
-        key=lambda p: p.name,
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".parquet")
 
 
 def table_files(folder: Path, tables: tuple[str, ...] = ALL_TABLES) -> list[Path]:
@@ -113,7 +110,7 @@ def _read_parts(folder: Path) -> pd.DataFrame:
     if odd is not None:
         raise ValueError(
             f"part {odd.name} has other columns than {parts[0].name} "
-            f"({sorted(set(columns[0]) ^ set(pd.read_parquet(odd).columns))} differ)"
+            f"({sorted(set(columns[0]) ^ set(columns[parts.index(odd)]))} differ)"
         )
     return pd.concat(frames, ignore_index=True)
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-
-import pandas as pd
 
 from features.calendar import QuarterCalendar
 from features.data import BadInput, Dataset
-from features.reporting.realised import LedgerUnreadable, realised_accuracy
+from features.reporting.realised import LedgerUnreadable, RealisedAccuracy, realised_accuracy
 from features.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,28 +24,17 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class Realised:
-    """The two tables (None when there was nothing to score) and what was said about them."""
-
-    accuracy: pd.DataFrame | None
-    value_added: pd.DataFrame | None
-    said: str
-
-
-def score(ds: Dataset, settings: Settings) -> Realised:
+def score(ds: Dataset, settings: Settings) -> RealisedAccuracy:
     """The realised-accuracy tables for ``ds``, or the reason there are none."""
     try:
-        found = realised_accuracy(
+        return realised_accuracy(
             ds,
             ledger_url=settings.resolved_ledger_url,
             calendar=QuarterCalendar(settings.fy_start_month),
         )
     except (LedgerUnreadable, BadInput) as exc:
         log.warning("realised accuracy: %s", exc)
-        return Realised(None, None, str(exc))
-    said = "\n".join(s for s in (found.nothing_because, found.left_out) if s)
-    return Realised(found.report, found.value_added, said)
+        return RealisedAccuracy(ds.as_of(), nothing_because=str(exc))
 
 
 class AccuracyReports:
@@ -56,9 +42,9 @@ class AccuracyReports:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # one scoring at a time; the others wait for its result
-        self._kept: tuple[tuple, float, Realised] | None = None
+        self._kept: tuple[tuple, float, RealisedAccuracy] | None = None
 
-    def get(self, ds: Dataset, signature: tuple, settings: Settings) -> Realised:
+    def get(self, ds: Dataset, signature: tuple, settings: Settings) -> RealisedAccuracy:
         with self._lock:
             now = time.monotonic()
             kept = self._kept

@@ -444,8 +444,8 @@ class PlannerApp:
                 ~everything["segment"].isin(["all", "author"])
             ].to_dict("records")
             context["by_author"] = everything[everything["segment"] == "author"].to_dict("records")
-        if report.accuracy is not None:
-            context["versions"] = report.accuracy[report.accuracy["segment"] == "all"].to_dict(
+        if report.report is not None:
+            context["versions"] = report.report[report.report["segment"] == "all"].to_dict(
                 "records"
             )
         return self._render(request, who, "accuracy_realised.html", **context)
