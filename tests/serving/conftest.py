@@ -75,7 +75,11 @@ def _train_into(root: Path) -> None:
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A store with a promoted forecaster, trained once for all xdist workers."""
-    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's base is popen-gwN inside this run's own folder: its parent
+    # is shared by the run's workers only. Without xdist the parent is every run's
+    # (/tmp/pytest-of-USER), so two runs at once would delete each other's champion.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / "serving-champion"
     with open(shared / "serving-champion.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
