@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from serving.settings import ServingSettings
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_PROBLEMS = 1500  # characters of a validation report in an error answer
+MAX_TABLES = 32  # KPI and attainment tables kept (any past as-of date may be asked)
 
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
@@ -95,7 +97,8 @@ class KpiSource:
         self.settings = settings or ServingSettings()
         self._lock = threading.Lock()
         self._dataset: tuple[tuple, Dataset] | None = None
-        self._tables: dict[tuple, tuple] = {}  # key -> (when, frame[, ledger rows read])
+        # key -> (when, frame[, ledger rows read]), the least recently used first; see _keep
+        self._tables: OrderedDict[tuple, tuple] = OrderedDict()
         self._last_dates: dict[tuple, pd.Timestamp] = {}  # dataset signature -> as-of
         self._answers: dict[tuple, tuple[pd.DataFrame, KpiResponse]] = {}  # see answer()
 
@@ -142,6 +145,8 @@ class KpiSource:
         now = time.monotonic()
         with self._lock:
             cached = self._tables.get(key)
+            if cached is not None:
+                self._tables.move_to_end(key)
             if cached is not None and now - cached[0] < max(self.settings.reload_seconds, 1.0):
                 return as_of, cached[1]
             calendar = QuarterCalendar(self.settings.fy_start_month)
@@ -152,7 +157,7 @@ class KpiSource:
                 log.exception("reading the forecast ledger failed; rescoring instead")
                 ledger = None
             if cached is not None and _same(ledger, cached[2]):
-                self._tables[key] = (now, cached[1], cached[2])
+                self._keep(key, (now, cached[1], cached[2]))
                 return as_of, cached[1]
             frame = channel_kpis(
                 ds,
@@ -166,8 +171,17 @@ class KpiSource:
                 mdf_incentive=self.settings.mdf_incentive,
                 seed=self.settings.seed,
             )
-            self._tables[key] = (now, frame, ledger)
+            self._keep(key, (now, frame, ledger))
             return as_of, frame
+
+    def _keep(self, key: tuple, entry: tuple) -> None:
+        """Remember a table (caller holds the lock); past :data:`MAX_TABLES` the least
+        recently asked goes, so callers asking many past dates cannot grow the service's
+        memory without bound."""
+        self._tables[key] = entry
+        self._tables.move_to_end(key)
+        while len(self._tables) > MAX_TABLES:
+            self._tables.popitem(last=False)
 
     def _as_of(self, signature: tuple, ds: Dataset, when: pd.Timestamp | None) -> pd.Timestamp:
         """``ds.as_of(when)``; the dataset's last date (a scan of every table) once per
@@ -203,6 +217,7 @@ class KpiSource:
         with self._lock:
             cached = self._tables.get(key)
             if cached is not None and now - cached[0] < max(self.settings.reload_seconds, 1.0):
+                self._tables.move_to_end(key)
                 frame = cached[1]
             else:
                 try:
@@ -217,7 +232,7 @@ class KpiSource:
                     )
                 except BadInput as exc:
                     raise ApiError(422, str(exc)) from exc
-                self._tables[key] = (now, frame)
+                self._keep(key, (now, frame))
         if request.partner_ids is not None:
             wanted = list(dict.fromkeys(request.partner_ids))
             unknown = sorted(set(wanted) - set(ds.partners["partner_id"].astype(str)))

@@ -302,3 +302,26 @@ def test_only_answers_already_in_memory_are_quick(forecaster) -> None:
     assert not answers.quick(loaded, RecommendRequest())  # every partner: a large answer
     assert not answers.quick(loaded, RankRequest(region="EMEA"))
     assert answers.quick(Loaded(), plain)  # no recommender: the answer is a quick 503
+
+
+def test_kpi_tables_kept_are_bounded(trained_store: Store, tmp_path, monkeypatch):
+    """Any past as-of may be asked: the tables kept are the MAX_TABLES asked last."""
+    data = tmp_path / "data"
+    shutil.copytree(trained_store.root / "demo", data, ignore=shutil.ignore_patterns("_truth"))
+    made: list[pd.Timestamp] = []
+    monkeypatch.setattr(
+        kpis, "channel_kpis", lambda ds, **kw: made.append(kw["as_of"]) or pd.DataFrame()
+    )
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    source = KpiSource(ServingSettings(data_dir=data, ledger_url=url, reload_seconds=3600))
+    days = pd.date_range("2022-01-01", periods=kpis.MAX_TABLES + 1, freq="D")
+    for day in days:
+        source.table(Loaded(), day, None)
+    assert len(made) == kpis.MAX_TABLES + 1
+    source.table(Loaded(), days[-1], None)  # kept: not made again
+    source.table(Loaded(), days[1], None)  # kept, and now the most recently asked
+    assert len(made) == kpis.MAX_TABLES + 1
+    source.table(Loaded(), days[0], None)  # the least recently asked went: made again
+    assert made[-1] == days[0] and len(made) == kpis.MAX_TABLES + 2
+    source.table(Loaded(), days[1], None)  # survived the eviction its asking protected
+    assert len(made) == kpis.MAX_TABLES + 2
