@@ -215,6 +215,20 @@ def _engine(url: str, *, create: bool) -> Engine:
     return engine
 
 
+def create_tables(engine: Engine, tables: list[sa.Table] | None = None, attempts: int = 5) -> None:
+    """Create the tables that are missing (``None``: every table of ``metadata``). Another thread or process creating them between
+    the check and the create is fine: the create is tried again and then finds them."""
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine, tables=tables, checkfirst=True)
+            return
+        except sa.exc.DBAPIError:  # the other one won between check and create
+            if attempt == attempts:
+                raise
+            log.debug("schema creation raced (attempt %d); retrying", attempt)
+            time.sleep(0.05 * attempt)
+
+
 class ForecastLedger:
     """The ledger at a SQLAlchemy ``url``; see the module docstring.
 
@@ -243,18 +257,9 @@ class ForecastLedger:
         self.close()
 
     # -- schema ----------------------------------------------------------------------
-    def _create_tables(self, attempts: int = 5) -> None:
-        """Create the table if missing; a race with another process creating it is fine."""
-        for attempt in range(1, attempts + 1):
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-                self._exists = True
-                return
-            except sa.exc.DBAPIError:  # the other process won between check and create
-                if attempt == attempts:
-                    raise
-                log.debug("ledger schema creation raced (attempt %d); retrying", attempt)
-                time.sleep(0.05 * attempt)
+    def _create_tables(self) -> None:
+        create_tables(self.engine)
+        self._exists = True
 
     def _has_table(self) -> bool:
         if not self._exists:

@@ -28,7 +28,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.data import BadInput
-from features.reporting.ledger import LEVELS, _engine, _UtcDateTime, display_url, metadata
+from features.reporting.ledger import (
+    LEVELS,
+    _engine,
+    _UtcDateTime,
+    create_tables,
+    display_url,
+    metadata,
+)
 
 ROLES: tuple[str, ...] = ("reader", "planner", "admin")
 OVERRIDE_COLUMNS: tuple[str, ...] = (
@@ -159,7 +166,7 @@ class OverrideBook:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url, create=True)
-        metadata.create_all(self.engine, tables=[overrides_table, audit_table], checkfirst=True)
+        create_tables(self.engine, [overrides_table, audit_table])
 
     def __repr__(self) -> str:
         return f"OverrideBook({display_url(self.url)!r})"

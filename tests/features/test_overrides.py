@@ -6,13 +6,15 @@ in Q1; overrides A -> 130 and C -> 250 give EU +30, US -50, total -20.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from features.data import BadInput
-from features.reporting import ForecastLedger
+from features.reporting import ForecastLedger, ledger
 from features.reporting.overrides import (
     OverrideBook,
     apply_group_overrides,
@@ -44,6 +46,47 @@ def add(book: OverrideBook, level: str, key: str, p50: float, p50_model: float, 
         model_name="partnercast-forecaster",
         model_version="3",
     )
+
+
+def test_books_opened_at_once_on_a_new_database(url):
+    """A fresh server's first requests open the book from several threads at once: each
+    one may find the tables missing and then meet the other's (fuzzing found a 500)."""
+    barrier, errors = threading.Barrier(8), []
+
+    def open_book() -> None:
+        barrier.wait()
+        try:
+            OverrideBook(url).close()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_book) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    book = OverrideBook(url)
+    add(book, "partner", "A", 130.0, 100.0)
+    assert book.overrides()["key"].tolist() == ["A"]
+
+
+def test_a_schema_race_lost_is_tried_again(tmp_path, monkeypatch):
+    """Another process created the tables between our check and create: no error."""
+    real, calls = ledger.metadata.create_all, []
+
+    def raced(*args, **kwargs):
+        calls.append(kwargs.get("tables"))
+        if len(calls) == 1:
+            real(*args, **kwargs)  # the other one wins ...
+            raise sa.exc.OperationalError("CREATE TABLE audit", {}, Exception("already exists"))
+        return real(*args, **kwargs)  # ... and the second try finds the tables
+
+    monkeypatch.setattr(ledger.metadata, "create_all", raced)
+    book = OverrideBook(f"sqlite:///{tmp_path / 'ledger.db'}")
+    assert len(calls) == 2
+    add(book, "partner", "A", 130.0, 100.0)
+    assert len(book.overrides()) == 1
 
 
 def test_book_keeps_history_and_audit(url):
