@@ -216,8 +216,10 @@ def _engine(url: str, *, create: bool) -> Engine:
 
 
 def create_tables(engine: Engine, tables: list[sa.Table] | None = None, attempts: int = 5) -> None:
-    """Create the tables that are missing (``None``: every table of ``metadata``). Another thread or process creating them between
-    the check and the create is fine: the create is tried again and then finds them."""
+    """Create the tables that are missing (``None``: every table of ``metadata``).
+
+    Another thread or process creating them between the check and the create is fine: the
+    create is tried again and then finds them."""
     for attempt in range(1, attempts + 1):
         try:
             metadata.create_all(engine, tables=tables, checkfirst=True)
