@@ -111,8 +111,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
             raise BadInput("--extend DIR and --plan FILE go together")
         if args.scenario is not None or args.partners is not None or args.parts is not None:
             raise BadInput(
-                "--extend plays an existing world: --scenario, --partners and --parts do not "
-                "apply"
+                "--extend plays an existing world: --scenario, --partners and --parts do not apply"
             )
         world = extend_world(
             args.extend, args.plan, quarters=args.quarters or 1, seed=args.seed, out=args.out
