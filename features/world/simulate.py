@@ -269,6 +269,7 @@ def simulate_world_parts(
         first_partner += size
         first_opportunity += len(world.tables["opportunities"])
         yield world
+        del world  # the next part is drawn without this one in memory
 
 
 def _renumbered(world: World, first_partner: int, first_opportunity: int, width: int) -> World:
@@ -310,7 +311,7 @@ def write_world_in_parts(
     truth = CsvAppender(out / "_truth")
     tables = CsvAppender(out) if as_csv else None
     rows: dict[str, int] = {}
-    world = None
+    drawn: dict[str, object] = {}
     try:
         for part, world in enumerate(
             simulate_world_parts(
@@ -325,18 +326,23 @@ def write_world_in_parts(
                 rows[name] = rows.get(name, 0) + len(frame)
             for name, frame in world.truth.items():
                 truth.append(name, frame)
+            drawn = {
+                "as_of": world.as_of.date().isoformat(),
+                "params": dataclasses.asdict(world.params),
+                "start": world.start,
+            }
+            del world, frame  # written: not held while the next part is drawn
     finally:
         truth.close()
         if tables is not None:
             tables.close()
-    assert world is not None  # parts >= 1
     meta = {
-        "as_of": world.as_of.date().isoformat(),
+        "as_of": drawn["as_of"],
         "seed": seed,
-        "params": dataclasses.asdict(world.params),
+        "params": drawn["params"],
         "partners": partners,
         "quarters": quarters,
-        "start": world.start,
+        "start": drawn["start"],
         "parts": parts,
         "part_seeds": [part_seed(seed, k) for k in range(parts)],
         "played": [],
