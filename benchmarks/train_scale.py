@@ -25,7 +25,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = Path(sys.executable).with_name("partnercast")
-STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \w+ ([\w.]+):")
+STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \w+ ([\w.]+): ?(.*)$")
+# the recommender's steps, each ending at the first log line matching its pattern (after
+# the step before): nuisance models cross-fitted and refitted (up to the overlap report),
+# one effect model per incentive (up to the last choice), the rest of the fit and its
+# evaluation (up to scoring), then scoring every partner and logging to MLflow (to the end)
+STEPS = (
+    ("nuisances", re.compile(r"propensity clipped")),
+    ("effects", re.compile(r"scoring every partner|policy selection")),
+    ("evaluation", re.compile(r"scoring every partner")),
+)
 # the child reports its own peak memory: RUSAGE_CHILDREN of a wrapper that runs one command
 WRAPPER = (
     "import resource, subprocess, sys; "
@@ -35,15 +44,29 @@ WRAPPER = (
 )
 
 
-def _stamps(log: Path) -> list[tuple[float, str]]:
-    """(seconds since the epoch, logger name) of every timestamped line."""
+def _stamps(log: Path) -> list[tuple[float, str, str]]:
+    """(seconds since the epoch, logger name, message) of every timestamped line."""
     found = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         match = STAMP.match(line)
         if match:
             at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
-            found.append((at + int(match.group(2)) / 1000, match.group(3)))
+            found.append((at + int(match.group(2)) / 1000, match.group(3), match.group(4)))
     return found
+
+
+def recommender_steps(
+    stamps: list[tuple[float, str, str]], start: float, end: float
+) -> dict[str, float]:
+    """Seconds of each of :data:`STEPS` and of ``scoring`` (to ``end``), from the log."""
+    out, at = {}, start
+    for name, pattern in STEPS:
+        hit = next((t for t, _, m in stamps if t >= at and pattern.search(m)), None)
+        if hit is None:
+            return out
+        out[name], at = hit - at, hit
+    out["scoring"] = end - at
+    return out
 
 
 def run_train(data: Path, store: Path, log: Path) -> dict[str, float]:
@@ -64,14 +87,16 @@ def run_train(data: Path, store: Path, log: Path) -> dict[str, float]:
     if done.returncode != 0:
         raise SystemExit(f"train exited {done.returncode}: see {log}")
     peak_kib = int(lines[-1])
+    stamps = _stamps(log)
     recommender = next(
-        (at for at, name in _stamps(log) if name.startswith("training.incentives")), ended
+        (at for at, name, _ in stamps if name.startswith("training.incentives")), ended
     )
     return {
         "seconds": ended - started,
         "forecaster": recommender - started,
         "recommender": ended - recommender,
         "peak_gib": peak_kib / 2**20,
+        **recommender_steps(stamps, recommender, ended),
     }
 
 
@@ -112,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         found = run_train(data, work / f"store-{partners}", work / f"train-{partners}.log")
+        steps = " | ".join(
+            f"{found[k]:.0f}" if k in found else "-" for k in (*(n for n, _ in STEPS), "scoring")
+        )
         rows.append(
             f"| {partners:,} | {found['seconds']:.0f} | {found['forecaster']:.0f} | "
-            f"{found['recommender']:.0f} | {found['peak_gib']:.2f} | "
+            f"{found['recommender']:.0f} | {steps} | {found['peak_gib']:.2f} | "
             f"{found['seconds'] / partners * 1000:.1f} |"
         )
         print(rows[-1], file=sys.stderr)
@@ -125,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.quarters} quarters, seed {args.seed}; {os.cpu_count()} cores, load average at "
             f"the end {load[0]:.1f}",
             "",
-            "| partners | train s | forecaster s | recommender s | peak GiB | s per 1k partners |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| partners | train s | forecaster s | recommender s | nuisances s | effect models s "
+            "| evaluation s | scoring + logging s | peak GiB | s per 1k partners |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
         ]
     )

@@ -309,9 +309,14 @@ def _clean_extra(raw: pd.Series) -> pd.Series:
     """Extra columns as read, text stripped (empty as missing).
 
     A text column whose values are all plain numbers (CSV has no types) becomes float64,
-    so ``employees`` is a number whatever the file format; values with a leading zero
-    (codes such as postcodes) keep the column text.
+    so ``employees`` is a number whatever the file format (a Parquet file's integer
+    column becomes float64 too: the same dataset in either format); values with a leading
+    zero (codes such as postcodes) keep the column text.
     """
+    if pd.api.types.is_bool_dtype(raw):
+        return raw
+    if pd.api.types.is_numeric_dtype(raw):  # a typed file's integers: numbers as from CSV
+        return raw.astype("float64")
     if not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
         return raw
     text = _text(raw)

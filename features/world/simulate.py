@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,14 @@ from features.world.deals import (
 )
 from features.world.forward import PlayedQuarter, future_quarters, play_forward
 from features.world.latent import simulate_state
-from features.world.output import make_ids, to_days, write_frame_csv
+from features.world.output import (
+    CsvAppender,
+    make_ids,
+    renumber_ids,
+    to_days,
+    write_frame_csv,
+    write_frame_parquet,
+)
 from features.world.params import IncentiveSpec, WorldParams
 from features.world.partners import draw_partners
 from features.world.summary import summarize
@@ -58,7 +66,15 @@ __all__ = [
     "world_dataset",
     "world_summary",
     "write_world",
+    "write_world_in_parts",
 ]
+
+PARTS_ABOVE = 200_000
+"""Worlds of more partners are drawn and written in parts by default (``default_parts``)."""
+PARTNERS_PER_PART = 100_000
+"""Partners per part when the number of parts is the default: drawing and writing the
+12-quarter demo world of 50,000 partners peaks at 1.45 GiB, so a part of 100,000 at about
+3 GiB, whatever the number of parts."""
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +208,149 @@ def write_world(world: World, out: Path) -> None:
     text = json.dumps(meta, indent=2, default=str)
     write_bytes_atomically(text.encode("utf-8"), truth_dir / "world.json")
     log.info("wrote world to %s", out)
+
+
+def default_parts(partners: int) -> int:
+    """1 up to :data:`PARTS_ABOVE` partners, else one part per :data:`PARTNERS_PER_PART`."""
+    return 1 if partners <= PARTS_ABOVE else -(-partners // PARTNERS_PER_PART)
+
+
+def part_seed(seed: int, part: int) -> int:
+    """Part 0 draws with ``seed`` itself (one part is the world of ``simulate_world``); the
+    others with independent streams spawned from it."""
+    if part == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, part]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def simulate_world_parts(
+    partners: int,
+    quarters: int = 20,
+    seed: int = 42,
+    parts: int = 1,
+    start: str = "2021-01-01",
+    params: WorldParams | None = None,
+) -> Iterator[World]:
+    """The world of ``partners`` partners drawn as ``parts`` worlds of about equal size,
+    one at a time (never all partners in one process's memory at once), with ids that run
+    on across parts: ``P...`` partner and ``O...`` opportunity numbers continue from the
+    part before, so the parts together are one dataset.
+
+    A part is a world of its own: partners interact only through statistics of their own
+    part (tiers are cut at the part's size ranks, sizes standardised within it), which
+    with tens of thousands of partners per part are the population's up to sampling noise.
+    So a world drawn in K parts is its own world, the same for the same ``(partners,
+    quarters, seed, parts)``; one part is exactly ``simulate_world``'s.
+    """
+    if parts < 1 or parts > partners:
+        raise ValueError(f"parts must be between 1 and the partners ({partners}), got {parts}")
+    sizes = [len(a) for a in np.array_split(np.arange(partners), parts)]
+    width = max(5, len(str(partners)))
+    first_partner = first_opportunity = 0
+    for part, size in enumerate(sizes):
+        began = time.perf_counter()
+        world = simulate_world(
+            partners=size,
+            quarters=quarters,
+            seed=part_seed(seed, part),
+            start=start,
+            params=params,
+        )
+        if parts > 1:
+            world = _renumbered(world, first_partner, first_opportunity, width)
+        log.info(
+            "part %d/%d: partners %d-%d drawn in %.1fs",
+            part + 1,
+            parts,
+            first_partner + 1,
+            first_partner + size,
+            time.perf_counter() - began,
+        )
+        first_partner += size
+        first_opportunity += len(world.tables["opportunities"])
+        yield world
+        del world  # the next part is drawn without this one in memory
+
+
+def _renumbered(world: World, first_partner: int, first_opportunity: int, width: int) -> World:
+    def shift(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy(deep=False)
+        if "partner_id" in out.columns:
+            out["partner_id"] = renumber_ids(out["partner_id"], "P", first_partner, width)
+        if "opportunity_id" in out.columns:
+            out["opportunity_id"] = renumber_ids(out["opportunity_id"], "O", first_opportunity, 7)
+        return out
+
+    return dataclasses.replace(
+        world,
+        tables={name: shift(frame) for name, frame in world.tables.items()},
+        truth={name: shift(frame) for name, frame in world.truth.items()},
+    )
+
+
+def write_world_in_parts(
+    out: Path,
+    *,
+    partners: int,
+    quarters: int,
+    seed: int,
+    parts: int,
+    params: WorldParams | None = None,
+    start: str = "2021-01-01",
+    as_csv: bool = False,
+) -> dict[str, object]:
+    """Draw the world of :func:`simulate_world_parts` part by part and write each part as
+    it comes: ``out/<table>/part-<k>.parquet`` (one part per drawn part; or, with
+    ``as_csv``, each table's rows appended to ``out/<table>.csv``: the same dataset as one
+    file per table), the ground truth appended to ``out/_truth/<name>.csv``, and
+    ``_truth/world.json``. Returns the rows written per table, partners and parts.
+
+    Files are written in place: give a fresh folder (the CLI writes into a temporary
+    folder and moves it into place whole)."""
+    out = Path(out)
+    truth = CsvAppender(out / "_truth")
+    tables = CsvAppender(out) if as_csv else None
+    rows: dict[str, int] = {}
+    drawn: dict[str, object] = {}
+    try:
+        for part, world in enumerate(
+            simulate_world_parts(
+                partners, quarters, seed=seed, parts=parts, start=start, params=params
+            )
+        ):
+            for name, frame in world.tables.items():
+                if tables is not None:
+                    tables.append(name, frame)
+                else:
+                    write_frame_parquet(frame, out / name / f"part-{part:05d}.parquet")
+                rows[name] = rows.get(name, 0) + len(frame)
+            for name, frame in world.truth.items():
+                truth.append(name, frame)
+            drawn = {
+                "as_of": world.as_of.date().isoformat(),
+                "params": dataclasses.asdict(world.params),
+                "start": world.start,
+            }
+            del world, frame  # written: not held while the next part is drawn
+    finally:
+        truth.close()
+        if tables is not None:
+            tables.close()
+    meta = {
+        "as_of": drawn["as_of"],
+        "seed": seed,
+        "params": drawn["params"],
+        "partners": partners,
+        "quarters": quarters,
+        "start": drawn["start"],
+        "parts": parts,
+        "part_seeds": [part_seed(seed, k) for k in range(parts)],
+        "played": [],
+    }
+    text = json.dumps(meta, indent=2, default=str)
+    write_bytes_atomically(text.encode("utf-8"), out / "_truth" / "world.json")
+    log.info("wrote a %d-part world to %s", parts, out)
+    return {"partners": partners, "parts": parts, **{f"{t}_rows": n for t, n in rows.items()}}
 
 
 def world_dataset(world: World) -> Dataset:

@@ -83,3 +83,19 @@ def test_demo_data_writes_a_valid_dataset_atomically(tmp_path, capsys) -> None:
     assert main(["demo-data", "--out", str(out), "--partners", "30", "--quarters", "8"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     assert len((out / "partners.csv").read_text(encoding="utf-8").splitlines()) == 31
+
+
+def test_demo_data_in_parts_writes_parquet_parts_that_validate(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    args = ["demo-data", "--out", str(out), "--partners", "40", "--quarters", "6"]
+    assert main([*args, "--parts", "2"]) == 0
+    assert "in 2 Parquet part(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "bookings").iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    assert not (out / "bookings.csv").exists()
+    assert main(["validate", "--data", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # written whole
+    assert main([*args, "--parts", "41"]) == 2
+    assert "more parts than partners" in capsys.readouterr().err

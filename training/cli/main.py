@@ -104,13 +104,14 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         world_summary,
         write_world,
     )
+    from features.world.simulate import default_parts, write_world_in_parts
 
     if args.extend is not None or args.plan is not None:
         if args.extend is None or args.plan is None:
             raise BadInput("--extend DIR and --plan FILE go together")
-        if args.scenario is not None or args.partners is not None:
+        if args.scenario is not None or args.partners is not None or args.parts is not None:
             raise BadInput(
-                "--extend plays an existing world: --scenario and --partners do not apply"
+                "--extend plays an existing world: --scenario, --partners and --parts do not apply"
             )
         world = extend_world(
             args.extend, args.plan, quarters=args.quarters or 1, seed=args.seed, out=args.out
@@ -129,6 +130,32 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         quarters,
         args.seed,
     )
+    parts = args.parts if args.parts is not None else default_parts(partners)
+    if args.parts is not None or parts > 1:
+        if parts > partners:
+            raise BadInput(f"--parts {parts}: more parts than partners ({partners})")
+        written: dict[str, object] = {}
+
+        def write(tmp: Path) -> None:
+            written.update(
+                write_world_in_parts(
+                    tmp,
+                    partners=partners,
+                    quarters=quarters,
+                    seed=args.seed,
+                    parts=parts,
+                    params=scenario.params,
+                )
+            )
+
+        write_folder_atomically(args.out, write)
+        print(
+            f"wrote demo dataset to {args.out} in {parts} Parquet part(s) per table "
+            f"(ground truth in {args.out / '_truth'})"
+        )
+        for key, value in written.items():
+            print(f"{key}: {value}")
+        return EXIT_OK
     world = simulate_world(
         partners=partners, quarters=quarters, seed=args.seed, params=scenario.params
     )
@@ -273,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--quarters", type=_positive_int, default=None, help="default: the scenario's (20)"
     )
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--parts",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="draw the world in K parts of partners, one at a time, and write each table as "
+        "K Parquet parts (<table>/part-*.parquet); default 1 (one CSV per table) up to "
+        "200,000 partners, one part per 100,000 above",
+    )
     p.add_argument(
         "--extend",
         type=Path,

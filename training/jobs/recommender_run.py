@@ -76,7 +76,8 @@ def recommender_gate(metrics: dict[str, float], *, z: float = 2.0) -> GateDecisi
 
 def growth_outlook(forecaster: PartnerForecaster, features: pd.DataFrame) -> pd.Series:
     """Forecast P50 next quarter minus the last quarter's revenue, by partner."""
-    ids = [p for p in features["partner_id"].astype(str) if p in set(forecaster.partner_ids)]
+    known = set(forecaster.partner_ids)  # once: a property that reads the whole snapshot
+    ids = [p for p in features["partner_id"].astype(str) if p in known]
     nxt = forecaster.forecast(ids, 1).set_index("partner_id")["p50"]
     last = features.set_index(features["partner_id"].astype(str))["revenue_lag_1"].astype(float)
     return (nxt - last.reindex(nxt.index).fillna(0.0)).rename("growth")

@@ -1,0 +1,90 @@
+"""What keeps the recommender's training cost per partner flat (issue 20): no step that reads
+every partner once per partner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.incentives.effect_models import SegmentEffect, segment_design
+from training.incentives.uplift import partner_folds
+from training.jobs.recommender_run import growth_outlook
+
+
+class CountingForecaster:
+    """A forecaster stub: P50 next quarter = 100 x the partner's number; counts how often its
+    ``partner_ids`` (a property that reads the whole snapshot) is read."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.reads = 0
+
+    @property
+    def partner_ids(self) -> pd.Index:
+        self.reads += 1
+        return pd.Index(self.ids)
+
+    def forecast(self, ids: list[str], horizon: int) -> pd.DataFrame:
+        assert horizon == 1
+        return pd.DataFrame({"partner_id": ids, "p50": [100.0 * int(p[1:]) for p in ids]})
+
+
+def test_growth_outlook_reads_the_forecasters_partners_once() -> None:
+    # P3 joined after the forecaster's training date: no forecast, no growth
+    features = pd.DataFrame(
+        {
+            "partner_id": pd.array(["P1", "P2", "P3"], dtype="string"),
+            "revenue_lag_1": [40.0, 500.0, 7.0],
+        }
+    )
+    forecaster = CountingForecaster(["P1", "P2"])
+    growth = growth_outlook(forecaster, features)  # type: ignore[arg-type]
+    assert growth.to_dict() == {"P1": 60.0, "P2": -300.0}
+    assert forecaster.reads == 1
+
+
+def test_segment_design_reads_values_as_text_like_a_row_by_row_conversion() -> None:
+    # categorical with a missing value and an unused level, plain strings with a missing
+    # one, and numbers: each distinct value is converted once, rows get its one-hot row
+    E = pd.DataFrame(
+        {
+            "tier": pd.Categorical(
+                ["gold", None, "silver", "gold"], categories=["gold", "silver", "x"]
+            ),
+            "region": pd.array(["EU", "US", pd.NA, "EU"], dtype="string"),
+            "size_band": [1.0, np.nan, 2.0, 2.0],
+            "tenure_quarters": [1.0, 9.0, np.nan, 5.0],
+        }
+    )
+    levels = {"tier": ["", "gold", "silver"], "region": ["EU", "US"], "size_band": ["1.0", "2.0"]}
+    expected = np.array(
+        [
+            # tier "", gold, silver | region EU, US | size 1.0, 2.0 | new
+            [0, 1, 0, 1, 0, 1, 0, 1],
+            [1, 0, 0, 0, 1, 0, 0, 0],
+            [0, 0, 1, 0, 0, 0, 1, 1],
+            [0, 1, 0, 1, 0, 0, 1, 0],
+        ],
+        dtype=np.float64,
+    )
+    np.testing.assert_array_equal(segment_design(E, levels), expected)
+    fitted = SegmentEffect(kappa=0.1, columns=("tier", "region", "size_band")).fit(
+        E, np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4), np.array([0, 1, 2, 3])
+    )
+    assert fitted.levels_ == {
+        "tier": ["gold", "silver"],
+        "region": ["EU", "US"],
+        "size_band": ["1.0", "2.0"],
+    }
+
+
+def test_partner_folds_keep_partners_together_and_cover_every_row_once() -> None:
+    groups = np.array([f"P{i % 37:03d}" for i in range(400)], dtype=object)
+    folds = partner_folds(groups, 5, random_state=3)
+    assert len(folds) == 5
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(400))
+    owner = {g: k for k, te in enumerate(folds) for g in groups[te]}
+    assert all(owner[g] == k for k, te in enumerate(folds) for g in groups[te])
+    # the same seed gives the same folds (the cross-fitting is reproducible)
+    again = partner_folds(groups, 5, random_state=3)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
