@@ -107,3 +107,39 @@ def test_default_candidates_include_the_seasonal_plan_and_neither_is_a_tree_feat
     assert DEFAULT_PARAMS["offset_candidates"] == ("trend_run_rate_plan", "seasonal_plan")
     model = ForecastConfig().estimator()
     assert model._start_only() == ["trend_run_rate_plan", "seasonal_plan"]
+
+
+def test_a_horizon_the_training_rows_lack_starts_from_the_seasonal_plan():
+    # training rows at horizons 1 and 2 only (a short history's first fold): horizons 3 and 4
+    # start from the seasonal plan, not from horizon 2's start; without the seasonal plan
+    # as a candidate they keep the nearest horizon's (no entry)
+    rng = np.random.default_rng(0)
+    n = 600
+    level = np.exp(rng.normal(9, 1, n))
+    horizon = np.tile([1, 2], n // 2)
+    time = np.repeat(np.arange(6), n // 6)
+    y = level * np.exp(rng.normal(0, 0.1, n))
+    X = pd.DataFrame(
+        {
+            "horizon": horizon,
+            "plan": level,
+            "trend": level * 1.3,
+            "seasonal_plan": level * 2.0,
+            "noise": rng.normal(size=n),
+        }
+    )
+    model = QuantileForecaster(
+        n_estimators=30,
+        offset_column="plan",
+        offset_candidates=("trend", "seasonal_plan"),
+        random_state=1,
+    ).fit(X, y, time=time, horizon=horizon)
+    assert model.starts_ == {1: "plan", 2: "plan", 3: "seasonal_plan", 4: "seasonal_plan"}
+    # a horizon-4 row starts at twice the level (its seasonal plan), a horizon-2 row at it
+    rows = X.iloc[[0, 0]].assign(horizon=[2, 4])
+    start = np.sinh(model.bundle_.offset(rows)) * model.scale
+    np.testing.assert_allclose(start, [level[0], 2 * level[0]], rtol=1e-6)
+    plain = QuantileForecaster(
+        n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
+    ).fit(X.drop(columns="seasonal_plan"), y, time=time, horizon=horizon)
+    assert plain.starts_ == {1: "plan", 2: "plan"}
