@@ -97,3 +97,46 @@ def test_trend_run_rate_plan_grows_last_quarters_run_rate_to_the_target_quarter(
     np.testing.assert_allclose(
         out["trend_run_rate_plan"], [2000 * np.exp(g) + 100, 2000 * np.exp(4 * g) + 200]
     )
+
+
+def test_a_ramping_partners_later_quarters_plan_at_least_its_next_quarters_deals():
+    # four partners, each at horizons 1 and 3: open pipeline due next quarter 4000 and
+    # overdue 1000 at a win rate of 0.4 (expected 2000 next quarter), trailing won deals 100
+    # a quarter. Tenure 0 and 1 quarter: still ramping, so horizon 3 plans the next quarter's
+    # 2000; tenure 2 and unknown tenure: the trailing 100. Horizon 1 is the pipeline's anyway.
+    n = 4
+    partner = {
+        "open_amount_close_next_q": np.full(n, 4000.0),
+        "open_amount_overdue": np.full(n, 1000.0),
+        "open_amount_close_q2": np.zeros(n),
+        "open_amount_close_q3": np.zeros(n),
+        "open_amount_close_q4": np.zeros(n),
+        "win_rate_shrunk_8q": np.full(n, 0.4),
+        "won_amount_1q": np.zeros(n),
+        "revenue_mean_4q": np.full(n, 500.0),
+        "revenue_cum": np.full(n, 500.0),
+        "quarters_since_first_booking": np.zeros(n),
+        **{f"revenue_lag_{k}": np.full(n, 500.0 if k == 1 else 0.0) for k in range(1, 9)},
+        "tenure_quarters": np.array([0.0, 1.0, 2.0, np.nan]),
+    }
+    rows = np.repeat(np.arange(n), 2)
+    h = np.tile([1, 3], n)
+    deals = np.where(h == 1, 2000.0, 100.0)
+
+    def trend_plan(frame: dict) -> np.ndarray:
+        out = target_quarter_signals(
+            frame,
+            h,
+            plan=500.0 + deals,
+            run_rate=np.full(2 * n, 500.0),
+            last_year=np.zeros(2 * n),
+            deals=deals,
+            rows=rows,
+        )
+        return out["trend_run_rate_plan"]
+
+    # last quarter's run-rate 500, no long-run growth (one quarter of history)
+    np.testing.assert_allclose(trend_plan(partner), [2500, 2500, 2500, 2500, 2500, 600, 2500, 600])
+    # no sign-up dates (an older feature frame): nobody counts as ramping
+    without = {k: v for k, v in partner.items() if k != "tenure_quarters"}
+    np.testing.assert_allclose(trend_plan(without), 500.0 + deals)

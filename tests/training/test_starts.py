@@ -52,19 +52,25 @@ def test_bundle_reads_each_horizons_start_and_the_nearest_for_an_unseen_one(tmp_
     ) == pytest.approx(np.arcsinh([1.0] * 4))
 
 
-def test_forecaster_starts_from_the_better_column_and_its_trees_never_see_it():
+def _levels(n: int = 600) -> tuple:
+    """``n`` rows at horizons 1 and 2 over six target quarters: a partner level, its revenue
+    (the level with 10% noise), the rows' horizon and time, and a noise column."""
     rng = np.random.default_rng(0)
-    n = 600
     level = np.exp(rng.normal(9, 1, n))
     horizon = np.tile([1, 2], n // 2)
     time = np.repeat(np.arange(6), n // 6)
     y = level * np.exp(rng.normal(0, 0.1, n))
+    return level, y, horizon, time, rng.normal(size=n)
+
+
+def test_forecaster_starts_from_the_better_column_and_its_trees_never_see_it():
+    level, y, horizon, time, noise = _levels()
     X = pd.DataFrame(
         {
             "horizon": horizon,
             "plan": level * np.where(horizon == 1, 1.0, 0.5),  # half the level at horizon 2
             "trend": level * 1.02,
-            "noise": rng.normal(size=n),
+            "noise": noise,
         }
     )
     model = QuantileForecaster(
@@ -107,3 +113,34 @@ def test_default_candidates_include_the_seasonal_plan_and_neither_is_a_tree_feat
     assert DEFAULT_PARAMS["offset_candidates"] == ("trend_run_rate_plan", "seasonal_plan")
     model = ForecastConfig().estimator()
     assert model._start_only() == ["trend_run_rate_plan", "seasonal_plan"]
+
+
+def test_a_horizon_the_training_rows_lack_starts_from_the_seasonal_plan():
+    # training rows at horizons 1 and 2 only (a short history's first fold): horizons 3 and 4
+    # start from the seasonal plan, not from horizon 2's start; without the seasonal plan
+    # as a candidate they keep the nearest horizon's (no entry)
+    level, y, horizon, time, noise = _levels()
+    X = pd.DataFrame(
+        {
+            "horizon": horizon,
+            "plan": level,
+            "trend": level * 1.3,
+            "seasonal_plan": level * 2.0,
+            "noise": noise,
+        }
+    )
+    model = QuantileForecaster(
+        n_estimators=30,
+        offset_column="plan",
+        offset_candidates=("trend", "seasonal_plan"),
+        random_state=1,
+    ).fit(X, y, time=time, horizon=horizon)
+    assert model.starts_ == {1: "plan", 2: "plan", 3: "seasonal_plan", 4: "seasonal_plan"}
+    # a horizon-4 row starts at twice the level (its seasonal plan), a horizon-2 row at it
+    rows = X.iloc[[0, 0]].assign(horizon=[2, 4])
+    start = np.sinh(model.bundle_.offset(rows)) * model.scale
+    np.testing.assert_allclose(start, [level[0], 2 * level[0]], rtol=1e-6)
+    plain = QuantileForecaster(
+        n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
+    ).fit(X.drop(columns="seasonal_plan"), y, time=time, horizon=horizon)
+    assert plain.starts_ == {1: "plan", 2: "plan"}

@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from features.scoring import MAX_HORIZON
 from features.scoring.quantiles import QuantileBundle, forward_transform, inverse_transform
 from training.forecast.blend import fit_blend
 from training.forecast.starts import choose_starts
@@ -41,6 +42,8 @@ quarter (a program with three quarters of bookings)."""
 # boosting, ~0.1 of the backtest's CPU; `make bench`'s demo WAPE 0.5134 -> 0.5137)
 SCREEN_ROWS = 0.5  # share of rows the feature screen fits on
 SCREEN_TREES = 20
+SEASONAL_START = "seasonal_plan"
+"""The start of a horizon the training rows lack (when it is a candidate)."""
 
 
 class QuantileForecaster(RegressorMixin, BaseEstimator):
@@ -263,6 +266,11 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         starts = choose_starts(
             X, np.asarray(y, dtype=float), h, default=self.offset_column, candidates=candidates
         )
+        if SEASONAL_START in candidates:
+            # a horizon no training row has: the trees learnt nothing about its target
+            # quarter, so it starts from the seasonal plan rather than the nearest horizon's
+            for k in range(1, MAX_HORIZON + 1):
+                starts.setdefault(k, SEASONAL_START)
         log.info("start per horizon: %s", starts)
         return starts
 
