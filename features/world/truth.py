@@ -23,7 +23,14 @@ import pyarrow as pa
 
 from features.names import NONE
 from features.world.deals import NO_DAY, Rows
-from features.world.latent import LatentState, effect, expected_cost, expected_revenue
+from features.world.latent import (
+    LatentState,
+    absolute_effect,
+    credit_loss,
+    effect,
+    expected_cost,
+    expected_revenue,
+)
 from features.world.output import take_strings, to_dates
 from features.world.params import WorldParams
 from features.world.partners import PartnerDraw
@@ -53,7 +60,7 @@ def _revenue(params, partners, state, bounds, ids, bookings, options) -> pd.Data
     realised = np.bincount(
         bookings["partner"] * obs + quarter, weights=bookings["amount"], minlength=n * obs
     ).reshape(n, obs)
-    expected = expected_revenue(params, state, state.multiplier)[:, :obs]
+    expected = expected_revenue(params, state, state.multiplier, state.addition)[:, :obs]
     p_idx, q_idx = np.nonzero(partners.joined_day[:, None] < bounds[1 : obs + 1][None, :])
     return pd.DataFrame(
         {
@@ -74,7 +81,11 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
     cost = [np.zeros_like(base)]
     for k in range(len(params.incentives)):
         momentum = None if state.momentum is None else state.momentum[:, quarters]
-        revenue.append(base * (1.0 + effect(params, partners, state.age[:, quarters], k, momentum)))
+        rev_k = base * (1.0 + effect(params, partners, state.age[:, quarters], k, momentum))
+        if params.incentives[k].absolute:  # money, whatever the partner's size (issue 23)
+            active = state.active[:, quarters]
+            rev_k = rev_k + absolute_effect(params, active, k) * (1 - credit_loss(params))
+        revenue.append(rev_k)
         cost.append(np.broadcast_to(expected_cost(params, partners, k)[:, None], base.shape))
     # Partners known at the start of the horizon quarter / existing during a past quarter.
     last_day = np.minimum(bounds[quarters + 1], bounds[obs])
