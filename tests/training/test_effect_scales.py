@@ -15,7 +15,7 @@ from features.scoring.policy import best_by_net
 from training.incentives import UpliftModel
 from training.incentives.effect_scales import reference_amount, scale_weights, select_scales
 
-FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "dormant", "noise"]
+FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "activity_qty_4q", "dormant", "noise"]
 SMALL = {
     "n_folds": 3,
     "n_estimators": 40,
@@ -53,6 +53,7 @@ def activation_frame(n_partners: int = 600, quarters: int = 4, seed: int = 0) ->
             "segment": pd.Categorical(segment[p], categories=["a", "b"]),
             "revenue_mean_4q": history * np.exp(rng.normal(0, 0.1, p.size)),
             "revenue_lag_1": history * np.exp(rng.normal(0, 0.2, p.size)),
+            "activity_qty_4q": rng.poisson(3.0, p.size) + 1.0,  # dormant, not gone
             "dormant": dormant[p].astype(float),
             "noise": rng.normal(size=p.size),
             "incentive": pd.array(arm, dtype="string"),
@@ -109,6 +110,18 @@ def test_zero_revenue_partners_get_the_spiff_with_its_effect_in_the_interval(fit
     inside = (low["spiff"] <= SPIFF) & (high["spiff"] >= SPIFF)
     assert inside[dormant].mean() >= 0.8
     assert uplift["spiff"][dormant].median() == pytest.approx(SPIFF, rel=0.35)
+
+
+def test_partners_with_no_sign_of_life_get_no_money_effect(fitted) -> None:
+    model, _ = fitted
+    fresh = activation_frame(n_partners=100, seed=6).drop_duplicates("partner_id")
+    gone = fresh.assign(revenue_mean_4q=0.0, revenue_lag_1=0.0, activity_qty_4q=0.0)
+    assert model.scale_alpha_["spiff"] > 0
+    g = model.predict_reference(gone[FEATURES])
+    base = model.predict_base(gone[FEATURES])
+    # no fixed amount for them: only the relative part (of a floored base) is left
+    np.testing.assert_allclose(g["spiff"], (1 - model.scale_alpha_["spiff"]) * base)
+    assert (model.predict_uplift(fresh[FEATURES])["spiff"] > 1_000).mean() > 0.9
 
 
 def test_reference_amounts_and_weights_by_hand() -> None:

@@ -17,18 +17,21 @@ still "the effect on an average partner's revenue" and one prior serves every sc
 - ``absolute`` (alpha 1): ``theta * reference`` money, whatever the partner's size.
 
 The pseudo-outcomes are divided by ``g`` (never by a near-zero base: ``g`` is at least
-``alpha * reference``) and weighted by ``g^2 / base`` (capped): on the relative scale that is
-the base itself, the money-weighted ratio estimator of before; on the absolute scale
-``1 / base``, so the quarterly noise of the largest partners does not decide an effect that is
-the same money for all.
+``alpha * reference``, except for partners with no sign of life for a year, whose fixed
+part is 0 and who weigh 0: :func:`present_partners`) and weighted by ``g^2 / base``
+(capped): on the relative scale that is the base itself, the money-weighted ratio
+estimator of before; on the absolute scale ``1 / base``, so the quarterly noise of the
+largest partners does not decide an effect that is the same money for all.
 
-Choice (:func:`select_scale`), per incentive, by cross-fitted doubly-robust policy value on
-the partner folds the rest of the fit uses: per fold, each scale's constant effect is
-estimated on the other folds, "give where ``theta * g`` exceeds the learned cost" is applied to
-the held-out rows, and their AIPW pseudo-outcomes minus cost score it. The relative scale is
-kept unless another beats it by more than ``n_se`` partner-clustered standard errors of the
-paired difference (an incentive that does nothing, or data that cannot tell, keep the scale
-every other world was measured on).
+Choice (:func:`select_scales`, called by ``UpliftModel._select_scales``), by the policy
+gate's cross-fitted doubly-robust value on the partner folds the rest of the fit uses: per
+fold, every incentive's average on every scale is re-estimated on the other folds (history
+and randomized rows, combined and shrunk as the final averages are), the averages of one
+combination of scales choose each held-out row's option among all incentives, and the
+rows' AIPW pseudo-outcomes minus cost score it. The best combination wins, or, within one
+partner-clustered standard error of the paired difference from it, the one with the most
+relative scales, then the most pure ones (an incentive that does nothing, or data that
+cannot tell, keep the scale every world before issue 23 was measured on).
 """
 
 from __future__ import annotations
@@ -43,15 +46,36 @@ SCALES: Mapping[str, float] = {"relative": 0.0, "mix": 0.5, "absolute": 1.0}
 """Each effect scale's share ``alpha`` of the fixed reference amount."""
 
 
-def reference_amount(base: np.ndarray, reference: float, alpha: float) -> np.ndarray:
-    """``g = (1 - alpha) * base + alpha * reference`` per row (see the module docstring)."""
-    return (1.0 - alpha) * base + alpha * reference
+def reference_amount(
+    base: np.ndarray, reference: float, alpha: float, present: np.ndarray | None = None
+) -> np.ndarray:
+    """``g = (1 - alpha) * base + alpha * reference`` per row (see the module docstring);
+    the fixed part only where ``present`` (default everywhere)."""
+    fixed = alpha * reference if present is None else alpha * reference * present
+    return (1.0 - alpha) * base + fixed
+
+
+def present_partners(X: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Rows of partners that show any sign of life in ``columns`` (revenue, activities,
+    pipeline of the last quarters; the ones present in ``X``; everyone when none is): a
+    partner with no revenue, no activity and no pipeline for a year has left the channel,
+    and a fixed amount of money is not what an incentive adds to it."""
+    have = [c for c in columns if c in X.columns]
+    if not have:
+        return np.ones(len(X), dtype=bool)
+    values = X[have].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy()
+    return (values > 0).any(axis=1)
+
+
+def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a / b`` where ``b > 0``, else 0 (rows whose reference amount is 0 weigh 0)."""
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
 
 
 def scale_weights(base: np.ndarray, g: np.ndarray, cap_quantile: float | None) -> np.ndarray:
     """Weights of the pseudo-outcomes on a scale: ``g^2 / base`` capped at its
     ``cap_quantile`` (the base itself on the relative scale)."""
-    w = g * (g / base)
+    w = g * g / base
     if cap_quantile is not None:
         w = np.minimum(w, np.quantile(w, cap_quantile))
     return w
@@ -83,7 +107,9 @@ def select_scales(
     wins, or, within ``n_se`` partner-clustered standard errors of the paired difference
     from it, the one with the most relative scales (every world measured before issue 23
     had only those), then the most pure ones (relative or absolute: a mix is two effects
-    in one, kept where the data show it), then the highest value. ``capped``: a row's net
+    in one, kept where the data show it), then the highest value. An incentive that no
+    scale gives to anyone keeps the relative scale: its scale would move the others only
+    through the shared prior's spread, not through a decision of its own. ``capped``: a row's net
     counts with ``min(1, reference / base)``, in money up to the reference amount's size
     and relative to its size beyond: in money
     alone the quarterly noise of the few largest partners (pseudo-outcomes of millions)
@@ -131,12 +157,23 @@ def select_scales(
         )
     )
     tables: dict[int, pd.DataFrame] = {}
-    for j in range(k):
-        cand = []
+
+    def variants(j: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
         for i in range(len(names)):
             pick = current.copy()
             pick[j] = i
-            cand.append(scored[tuple(pick)] if tuple(pick) in scored else gains(tuple(pick)))
+            out.append(scored[tuple(pick)] if tuple(pick) in scored else gains(tuple(pick)))
+        return out
+
+    # an incentive that no scale gives to anyone keeps the relative one: its scale would
+    # only move the others through the shared prior's spread (the levels' sizes differ by
+    # scale), not through any decision of its own
+    for j in range(k):
+        if all(not (c[1] == j).any() for c in variants(j)):
+            current[j] = first
+    for j in range(k):
+        cand = variants(j)
         gain = np.stack([c[0] for c in cand], axis=1)
         tables[j] = pd.DataFrame(
             {

@@ -88,6 +88,8 @@ from training.incentives.effect_models import (
 )
 from training.incentives.effect_scales import (
     SCALES,
+    present_partners,
+    ratio,
     reference_amount,
     scale_weights,
     select_scales,
@@ -97,6 +99,14 @@ log = logging.getLogger(__name__)
 
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
 RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
+PRESENCE_COLUMNS: tuple[str, ...] = (
+    "revenue_mean_4q",
+    "activity_qty_4q",
+    "open_amount",
+    "opps_created_4q",
+)
+"""A partner with none of these above 0 shows no sign of life for a year: the fixed part of
+an effect on the mix or absolute scale is 0 for it (issue 23)."""
 
 
 def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incentive") -> None:
@@ -173,6 +183,7 @@ class UpliftModel(BaseEstimator):
         selection_se: float = 1.0,
         effect_scales: Sequence[str] = ("relative", "mix", "absolute"),
         scale_se: float = 1.0,
+        presence_columns: Sequence[str] = PRESENCE_COLUMNS,
         effect_trees: int = 50,
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
@@ -212,6 +223,7 @@ class UpliftModel(BaseEstimator):
         self.selection_se = selection_se
         self.effect_scales = effect_scales
         self.scale_se = scale_se
+        self.presence_columns = presence_columns
         self.effect_trees = effect_trees
         self.effect_leaves = effect_leaves
         self.effect_min_child_samples = effect_min_child_samples
@@ -329,7 +341,9 @@ class UpliftModel(BaseEstimator):
             else np.zeros(len(frame), dtype=bool)
         )
         money = self._randomized_money(kept, t, y, mu, randomized)
+        self._frame_ = frame
         S, w = self._select_scales(kept, pseudo, s, cost, money)
+        del self._frame_
         oof = np.zeros((len(X), len(kept)))
         self.effects_: dict[str, EffectModel] = {}
         self.selection_: dict[str, pd.DataFrame] = {}
@@ -337,7 +351,7 @@ class UpliftModel(BaseEstimator):
             model, oof[:, j], table = select_effect_model(
                 self._candidates(),
                 E,
-                pseudo[:, j] / S[:, j],
+                ratio(pseudo[:, j], S[:, j]),
                 w[:, j],
                 base=S[:, j],
                 phi=pseudo[:, j],
@@ -349,7 +363,7 @@ class UpliftModel(BaseEstimator):
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
         self._randomized_evidence(kept, t, y, mu, S, w, randomized)
-        self._shrink(kept, oof, pseudo / S, w, E)
+        self._shrink(kept, oof, ratio(pseudo, S), w, E)
         self._select_policy(kept, oof, pseudo, S, w, cost, t)
         self.oof_uplift_ = pd.DataFrame(oof * S, columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
@@ -413,7 +427,11 @@ class UpliftModel(BaseEstimator):
         names = list(scales)
         n, k = pseudo.shape
         cap = self.weight_cap_quantile if self.relative else None
-        G = np.stack([reference_amount(s, self.reference_revenue_, scales[c]) for c in names], 1)
+        present = present_partners(self._frame_, self.presence_columns)
+        self.present_share_ = float(present.mean())
+        G = np.stack(
+            [reference_amount(s, self.reference_revenue_, scales[c], present) for c in names], 1
+        )
         W = np.stack([scale_weights(s, G[:, i], cap) for i in range(len(names))], axis=1)
         self.scale_: dict[str, str] = {}
         self.scale_alpha_: dict[str, float] = {}
@@ -438,7 +456,7 @@ class UpliftModel(BaseEstimator):
                     for j in range(k):
                         if W[on, i].sum() > 0:
                             obs[j, i], obs_se[j, i] = clustered_mean(
-                                pseudo[on, j] / G[on, i], W[on, i], self.groups_[on]
+                                ratio(pseudo[on, j], G[on, i]), W[on, i], self.groups_[on]
                             )
                         if j in rnd_scores:
                             rows, score = rnd_scores[j]
@@ -446,7 +464,7 @@ class UpliftModel(BaseEstimator):
                             if fit.sum() >= self.min_randomized:
                                 r = rows[fit]
                                 rnd[j, i], rnd_se[j, i] = clustered_mean(
-                                    score[fit] / G[r, i], W[r, i], self.groups_[r]
+                                    ratio(score[fit], G[r, i]), W[r, i], self.groups_[r]
                                 )
                 levels.append((obs, obs_se, rnd, rnd_se))
 
@@ -477,7 +495,7 @@ class UpliftModel(BaseEstimator):
                 table = tables[j].assign(
                     alpha=[scales[c] for c in names],
                     theta=[
-                        float(np.average(pseudo[:, j] / G[:, i], weights=W[:, i]))
+                        float(np.average(ratio(pseudo[:, j], G[:, i]), weights=W[:, i]))
                         for i in range(len(names))
                     ],
                 )
@@ -571,12 +589,13 @@ class UpliftModel(BaseEstimator):
             on = treated | control
             p = n_t / (n_t + n_c)
             k = j + 1
-            score = (
+            score = ratio(
                 mu[:, k]
                 - mu[:, 0]
                 + treated * (y - mu[:, k]) / p
-                - control * (y - mu[:, 0]) / (1.0 - p)
-            ) / S[:, j]
+                - control * (y - mu[:, 0]) / (1.0 - p),
+                S[:, j],
+            )
             level, se = clustered_mean(score[on], w[on, j], self.groups_[on])
             self.randomized_[arm] = (level, se, n_t, n_c)
             self.randomized_scores_[arm] = (np.flatnonzero(on), score[on])
@@ -803,7 +822,7 @@ class UpliftModel(BaseEstimator):
             if w[on].sum() <= 0:
                 continue
             parts = [
-                clustered_mean(pseudo[on, j] / S[on, j], w[on, j], self.groups_[on])
+                clustered_mean(ratio(pseudo[on, j], S[on, j]), w[on, j], self.groups_[on])
                 for j in range(k)
             ]
             obs, obs_se = np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
@@ -1035,7 +1054,10 @@ class UpliftModel(BaseEstimator):
         base = self.predict_base(X)
         reference = getattr(self, "reference_revenue_", 0.0)
         alphas = getattr(self, "scale_alpha_", {})
-        out = {a: reference_amount(base, reference, alphas.get(a, 0.0)) for a in self.effects_}
+        present = present_partners(X, getattr(self, "presence_columns", ()))
+        out = {
+            a: reference_amount(base, reference, alphas.get(a, 0.0), present) for a in self.effects_
+        }
         return pd.DataFrame(out, index=X.index)
 
     def predict_uplift(self, X: pd.DataFrame) -> pd.DataFrame:
