@@ -160,6 +160,13 @@ def partner_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[n
     return [te for _, te in splitter.split(np.zeros(len(groups)), groups=groups)]
 
 
+def _per_incentive(values: np.ndarray, k: int) -> np.ndarray:
+    """(rows, incentives): one column per incentive (a 1-D array, as before issue 23's
+    per-incentive scales, is the same for every incentive)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.repeat(values[:, None], k, axis=1) if values.ndim == 1 else values
+
+
 class UpliftModel(BaseEstimator):
     """Cross-fitted DR-learner of each incentive's uplift on next-quarter revenue vs ``none``.
 
@@ -805,6 +812,7 @@ class UpliftModel(BaseEstimator):
         gets" the history's most common incentive (a policy fixed in advance, not fitted)
         and ``model``; and ``policy_gated_``."""
         n, k = pseudo.shape
+        S, w = _per_incentive(S, k), _per_incentive(w, k)
         hist = np.ones(n, dtype=bool)
         if self.independent_history:
             for rows, _ in self.randomized_scores_.values():
@@ -903,6 +911,7 @@ class UpliftModel(BaseEstimator):
         self._randomized_deviation_oof_: dict[str, np.ndarray] = {}
         if not self.randomized_segments:
             return
+        w = _per_incentive(w, len(kept))
         columns = tuple(c for c in self.segment_columns if c in E.columns)
         for j, arm in enumerate(kept):
             if arm not in self.randomized_scores_:
