@@ -32,6 +32,15 @@ rows' AIPW pseudo-outcomes minus cost score it. The best combination wins, or, w
 partner-clustered standard error of the paired difference from it, the one with the most
 relative scales, then the most pure ones (an incentive that does nothing, or data that
 cannot tell, keep the scale every world before issue 23 was measured on).
+
+Each incentive's points in that comparison are its posterior on each scale with the other
+incentives on the relative one, so its scale moves only its own decisions, not the others'
+through the shared prior's spread (the levels' sizes differ by scale: on the 4-quarter
+young world a SPIFF on the absolute scale, given to no one, once shrank the other
+incentives' averages and cost 0.03 of the oracle). A row's net counts in money up to the
+median partner's expected revenue and relative to its size beyond
+(``UpliftModel.scale_value_quantile``): in money alone the few largest partners' quarterly
+noise decides every comparison, while the scales differ most on the small partners.
 """
 
 from __future__ import annotations

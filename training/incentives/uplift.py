@@ -190,6 +190,7 @@ class UpliftModel(BaseEstimator):
         selection_se: float = 1.0,
         effect_scales: Sequence[str] = ("relative", "mix", "absolute"),
         scale_se: float = 1.0,
+        scale_value_quantile: float | None = 0.5,
         presence_columns: Sequence[str] = PRESENCE_COLUMNS,
         effect_trees: int = 50,
         effect_leaves: int = 7,
@@ -230,6 +231,7 @@ class UpliftModel(BaseEstimator):
         self.selection_se = selection_se
         self.effect_scales = effect_scales
         self.scale_se = scale_se
+        self.scale_value_quantile = scale_value_quantile
         self.presence_columns = presence_columns
         self.effect_trees = effect_trees
         self.effect_leaves = effect_leaves
@@ -475,24 +477,39 @@ class UpliftModel(BaseEstimator):
                                 )
                 levels.append((obs, obs_se, rnd, rnd_se))
 
+            # each incentive's posterior point on each scale, the others on the relative
+            # one: an incentive's scale then moves only its own decisions, not the others'
+            # through the shared prior's spread (the levels' sizes differ by scale)
+            points = []
+            for obs, obs_se, rnd, rnd_se in levels:
+                point = np.zeros((k, len(names)))
+                for i in range(len(names)):
+                    for j in range(k):
+                        cols = np.zeros(k, dtype=np.int64)
+                        cols[j] = i
+                        at = (np.arange(k), cols)
+                        has = np.isfinite(rnd_se[at])
+                        level, se, _ = combine_levels(
+                            obs[at], obs_se[at], rnd[at], np.where(has, rnd_se[at], 0.0), has
+                        )
+                        point[j, i] = self._posterior(level, se)[1][j]
+                points.append(point)
+
             def held_out_net(pick: tuple[int, ...]) -> np.ndarray:
                 net = np.full((n, k), -np.inf)
                 cols = np.asarray(pick)
-                for te, (obs, obs_se, rnd, rnd_se) in zip(self.folds_, levels, strict=True):
-                    at = (np.arange(k), cols)
-                    has = np.isfinite(rnd_se[at])
-                    level, se, _ = combine_levels(
-                        obs[at], obs_se[at], rnd[at], np.where(has, rnd_se[at], 0.0), has
-                    )
-                    point = self._posterior(level, se)[1]
-                    net[te] = point[None, :] * G[te][:, cols] - cost[te]
+                for te, point in zip(self.folds_, points, strict=True):
+                    chosen_point = point[np.arange(k), cols]
+                    net[te] = chosen_point[None, :] * G[te][:, cols] - cost[te]
                 return net
 
             chosen, tables = select_scales(
                 held_out_net,
                 pseudo,
                 s,
-                self.reference_revenue_,
+                float(np.quantile(s, self.scale_value_quantile))
+                if self.scale_value_quantile is not None
+                else self.reference_revenue_,
                 cost,
                 self.groups_,
                 names=names,
