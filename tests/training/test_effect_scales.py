@@ -12,18 +12,14 @@ import pandas as pd
 import pytest
 
 from features.scoring.policy import best_by_net
+from tests.training.test_effect_selection import SMALL as EFFECT_SELECTION_SMALL
 from training.incentives import UpliftModel
 from training.incentives.effect_scales import reference_amount, scale_weights, select_scales
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "activity_qty_4q", "dormant", "noise"]
-SMALL = {
-    "n_folds": 3,
-    "n_estimators": 40,
-    "effect_trees": 20,
-    "segment_columns": ("segment",),
-    "signal_columns": ("revenue_mean_4q", "noise"),
-    "effect_prior_scale": None,
-}
+# issue 16's small settings; effects of thousands on partners of tens of thousands are far
+# beyond the default hyperprior's "a few percent": a flat one
+SMALL = {**EFFECT_SELECTION_SMALL, "effect_prior_scale": None}
 SPIFF, SPIFF_COST, REBATE, REBATE_RATE = 5_000.0, 2_000.0, 0.10, 0.03
 
 
