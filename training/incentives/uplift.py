@@ -453,12 +453,11 @@ class UpliftModel(BaseEstimator):
                     hist[rows] = False
             if not hist.any():
                 hist[:] = True
-            finite = np.isfinite(cost).all(axis=1)
             levels = []  # per fold: (obs, obs_se, rnd, rnd_se), each (incentives, scales)
             for te in self.folds_:
                 train = np.ones(n, dtype=bool)
                 train[te] = False
-                on = train & hist & finite
+                on = train & hist  # costs only score: an unpriced incentive is never given
                 obs, obs_se = np.zeros((k, len(names))), np.full((k, len(names)), np.inf)
                 rnd, rnd_se = np.zeros((k, len(names))), np.full((k, len(names)), np.inf)
                 for i in range(len(names)):
