@@ -12,6 +12,8 @@ in the reasons. The baseline is the sales-ops habit of ranking by last quarter's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -28,7 +30,22 @@ def _money(value: float) -> str:
     return f"{sign}{value:.0f}"
 
 
-def _reason(incentive: str, net: float, uplift: float, cost: float, growth: float | None) -> str:
+SCALE_REASONS: dict[str, str] = {
+    "relative": "effect relative to the partner's expected revenue",
+    "absolute": "effect in money, whatever the partner's size",
+    "mix": "effect a fixed amount plus a share of the partner's expected revenue",
+}
+"""How each effect scale (issue 23) reads in a reason."""
+
+
+def _reason(
+    incentive: str,
+    net: float,
+    uplift: float,
+    cost: float,
+    growth: float | None,
+    scale: str | None = None,
+) -> str:
     parts = []
     if incentive == NONE:
         parts.append("no incentive pays for itself")
@@ -37,6 +54,8 @@ def _reason(incentive: str, net: float, uplift: float, cost: float, growth: floa
             f"{incentive} expected to net {_money(net)} (uplift {_money(uplift)}, "
             f"cost {_money(cost).lstrip('+')})"
         )
+        if scale in SCALE_REASONS:
+            parts.append(f"{SCALE_REASONS[scale]} (scale chosen by cross-fitted value)")
     if growth is not None and np.isfinite(growth):
         parts.append(f"forecast growth {_money(growth)} next quarter")
     return "; ".join(parts)
@@ -48,12 +67,15 @@ def rank_partners(
     growth: pd.Series | None = None,
     growth_weight: float = 0.0,
     top: int | None = None,
+    scales: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """``partner_id, rank, score`` (rank 1 = best), then the score's parts and ``reasons``.
 
     ``recommendations`` is :func:`features.scoring.policy.recommend_incentives`'s output (without a
     budget: every partner's best option). ``growth`` is indexed by ``partner_id``; partners
     without a value get 0. Ties break by partner_id, so the order is deterministic.
+    ``scales`` (incentive: effect scale, issue 23) adds the chosen incentive's scale to its
+    reason.
     """
     if growth_weight < 0:
         raise ValueError(f"growth_weight must be >= 0, got {growth_weight}")
@@ -85,6 +107,7 @@ def rank_partners(
             float(uplift.get(row.partner_id, 0.0)),
             float(cost.get(row.partner_id, 0.0)),
             float(row.growth) if growth is not None else None,
+            (scales or {}).get(str(row.incentive)),
         )
         for row in out.itertuples(index=False)
     ]

@@ -115,7 +115,11 @@ class PartnerRecommender:
             return pd.DataFrame(columns=["partner_id", "rank", "score", "reasons"])
         recommendations = self.recommend(ids)
         return rank_partners(
-            recommendations, growth=self.growth, growth_weight=self.growth_weight, top=top_k
+            recommendations,
+            growth=self.growth,
+            growth_weight=self.growth_weight,
+            top=top_k,
+            scales=self.info.get("effect_scales"),
         )
 
     # -- persistence -------------------------------------------------------------

@@ -215,6 +215,10 @@ def simulate_bookings(
     total = total * rng.lognormal(
         -(params.run_rate_sigma**2) / 2, params.run_rate_sigma, demand.shape
     )
+    if state.addition is not None:  # absolute effects (issue 23): one lump, or none
+        hit = rng.random(demand.shape) < params.activation_hit_rate
+        lump = state.addition[:, from_quarter : state.observed] / params.activation_hit_rate
+        total = total + np.where(hit, lump, 0.0)
     p_idx, q_idx = np.nonzero(np.round(total, 2) > 0)
     lam = params.run_rate_bookings * np.sqrt(demand[p_idx, q_idx] / 20_000.0)
     parts = np.clip(rng.poisson(lam), 1, 60)

@@ -6,9 +6,11 @@ already exists and the horizon quarter has a well-defined expected revenue.
 
 Expected revenue of partner p in quarter t under incentive k is
 ``demand * (run_rate_share + (1 - run_rate_share) * win_rate / reference_win_rate)
-* (1 + effect_k) * (1 - credit_loss)``: run-rate revenue plus the pipeline (sized
-from demand) times the win rate. The incentive multiplies both the run-rate and
-the win probability, so its effect is exact in expectation.
+* (1 + effect_k) + absolute_k) * (1 - credit_loss)``: run-rate revenue plus the pipeline
+(sized from demand) times the win rate. The incentive multiplies both the run-rate and
+the win probability, so its effect is exact in expectation; its ``absolute`` part (money,
+issue 23) books as an extra lump. A dormant partner-quarter (``dormant_share``) has no
+demand: only an absolute effect gives it revenue.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class LatentState:
     certifications: np.ndarray  # int counts drawn in the quarter
     observed: int  # quarters 0 .. observed - 1 are before the as-of date
     momentum: np.ndarray | None = None  # demand shock in stationary sd units (pipeline signal)
+    addition: np.ndarray | None = None  # money the assigned incentive adds (absolute effects)
 
 
 def credit_loss(params: WorldParams) -> float:
@@ -72,6 +75,12 @@ def effect(
     return np.clip(eff, *params.effect_bounds)
 
 
+def absolute_effect(params: WorldParams, active: np.ndarray, k: int) -> np.ndarray:
+    """Money incentive ``k`` adds to the expected revenue (before credit notes), given the
+    share of each quarter the partner is active (``active``, any shape)."""
+    return params.incentives[k].absolute * active
+
+
 def expected_cost(params: WorldParams, partners: PartnerDraw, k: int) -> np.ndarray:
     """Expected cost of incentive ``k`` for each partner (depends on size and type)."""
     spec = params.incentives[k]
@@ -79,10 +88,19 @@ def expected_cost(params: WorldParams, partners: PartnerDraw, k: int) -> np.ndar
     return spec.fixed_cost * type_cost[partners.type_idx] + spec.cost_rate * partners.size / 4.0
 
 
-def expected_revenue(params: WorldParams, state: LatentState, multiplier: np.ndarray) -> np.ndarray:
-    """Structural mean revenue per partner-quarter for the given incentive multiplier."""
+def expected_revenue(
+    params: WorldParams,
+    state: LatentState,
+    multiplier: np.ndarray,
+    addition: np.ndarray | None = None,
+) -> np.ndarray:
+    """Structural mean revenue per partner-quarter for the given incentive multiplier and
+    absolute addition (money, default none)."""
     won = (1.0 - params.run_rate_share) * state.win_rate / params.reference_win_rate
-    return state.demand * (params.run_rate_share + won) * multiplier * (1 - credit_loss(params))
+    revenue = state.demand * (params.run_rate_share + won) * multiplier
+    if addition is not None:
+        revenue = revenue + addition
+    return revenue * (1 - credit_loss(params))
 
 
 def simulate_state(
@@ -127,9 +145,12 @@ def simulate_state(
     noise = np.exp(shocks - stationary_sd**2 / 2)
     momentum = shocks / stationary_sd
     demand = partners.size[:, None] / 4.0 * active * ramp * trend * season * noise
+    if params.dormant_share > 0:  # drawn only when set: other worlds stay bit-identical
+        demand = demand * ~_dormant(params, partners, rng, t_all)
 
     assigned, randomized = _assign(params, partners, rng, active, age, observed)
     multiplier = _multiplier(params, partners, assigned, age, momentum)
+    addition = _addition(params, assigned, active)
 
     win_rate, trainings, certifications = _engagement(
         params, partners, rng, active, assigned, partners.join_q < 0
@@ -146,7 +167,35 @@ def simulate_state(
         certifications=certifications,
         observed=observed,
         momentum=momentum,
+        addition=addition,
     )
+
+
+def _dormant(
+    params: WorldParams, partners: PartnerDraw, rng: np.random.Generator, t_all: int
+) -> np.ndarray:
+    """(N, T) bool: the partner-quarters with no demand (see ``WorldParams.dormant_share``)."""
+    n = partners.size.size
+    share = float(np.clip(params.dormant_share, 1e-6, 1 - 1e-6))
+    logit = (
+        np.log(share / (1.0 - share))
+        - params.dormant_size_slope * partners.size_z
+        + params.dormant_sd * rng.normal(0.0, 1.0, n)
+    )
+    chance = 1.0 / (1.0 + np.exp(-logit))
+    return rng.random((n, t_all)) < chance[:, None]
+
+
+def _addition(params: WorldParams, assigned: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+    """Money the assigned incentive adds (its ``absolute`` effect); None when no incentive
+    has one (every world but ``activation``)."""
+    if not any(spec.absolute for spec in params.incentives):
+        return None
+    addition = np.zeros(assigned.shape)
+    for k in range(len(params.incentives)):
+        hit = assigned == k + 1
+        addition[hit] = absolute_effect(params, active, k)[hit]
+    return addition
 
 
 def _multiplier(
@@ -197,6 +246,10 @@ def play_quarter(
         state.age[:, q : q + 1],
         None if state.momentum is None else state.momentum[:, q : q + 1],
     )[:, 0]
+    addition = state.addition
+    if addition is not None:
+        addition = addition.copy()
+        addition[:, q] = _addition(params, chosen[:, q : q + 1], state.active[:, q : q + 1])[:, 0]
     win_rate, trainings, certifications = _engagement(
         params,
         partners,
@@ -212,6 +265,7 @@ def play_quarter(
         assigned=chosen,
         randomized=drawn,
         multiplier=multiplier,
+        addition=addition,
         win_rate=win_rate,
         trainings=trainings,
         certifications=certifications,

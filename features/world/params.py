@@ -26,7 +26,12 @@ class IncentiveSpec:
     trainings, logins, webinars), ``tenure_slope`` per year since joining (capped at
     five years) and ``pipeline_slope`` per standard deviation of the quarter's demand
     shock (seen through the pipeline open at the quarter's start). All default to 0.
-    Negative terms are real harm (channel conflict, distraction). The expected cost is
+    Negative terms are real harm (channel conflict, distraction). ``absolute`` is an
+    effect in money, not relative: the expected extra revenue per quarter of a partner
+    active the whole quarter, whatever its size, on top of the relative effect (a SPIFF or
+    deal-registration bonus that gets a dormant or small partner to register and close a
+    deal; issue 23). It books as one lump with chance ``WorldParams.activation_hit_rate``.
+    The expected cost is
     ``fixed_cost * type_cost[type] + cost_rate * quarterly size``; a realised cost
     scatters around it.
     """
@@ -41,6 +46,7 @@ class IncentiveSpec:
     engagement_slope: float = 0.0
     tenure_slope: float = 0.0
     pipeline_slope: float = 0.0
+    absolute: float = 0.0  # money per quarter, added to the expected revenue (see above)
     fixed_cost: float = 0.0
     cost_rate: float = 0.0
     policy_weight: float = 1.0  # relative frequency under the historical (non-random) policy
@@ -135,6 +141,13 @@ class WorldParams:
     size_sigma: float = 1.1  # sd of log size: lognormal heavy tail
     pareto_share: float = 0.03  # share of partners whose size gets an extra Pareto boost
     pareto_alpha: float = 1.5
+    # dormancy (issue 23): a partner-quarter is dormant (no demand: no deals, no run-rate)
+    # with a partner-level chance, logit ``logit(dormant_share) - dormant_size_slope *
+    # size_z + dormant_sd * u`` (u standard normal per partner, so some partners are mostly
+    # dormant and their history shows it); 0 = never (every other world, bit-identical)
+    dormant_share: float = 0.0
+    dormant_size_slope: float = 0.8
+    dormant_sd: float = 1.5
 
     # -- joining, ramp, trend, churn ----------------------------------------------
     initial_share: float = 0.55  # share of partners that exist before the first quarter
@@ -212,6 +225,7 @@ class WorldParams:
     )
     enablement_training_boost: float = 1.5  # extra trainings and certifications, relative
     mdf_claim_prob: float = 0.75
+    activation_hit_rate: float = 0.5  # chance an ``absolute`` effect books (as 1 / rate x it)
     truth_quarters: int = 4  # past quarters (before the horizon) with per-incentive truth
 
     @property

@@ -14,6 +14,9 @@ on another (issue 14: 0.82 x the best baseline where a 16-column ridge scored
   pipeline and tenure, negative for some partners;
 - ``no_effect``: incentives that change nothing (every true uplift is 0);
 - ``small_noisy``: 200 partners with twice the demand noise;
+- ``activation``: dormant and small partners (a third of partner-quarters book nothing)
+  and incentives on different scales: a SPIFF that adds a fixed amount of money, a rebate
+  that scales with size, enablement that does both (issue 23);
 - ``young``: a young program: four quarters of bookings, the pipeline from the year before,
   60 % of partners joining during the year (issue 22).
 
@@ -219,6 +222,44 @@ def _small_noisy() -> WorldParams:
     )
 
 
+def _activation() -> WorldParams:
+    incentives = (
+        IncentiveSpec(
+            "spiff",
+            0.0,
+            absolute=5_000.0,
+            fixed_cost=3_000.0,
+            policy_weight=0.25,
+            duration_days=(20, 60),
+        ),
+        IncentiveSpec(
+            "rebate",
+            0.08,
+            by_type={"distributor": 0.03, "referral": -0.03},
+            fixed_cost=500.0,
+            cost_rate=0.03,
+            policy_weight=0.55,
+            duration_days=(60, 100),
+        ),
+        IncentiveSpec(
+            "enablement",
+            0.04,
+            absolute=3_000.0,
+            by_tier={"registered": 0.02},
+            fixed_cost=2_500.0,
+            policy_weight=0.20,
+            duration_days=(14, 60),
+        ),
+    )
+    return WorldParams(
+        incentives=incentives,
+        dormant_share=0.35,
+        median_size=100_000.0,
+        enablement_training_boost=0.0,
+        randomized_share=0.20,
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -289,6 +330,18 @@ SCENARIOS: dict[str, Scenario] = {
             WorldParams(initial_share=0.4),
             partners=1000,
             quarters=4,
+        ),
+        Scenario(
+            "activation",
+            "Dormant and small partners: a third of partner-quarters book nothing (the "
+            "smaller the partner, the more often it is dormant), and three incentives on "
+            "different scales: a deal-registration SPIFF that adds about 5,000 a quarter "
+            "whatever the partner's size (it activates dormant partners), a rebate worth "
+            "8% of revenue (it pays on big partners only), and enablement that adds 3,000 "
+            "plus 4%; 20% randomized.",
+            _activation(),
+            partners=1000,
+            quarters=12,
         ),
     )
 }

@@ -5,7 +5,9 @@
   expectation under the incentive it really got.
 - ``incentive_effects``: expected revenue and cost of every partner under every
   option (``none`` and each incentive) for the horizon quarter after the as-of
-  date (``horizon`` 1) and the last observed quarters (``horizon`` 0, -1, ...).
+  date (``horizon`` 1) and the last observed quarters (``horizon`` 0, -1, ...); in a
+  world with absolute effects (issue 23) also ``expected_uplift_fixed``, the part of the
+  uplift that is money whatever the partner's size.
 - ``partners``: latent traits (size, trend, churn, engagement, static effects).
 - ``assignments``: every incentive decision, ``none`` included, with its
   ``randomized`` flag (the incentives table only shows the grants).
@@ -23,7 +25,14 @@ import pyarrow as pa
 
 from features.names import NONE
 from features.world.deals import NO_DAY, Rows
-from features.world.latent import LatentState, effect, expected_cost, expected_revenue
+from features.world.latent import (
+    LatentState,
+    absolute_effect,
+    credit_loss,
+    effect,
+    expected_cost,
+    expected_revenue,
+)
 from features.world.output import take_strings, to_dates
 from features.world.params import WorldParams
 from features.world.partners import PartnerDraw
@@ -53,7 +62,7 @@ def _revenue(params, partners, state, bounds, ids, bookings, options) -> pd.Data
     realised = np.bincount(
         bookings["partner"] * obs + quarter, weights=bookings["amount"], minlength=n * obs
     ).reshape(n, obs)
-    expected = expected_revenue(params, state, state.multiplier)[:, :obs]
+    expected = expected_revenue(params, state, state.multiplier, state.addition)[:, :obs]
     p_idx, q_idx = np.nonzero(partners.joined_day[:, None] < bounds[1 : obs + 1][None, :])
     return pd.DataFrame(
         {
@@ -71,10 +80,14 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
     quarters = np.arange(max(obs - params.truth_quarters, 0), obs + 1)
     base = expected_revenue(params, state, np.ones_like(state.demand))[:, quarters]
     revenue = [base]
+    fixed = [np.zeros_like(base)]
     cost = [np.zeros_like(base)]
     for k in range(len(params.incentives)):
         momentum = None if state.momentum is None else state.momentum[:, quarters]
-        revenue.append(base * (1.0 + effect(params, partners, state.age[:, quarters], k, momentum)))
+        rev_k = base * (1.0 + effect(params, partners, state.age[:, quarters], k, momentum))
+        money = absolute_effect(params, state.active[:, quarters], k) * (1 - credit_loss(params))
+        revenue.append(rev_k + money)  # money: whatever the partner's size (issue 23)
+        fixed.append(money)
         cost.append(np.broadcast_to(expected_cost(params, partners, k)[:, None], base.shape))
     # Partners known at the start of the horizon quarter / existing during a past quarter.
     last_day = np.minimum(bounds[quarters + 1], bounds[obs])
@@ -84,7 +97,7 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
     cst = np.stack([c[p_idx, q_pos] for c in cost], axis=1).ravel()
     uplift = rev - np.repeat(base[p_idx, q_pos], k_count)
     rows = np.repeat(np.arange(p_idx.size), k_count)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "partner_id": take_strings(ids, p_idx[rows]),
             "quarter_start": to_dates(bounds[quarters[q_pos[rows]]]),
@@ -97,6 +110,10 @@ def _effects(params, partners, state, bounds, ids, options) -> pd.DataFrame:
             "expected_uplift": np.round(uplift, 2),
         }
     )
+    if any(spec.absolute for spec in params.incentives):
+        money = np.stack([f[p_idx, q_pos] for f in fixed], axis=1).ravel()
+        frame["expected_uplift_fixed"] = np.round(money, 2)
+    return frame
 
 
 def _partners(params, partners, bounds, ids) -> pd.DataFrame:

@@ -38,6 +38,19 @@ def test_without_growth_and_top_k():
     out = rank_partners(recommendations(), top=2)
     assert out["partner_id"].tolist() == ["A", "C"]
     assert out["reasons"].iloc[1] == "rebate expected to net +2.0k (uplift +3.0k, cost 1.0k)"
+
+
+def test_reasons_name_the_chosen_incentives_effect_scale():
+    # issue 23: the recommender's effect scale per incentive, as training chose it
+    scales = {"spiff": "absolute", "rebate": "relative", "mdf": "mix"}
+    out = rank_partners(recommendations(), scales=scales).set_index("partner_id")["reasons"]
+    assert out["D"] == (
+        "spiff expected to net +2.0k (uplift +2.5k, cost 500); effect in money, whatever the "
+        "partner's size (scale chosen by cross-fitted value)"
+    )
+    assert "effect relative to the partner's expected revenue" in out["C"]
+    assert "a fixed amount plus a share" in out["A"]
+    assert out["B"] == "no incentive pays for itself"
     with pytest.raises(ValueError, match="growth_weight"):
         rank_partners(recommendations(), growth_weight=-1)
 

@@ -230,3 +230,48 @@ def test_young_has_four_quarters_of_bookings_a_year_old_pipeline_and_one_fold(wo
     data = prepare_training_data(world_dataset(world), as_of=None, calendar=CAL)
     assert data.frame["as_of"].nunique() == 3
     assert usable_folds(data.frame, 4) == 1
+
+
+def test_activation_dormant_partners_and_a_money_effect_whatever_the_size(worlds) -> None:
+    # issue 23: a third of partner-quarters book nothing; the SPIFF adds 5,000 (less the
+    # credit notes) to every partner active the whole quarter, dormant or big; the rebate a
+    # share of revenue, so nothing to a partner with no expected revenue
+    world = worlds["activation"]
+    revenue = world.truth["revenue"]
+    assert 0.25 < (revenue["revenue"] <= 0).mean() < 0.5
+    eff = world.truth["incentive_effects"]
+    horizon = eff[eff["horizon"] == 1].pivot(
+        index="partner_id", columns="incentive", values=["expected_uplift", "expected_revenue"]
+    )
+    fixed = eff[eff["horizon"] == 1].pivot(
+        index="partner_id", columns="incentive", values="expected_uplift_fixed"
+    )
+    dormant = horizon[("expected_revenue", "none")] == 0
+    assert dormant.mean() > 0.25
+    full = fixed["spiff"] > 4_900  # active the whole horizon quarter
+    assert fixed.loc[full, "spiff"].round(0).nunique() == 1  # the same money for all sizes
+    assert (horizon.loc[dormant & full, ("expected_uplift", "spiff")] > 4_900).all()
+    assert (horizon.loc[dormant, ("expected_uplift", "rebate")] == 0).all()
+    assert (fixed["rebate"] == 0).all() and (fixed["none"] == 0).all()
+    # a dormant quarter books nothing without an incentive, and with the SPIFF one lump of
+    # 10,000 half the time (expected 5,000 x (1 - credit notes) = 4,917.5)
+    asleep = revenue[(revenue["expected_revenue"] == 0) & (revenue["incentive"] == "none")]
+    assert len(asleep) > 100 and (asleep["revenue"] <= 0).all()  # credit notes only
+    woken = revenue[
+        revenue["expected_revenue"].between(4_900, 4_920) & (revenue["incentive"] == "spiff")
+    ]
+    assert len(woken) > 20 and 0.3 < (woken["revenue"] > 0).mean() < 0.7
+    # the references know the money part as money: the segment policy gives dormant partners
+    # the SPIFF and earns most of the oracle; a relative-only one could not
+    truth, segments = _truth_matrices(world)
+    assert truth.fixed is not None
+    rows, _ = reference_policies(truth, segments, most_common="rebate")
+    share = rows[~rows["budget"]].set_index("policy")["share_of_oracle"]
+    assert share["true segment effect"] > 0.85
+    relative_only = TruthMatrices(
+        truth.partner_ids, truth.incentives, truth.base, truth.uplift, truth.cost
+    )
+    rows, _ = reference_policies(relative_only, segments, most_common="rebate")
+    assert rows[~rows["budget"]].set_index("policy")["share_of_oracle"]["true segment effect"] < (
+        share["true segment effect"] - 0.1
+    )

@@ -24,6 +24,7 @@ from training.incentives.effect_models import (
     policy_values,
     segment_heterogeneity,
 )
+from training.incentives.effect_scales import reference_amount, scale_weights
 from training.incentives.uplift import partner_folds
 
 FEATURES = ["segment", "revenue_mean_4q", "revenue_lag_1", "noise"]
@@ -408,14 +409,16 @@ def test_history_side_leaves_out_the_randomized_rows():
     # the same rows, the same nuisances, the same randomized comparison
     assert both.randomized_ == alone.randomized_
     s = alone.base_oof_
-    w = np.minimum(s, np.quantile(s, 0.99))
     randomized = np.zeros(len(s), dtype=bool)
     for rows, _ in alone.randomized_scores_.values():
         randomized[rows] = True
     assert 0.1 < randomized.mean() < 0.5
     keep = ~randomized
     for name in names:
-        z = alone.pseudo_outcome_[name].to_numpy() / s
+        # on the incentive's effect scale (issue 23; relative: g = s, weights s capped)
+        g = reference_amount(s, alone.reference_revenue_, alone.scale_alpha_[name])
+        w = scale_weights(s, g, 0.99)
+        z = alone.pseudo_outcome_[name].to_numpy() / g
         obs, obs_se = clustered_mean(z[keep], w[keep], alone.groups_[keep])
         rnd, rnd_se = alone.randomized_[name][:2]
         obs_var = obs_se**2 + alone.bias_var_

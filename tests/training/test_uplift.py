@@ -160,7 +160,13 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
         "policy_comparison",
         "policy_selection",
         "effect_selection",
+        "effect_scales",
     }
+    # issue 23: every incentive's scale evidence, one row per scale, one chosen
+    scales = frames["effect_scales"]
+    assert set(scales["incentive"]) == set(model.incentives_)
+    assert (scales.groupby("incentive")["chosen"].sum() == 1).all()
+    assert all(f"effect_scale_value_{i}_absolute" in metrics for i in model.incentives_)
     assert {"heldout_reported_net", "heldout_dr_net", "heldout_net_calibration"} <= set(metrics)
     # the DR value of a policy fixed in advance: nothing given is 0 exactly; "everyone gets
     # the most common incentive" (an effect so large it always pays) is the evaluation's

@@ -160,9 +160,14 @@ class IncentiveRecommender(BaseEstimator):
         cross-fitted DR value of the model's policy and of "everyone gets the most common
         incentive", summed over the training rows) and ``policy_gated`` (1 when the model's
         policy lost to ``none`` out of fold and says none for all).
+        Issue 23: ``effect_scale_value_<i>_<scale>`` and ``_se_<i>_<scale>`` (each effect
+        scale's cross-fitted DR policy value and the standard error of its difference from
+        the relative scale; the chosen scale is in the ``effect_scales`` frame and the run's
+        ``effect_scale_<i>`` params) and ``reference_revenue`` (the fixed amount of the
+        absolute scale).
         Frames: ``randomized_contrasts``, ``qini_curves`` (long: incentive, fraction, qini),
         ``uplift_by_segment``, ``policy_comparison``, ``policy_selection``,
-        ``effect_selection``.
+        ``effect_selection``, ``effect_scales``.
         """
         check_is_fitted(self, "uplift_")
         up = self.uplift_
@@ -240,9 +245,14 @@ class IncentiveRecommender(BaseEstimator):
                 metrics[f"randomized_effect_se_{name}"] = se
                 metrics[f"randomized_rows_{name}"] = float(n_t)
                 metrics["randomized_rows_none"] = float(n_c)
+            for r in getattr(up, "scale_selection_", {}).get(name, pd.DataFrame()).itertuples():
+                metrics[f"effect_scale_value_{name}_{r.scale}"] = float(r.crossfit_dr_value)
+                metrics[f"effect_scale_value_se_{name}_{r.scale}"] = float(r.se_vs_relative)
             for r in up.selection_[name].itertuples():
                 key = str(r.candidate).replace(":", "_k")
                 metrics[f"policy_value_{name}_{key}"] = float(r.policy_value)
+        if hasattr(up, "reference_revenue_"):
+            metrics["reference_revenue"] = float(up.reference_revenue_)
         contrasts = randomized_contrasts(rows, up.oof_uplift_, k=k)
         for r in contrasts.itertuples():
             metrics[f"qini_{r.incentive}"] = float(r.qini)
@@ -271,5 +281,11 @@ class IncentiveRecommender(BaseEstimator):
             "effect_selection": pd.concat(
                 [t.assign(incentive=n) for n, t in up.selection_.items()], ignore_index=True
             ),
+            "effect_scales": pd.concat(
+                [t.assign(incentive=n) for n, t in getattr(up, "scale_selection_", {}).items()],
+                ignore_index=True,
+            )
+            if getattr(up, "scale_selection_", None)
+            else pd.DataFrame(),
         }
         return metrics, artifacts

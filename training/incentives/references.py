@@ -11,7 +11,10 @@ knowledge of the true effects), each with and without a budget:
 - ``true average effect``, ``true segment effect``: policies that know each incentive's
   true relative effect (money-weighted: summed uplift / summed revenue without an
   incentive) over all partners, or within each segment (partner type x tier x region),
-  applied to each partner's true revenue without an incentive, minus its true cost;
+  applied to each partner's true revenue without an incentive, minus its true cost; where
+  the truth has a part of the uplift that is money whatever the size
+  (``expected_uplift_fixed``, issue 23), that part's average is known as money and the
+  ratio is of the rest;
 - ``oracle``: every partner's true best option.
 
 The budget is ``budget_share`` (25 %) of what the unconstrained oracle spends; budgeted
@@ -44,6 +47,7 @@ class TruthMatrices:
     base: np.ndarray  # expected revenue without an incentive, per partner
     uplift: np.ndarray
     cost: np.ndarray
+    fixed: np.ndarray | None = None  # the uplift's part in money whatever the size (or none)
 
     @property
     def net(self) -> np.ndarray:
@@ -60,12 +64,16 @@ class TruthMatrices:
 
         revenue = wide("expected_revenue")
         names = [c for c in revenue.columns if c != NONE]
+        fixed = None
+        if "expected_uplift_fixed" in frame.columns:
+            fixed = wide("expected_uplift_fixed")[names].to_numpy(dtype=np.float64)
         return cls(
             partner_ids=revenue.index.to_numpy(dtype=object),
             incentives=names,
             base=revenue[NONE].to_numpy(dtype=np.float64),
             uplift=wide("expected_uplift")[names].to_numpy(dtype=np.float64),
             cost=wide("expected_cost")[names].to_numpy(dtype=np.float64),
+            fixed=fixed,
         )
 
     def choice_index(self, choice: pd.DataFrame) -> np.ndarray:
@@ -88,19 +96,24 @@ class TruthMatrices:
 def known_effect_net(truth: TruthMatrices, groups: np.ndarray) -> np.ndarray:
     """Estimated net of each incentive if only each group's money-weighted true relative
     effect were known: ``sum(uplift) / sum(base)`` within the group, times the partner's
-    base, minus its cost."""
+    base, minus its cost. With ``truth.fixed`` (issue 23) the ratio is of the uplift
+    without its money part, and the group's mean money part is added."""
     codes, inverse = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     base_sum = np.bincount(inverse, weights=truth.base, minlength=codes.size)
-    rel = (
-        np.column_stack(
-            [
-                np.bincount(inverse, weights=truth.uplift[:, j], minlength=codes.size)
-                for j in range(len(truth.incentives))
-            ]
+    k = len(truth.incentives)
+    fixed = np.zeros_like(truth.uplift) if truth.fixed is None else truth.fixed
+
+    def by_group(values: np.ndarray) -> np.ndarray:
+        return np.column_stack(
+            [np.bincount(inverse, weights=values[:, j], minlength=codes.size) for j in range(k)]
         )
-        / np.where(base_sum > 0, base_sum, np.inf)[:, None]
-    )
-    return rel[inverse] * truth.base[:, None] - truth.cost
+
+    rel = by_group(truth.uplift - fixed) / np.where(base_sum > 0, base_sum, np.inf)[:, None]
+    net = rel[inverse] * truth.base[:, None] - truth.cost
+    if truth.fixed is not None:
+        count = np.bincount(inverse, minlength=codes.size)
+        net = net + (by_group(fixed) / count[:, None])[inverse]
+    return net
 
 
 def _in_random_order(

@@ -86,11 +86,27 @@ from training.incentives.effect_models import (
     segment_heterogeneity,
     select_effect_model,
 )
+from training.incentives.effect_scales import (
+    SCALES,
+    present_partners,
+    ratio,
+    reference_amount,
+    scale_weights,
+    select_scales,
+)
 
 log = logging.getLogger(__name__)
 
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
 RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
+PRESENCE_COLUMNS: tuple[str, ...] = (
+    "revenue_mean_4q",
+    "activity_qty_4q",
+    "open_amount",
+    "opps_created_4q",
+)
+"""A partner with none of these above 0 shows no sign of life for a year: the fixed part of
+an effect on the mix or absolute scale is 0 for it (issue 23)."""
 
 
 def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incentive") -> None:
@@ -148,6 +164,13 @@ def partner_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[n
     return [te for _, te in splitter.split(np.zeros(len(codes)), groups=codes)]
 
 
+def _per_incentive(values: np.ndarray, k: int) -> np.ndarray:
+    """(rows, incentives): one column per incentive (a 1-D array, as before issue 23's
+    per-incentive scales, is the same for every incentive)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.repeat(values[:, None], k, axis=1) if values.ndim == 1 else values
+
+
 class UpliftModel(BaseEstimator):
     """Cross-fitted DR-learner of each incentive's uplift on next-quarter revenue vs ``none``.
 
@@ -169,6 +192,10 @@ class UpliftModel(BaseEstimator):
         signal_columns: Sequence[str] = SIGNAL_COLUMNS,
         candidates: Sequence[str] = ("constant", "segment", "partner"),
         selection_se: float = 1.0,
+        effect_scales: Sequence[str] = ("relative", "mix", "absolute"),
+        scale_se: float = 1.0,
+        scale_value_quantile: float | None = 0.5,
+        presence_columns: Sequence[str] = PRESENCE_COLUMNS,
         effect_trees: int = 50,
         effect_leaves: int = 7,
         effect_min_child_samples: int = 300,
@@ -206,6 +233,10 @@ class UpliftModel(BaseEstimator):
         self.signal_columns = signal_columns
         self.candidates = candidates
         self.selection_se = selection_se
+        self.effect_scales = effect_scales
+        self.scale_se = scale_se
+        self.scale_value_quantile = scale_value_quantile
+        self.presence_columns = presence_columns
         self.effect_trees = effect_trees
         self.effect_leaves = effect_leaves
         self.effect_min_child_samples = effect_min_child_samples
@@ -306,26 +337,36 @@ class UpliftModel(BaseEstimator):
             )
         e = np.clip(e, self.propensity_clip, None)
         s = np.maximum(mu[:, 0], self.base_floor_) if self.relative else np.ones(len(y))
-        # size weights, capped: partner sizes have a Pareto tail, and without a cap the one
-        # or two largest partners' quarterly noise decides each incentive's average effect
-        w = s
-        if self.weight_cap_quantile is not None and self.relative:
-            w = np.minimum(s, np.quantile(s, self.weight_cap_quantile))
+        self.reference_revenue_ = float(np.mean(s))
         E = frame[self.effect_columns_]
         pseudo = np.zeros((len(X), len(kept)))
+        for j in range(len(kept)):
+            k = j + 1
+            phi = mu[:, k] - mu[:, 0] + (t == k) * (y - mu[:, k]) / e[:, k]
+            pseudo[:, j] = phi - (t == 0) * (y - mu[:, 0]) / e[:, 0]
+        # per incentive, the scale of its effect (issue 23) and, on it, the reference amount
+        # g the effect multiplies and the weights (on the relative scale: the base, capped,
+        # as before: partner sizes have a Pareto tail, and without a cap the one or two
+        # largest partners' quarterly noise decides each incentive's average effect)
+        randomized = (
+            frame["randomized"].fillna(False).to_numpy(dtype=bool)
+            if "randomized" in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
+        money = self._randomized_money(kept, t, y, mu, randomized)
+        self._frame_ = frame
+        S, w = self._select_scales(kept, pseudo, s, cost, money)
+        del self._frame_
         oof = np.zeros((len(X), len(kept)))
         self.effects_: dict[str, EffectModel] = {}
         self.selection_: dict[str, pd.DataFrame] = {}
         for j, arm in enumerate(kept):
-            k = j + 1
-            phi = mu[:, k] - mu[:, 0] + (t == k) * (y - mu[:, k]) / e[:, k]
-            pseudo[:, j] = phi - (t == 0) * (y - mu[:, 0]) / e[:, 0]
             model, oof[:, j], table = select_effect_model(
                 self._candidates(),
                 E,
-                pseudo[:, j] / s,
-                w,
-                base=s,
+                ratio(pseudo[:, j], S[:, j]),
+                w[:, j],
+                base=S[:, j],
                 phi=pseudo[:, j],
                 cost=cost[:, j],
                 folds=self.folds_,
@@ -334,15 +375,10 @@ class UpliftModel(BaseEstimator):
             )
             self.effects_[arm], self.selection_[arm] = model, table
             log.info("%s: effect model %s\n%s", arm, model.name, table.to_string(index=False))
-        randomized = (
-            frame["randomized"].fillna(False).to_numpy(dtype=bool)
-            if "randomized" in frame.columns
-            else np.zeros(len(frame), dtype=bool)
-        )
-        self._randomized_evidence(kept, t, y, mu, s, w, randomized)
-        self._shrink(kept, oof, pseudo / s[:, None], w, E)
-        self._select_policy(kept, oof, pseudo, s, w, cost, t)
-        self.oof_uplift_ = pd.DataFrame(oof * s[:, None], columns=kept).assign(
+        self._randomized_evidence(kept, t, y, mu, S, w, randomized)
+        self._shrink(kept, oof, ratio(pseudo, S), w, E)
+        self._select_policy(kept, oof, pseudo, S, w, cost, t)
+        self.oof_uplift_ = pd.DataFrame(oof * S, columns=kept).assign(
             partner_id=frame[group_column].to_numpy(), row=np.flatnonzero(rows)
         )
         self.pseudo_outcome_ = pd.DataFrame(pseudo, columns=kept)
@@ -351,6 +387,153 @@ class UpliftModel(BaseEstimator):
         self.outcome_oof_ = pd.DataFrame(mu, columns=self.arms_)
         self.treatment_ = t
         return self
+
+    def _randomized_money(
+        self, kept: list[str], t: np.ndarray, y: np.ndarray, mu: np.ndarray, randomized: np.ndarray
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per incentive index, its randomized rows (treated or the randomized ``none`` arm)
+        and their AIPW scores in money (:meth:`_randomized_evidence`'s, before dividing by
+        the reference amount); incentives with fewer than ``min_randomized`` rows in either
+        arm are absent."""
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        control = randomized & (t == 0)
+        for j in range(len(kept)):
+            treated = randomized & (t == j + 1)
+            n_t, n_c = int(treated.sum()), int(control.sum())
+            if min(n_t, n_c) < self.min_randomized:
+                continue
+            p = n_t / (n_t + n_c)
+            score = (
+                mu[:, j + 1]
+                - mu[:, 0]
+                + treated * (y - mu[:, j + 1]) / p
+                - control * (y - mu[:, 0]) / (1.0 - p)
+            )
+            on = np.flatnonzero(treated | control)
+            out[j] = (on, score[on])
+        return out
+
+    def _select_scales(
+        self,
+        kept: list[str],
+        pseudo: np.ndarray,
+        s: np.ndarray,
+        cost: np.ndarray,
+        rnd_scores: dict[int, tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each incentive's effect scale (relative, mix, absolute:
+        :mod:`training.incentives.effect_scales`), by the cross-fitted doubly-robust policy
+        value of the policy gate (:meth:`_select_policy`): per fold of partners, each
+        incentive's average on each scale is re-estimated from the other folds (history and
+        randomized rows, combined and shrunk as in :meth:`_shrink`), the averages choose
+        each held-out row's option, and its AIPW pseudo-outcome minus cost scores it
+        (:func:`~training.incentives.effect_scales.select_scales`). ``rnd_scores``: per
+        incentive index, the randomized rows and their AIPW scores in money. Returns the
+        (rows, incentives) reference amounts ``g`` the effects multiply and the
+        pseudo-outcomes' weights. Sets ``scale_`` (incentive: scale), ``scale_alpha_`` and
+        ``scale_selection_`` (incentive: table of each scale's evidence)."""
+        scales = {name: SCALES[name] for name in self.effect_scales}
+        if not self.relative:
+            scales = {"relative": 0.0}
+        elif "relative" not in scales:
+            scales = {"relative": 0.0, **scales}
+        names = list(scales)
+        n, k = pseudo.shape
+        cap = self.weight_cap_quantile if self.relative else None
+        present = present_partners(self._frame_, self.presence_columns)
+        self.present_share_ = float(present.mean())
+        G = np.stack(
+            [reference_amount(s, self.reference_revenue_, scales[c], present) for c in names], 1
+        )
+        W = np.stack([scale_weights(s, G[:, i], cap) for i in range(len(names))], axis=1)
+        self.scale_: dict[str, str] = {}
+        self.scale_alpha_: dict[str, float] = {}
+        self.scale_selection_: dict[str, pd.DataFrame] = {}
+        chosen = [0] * k
+        if len(names) > 1:
+            hist = np.ones(n, dtype=bool)
+            if self.independent_history:
+                for rows, _ in rnd_scores.values():
+                    hist[rows] = False
+            if not hist.any():
+                hist[:] = True
+            levels = []  # per fold: (obs, obs_se, rnd, rnd_se), each (incentives, scales)
+            for te in self.folds_:
+                train = np.ones(n, dtype=bool)
+                train[te] = False
+                on = train & hist  # costs only score: an unpriced incentive is never given
+                obs, obs_se = np.zeros((k, len(names))), np.full((k, len(names)), np.inf)
+                rnd, rnd_se = np.zeros((k, len(names))), np.full((k, len(names)), np.inf)
+                for i in range(len(names)):
+                    for j in range(k):
+                        if W[on, i].sum() > 0:
+                            obs[j, i], obs_se[j, i] = clustered_mean(
+                                ratio(pseudo[on, j], G[on, i]), W[on, i], self.groups_[on]
+                            )
+                        if j in rnd_scores:
+                            rows, score = rnd_scores[j]
+                            fit = train[rows]
+                            if fit.sum() >= self.min_randomized:
+                                r = rows[fit]
+                                rnd[j, i], rnd_se[j, i] = clustered_mean(
+                                    ratio(score[fit], G[r, i]), W[r, i], self.groups_[r]
+                                )
+                levels.append((obs, obs_se, rnd, rnd_se))
+
+            # each incentive's posterior point on each scale, the others on the relative
+            # one: an incentive's scale then moves only its own decisions, not the others'
+            # through the shared prior's spread (the levels' sizes differ by scale)
+            points = []
+            for obs, obs_se, rnd, rnd_se in levels:
+                point = np.zeros((k, len(names)))
+                for i in range(len(names)):
+                    for j in range(k):
+                        cols = np.zeros(k, dtype=np.int64)
+                        cols[j] = i
+                        at = (np.arange(k), cols)
+                        has = np.isfinite(rnd_se[at])
+                        level, se, _ = combine_levels(
+                            obs[at], obs_se[at], rnd[at], np.where(has, rnd_se[at], 0.0), has
+                        )
+                        point[j, i] = self._posterior(level, se)[1][j]
+                points.append(point)
+
+            def held_out_net(pick: tuple[int, ...]) -> np.ndarray:
+                net = np.full((n, k), -np.inf)
+                cols = np.asarray(pick)
+                for te, point in zip(self.folds_, points, strict=True):
+                    chosen_point = point[np.arange(k), cols]
+                    net[te] = chosen_point[None, :] * G[te][:, cols] - cost[te]
+                return net
+
+            chosen, tables = select_scales(
+                held_out_net,
+                pseudo,
+                s,
+                float(np.quantile(s, self.scale_value_quantile))
+                if self.scale_value_quantile is not None
+                else self.reference_revenue_,
+                cost,
+                self.groups_,
+                names=names,
+                n_se=self.scale_se,
+            )
+            for j, arm in enumerate(kept):
+                table = tables[j].assign(
+                    alpha=[scales[c] for c in names],
+                    theta=[
+                        float(np.average(ratio(pseudo[:, j], G[:, i]), weights=W[:, i]))
+                        for i in range(len(names))
+                    ],
+                )
+                self.scale_selection_[arm] = table
+                log.info("%s: effect scale\n%s", arm, table.to_string(index=False))
+        S, w = np.empty((n, k)), np.empty((n, k))
+        for j, arm in enumerate(kept):
+            name = names[chosen[j]]
+            self.scale_[arm], self.scale_alpha_[arm] = name, float(scales[name])
+            S[:, j], w[:, j] = G[:, chosen[j]], W[:, chosen[j]]
+        return S, w
 
     def _base_calibration(
         self, frame: pd.DataFrame, t: np.ndarray, y: np.ndarray, mu: np.ndarray
@@ -408,7 +591,7 @@ class UpliftModel(BaseEstimator):
         t: np.ndarray,
         y: np.ndarray,
         mu: np.ndarray,
-        s: np.ndarray,
+        S: np.ndarray,
         w: np.ndarray,
         randomized: np.ndarray,
     ) -> None:
@@ -417,7 +600,8 @@ class UpliftModel(BaseEstimator):
         known randomization share ``p`` (the share of the incentive among those rows), so it
         is unbiased whatever the outcome model and whatever the history's confounding:
         ``mu_k - mu_0 + 1[T=k](Y - mu_k) / p - 1[T=none](Y - mu_0) / (1 - p)``, relative to
-        the base ``s`` and weighted like the observational fit. Sets ``randomized_`` (arm:
+        the incentive's reference amount (``S[:, j]``: the base on the relative scale) and
+        weighted like the observational fit (``w[:, j]``). Sets ``randomized_`` (arm:
         level, se, rows treated, rows control; incentives with fewer than ``min_randomized``
         rows in either arm have none) and ``randomized_scores_`` (arm: rows, relative score).
         """
@@ -432,13 +616,14 @@ class UpliftModel(BaseEstimator):
             on = treated | control
             p = n_t / (n_t + n_c)
             k = j + 1
-            score = (
+            score = ratio(
                 mu[:, k]
                 - mu[:, 0]
                 + treated * (y - mu[:, k]) / p
-                - control * (y - mu[:, 0]) / (1.0 - p)
-            ) / s
-            level, se = clustered_mean(score[on], w[on], self.groups_[on])
+                - control * (y - mu[:, 0]) / (1.0 - p),
+                S[:, j],
+            )
+            level, se = clustered_mean(score[on], w[on, j], self.groups_[on])
             self.randomized_[arm] = (level, se, n_t, n_c)
             self.randomized_scores_[arm] = (np.flatnonzero(on), score[on])
             log.info("%s: randomized %+.4f (se %.4f; %d vs %d rows)", arm, level, se, n_t, n_c)
@@ -472,12 +657,12 @@ class UpliftModel(BaseEstimator):
         [0, 1]. 0 when no model varies or no incentive has randomized rows."""
         num = den = 0.0
         parts = []
-        for arm in kept:
+        for j, arm in enumerate(kept):
             if arm not in self.randomized_scores_:
                 continue
             rows, score = self.randomized_scores_[arm]
             d = self._deviation_oof_[arm][rows]
-            wr = self._weights_[rows]
+            wr = self._weights_[rows, j]
             d = d - np.average(d, weights=wr)
             zc = score - np.average(score, weights=wr)
             num += float(np.sum(wr * d * zc))
@@ -507,7 +692,7 @@ class UpliftModel(BaseEstimator):
         self._randomized_segment_models(kept, E, w)
         self._weights_ = w
         self._deviation_oof_ = {
-            a: oof[:, j] - float(np.average(oof[:, j], weights=w)) for j, a in enumerate(kept)
+            a: oof[:, j] - float(np.average(oof[:, j], weights=w[:, j])) for j, a in enumerate(kept)
         }
         self._history_only_ = None
         if self.independent_history and self.randomized_scores_:
@@ -520,7 +705,7 @@ class UpliftModel(BaseEstimator):
                 keep[rows] = False
             if w[keep].sum() > 0:
                 parts = [
-                    clustered_mean(z[keep, j], w[keep], self.groups_[keep])
+                    clustered_mean(z[keep, j], w[keep, j], self.groups_[keep])
                     for j in range(len(kept))
                 ]
                 self._history_only_ = (
@@ -558,8 +743,8 @@ class UpliftModel(BaseEstimator):
                     self.posterior_level_[arm]
                     + self.deviation_slope_[arm] * (self._deviation_oof_[arm])
                 )
-            explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w))
-            total = segment_heterogeneity(bins, z[:, j], w, self.groups_, list(bins.columns))
+            explained = float(np.average((oof[:, j] - oof[:, j].mean()) ** 2, weights=w[:, j]))
+            total = segment_heterogeneity(bins, z[:, j], w[:, j], self.groups_, list(bins.columns))
             # the heterogeneity kept by the hierarchical posterior (not the point's factor:
             # a point of 0 is "no evidence", not "every partner's effect is exactly 0")
             kept_share = hierarchical[j] if self.shrink != "none" else 1.0
@@ -623,7 +808,7 @@ class UpliftModel(BaseEstimator):
         kept: list[str],
         oof: np.ndarray,
         pseudo: np.ndarray,
-        s: np.ndarray,
+        S: np.ndarray,
         w: np.ndarray,
         cost: np.ndarray,
         t: np.ndarray,
@@ -647,6 +832,7 @@ class UpliftModel(BaseEstimator):
         gets" the history's most common incentive (a policy fixed in advance, not fitted)
         and ``model``; and ``policy_gated_``."""
         n, k = pseudo.shape
+        S, w = _per_incentive(S, k), _per_incentive(w, k)
         hist = np.ones(n, dtype=bool)
         if self.independent_history:
             for rows, _ in self.randomized_scores_.values():
@@ -664,7 +850,8 @@ class UpliftModel(BaseEstimator):
             if w[on].sum() <= 0:
                 continue
             parts = [
-                clustered_mean(pseudo[on, j] / s[on], w[on], self.groups_[on]) for j in range(k)
+                clustered_mean(ratio(pseudo[on, j], S[on, j]), w[on, j], self.groups_[on])
+                for j in range(k)
             ]
             obs, obs_se = np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
             rnd, rnd_se = np.zeros(k), np.full(k, np.inf)
@@ -675,12 +862,12 @@ class UpliftModel(BaseEstimator):
                 fit = train[rows]
                 if fit.sum() >= self.min_randomized:
                     rnd[j], rnd_se[j] = clustered_mean(
-                        score[fit], w[rows][fit], self.groups_[rows][fit]
+                        score[fit], w[rows, j][fit], self.groups_[rows][fit]
                     )
             has = np.isfinite(rnd_se)
             level, se, _ = combine_levels(obs, obs_se, rnd, np.where(has, rnd_se, 0.0), has)
             point = self._posterior(level, se)[1]
-            net = (point[None, :] + deviation[te]) * s[te, None] - cost[te]
+            net = (point[None, :] + deviation[te]) * S[te] - cost[te]
             choice = best_by_net(net)
             picked = choice >= 0
             rows_te = te[picked]
@@ -744,12 +931,13 @@ class UpliftModel(BaseEstimator):
         self._randomized_deviation_oof_: dict[str, np.ndarray] = {}
         if not self.randomized_segments:
             return
+        w = _per_incentive(w, len(kept))
         columns = tuple(c for c in self.segment_columns if c in E.columns)
-        for arm in kept:
+        for j, arm in enumerate(kept):
             if arm not in self.randomized_scores_:
                 continue
             rows, score = self.randomized_scores_[arm]
-            wr, gr = w[rows], self.groups_[rows]
+            wr, gr = w[rows, j], self.groups_[rows]
             kappas = sorted(self.randomized_kappas, reverse=True)
             losses = np.zeros((len(rows), 1 + len(kappas)))
             dev_oof = np.zeros((len(E), 1 + len(kappas)))
@@ -894,13 +1082,27 @@ class UpliftModel(BaseEstimator):
             out[a] = np.sqrt(se2 + self.residual_sd_[a] ** 2)
         return pd.DataFrame(out, index=X.index)
 
+    def predict_reference(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The amount each incentive's effect multiplies (money), one column per incentive:
+        the expected revenue without an incentive on the relative scale, one fixed amount on
+        the absolute scale, their mix in between (``scale_``, issue 23). A model trained
+        before issue 23 has the relative scale for every incentive."""
+        base = self.predict_base(X)
+        reference = getattr(self, "reference_revenue_", 0.0)
+        alphas = getattr(self, "scale_alpha_", {})
+        present = present_partners(X, getattr(self, "presence_columns", ()))
+        out = {
+            a: reference_amount(base, reference, alphas.get(a, 0.0), present) for a in self.effects_
+        }
+        return pd.DataFrame(out, index=X.index)
+
     def predict_uplift(self, X: pd.DataFrame) -> pd.DataFrame:
         """Expected extra revenue next quarter vs ``none``: one column per incentive."""
-        return self.predict_relative(X).mul(self.predict_base(X), axis=0)
+        return self.predict_relative(X) * self.predict_reference(X)
 
     def predict_interval(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(low, high): the 80 % interval (``interval_z``) of each partner's uplift, money."""
-        base = self.predict_base(X)
+        g = self.predict_reference(X)
         mid = self.predict_relative(X)
         half = self.predict_relative_sd(X) * self.interval_z
-        return (mid - half).mul(base, axis=0), (mid + half).mul(base, axis=0)
+        return (mid - half) * g, (mid + half) * g

@@ -140,6 +140,10 @@ def train_recommender(
         # issue 16: which effect model the data chose per incentive (the candidates'
         # cross-fitted policy values are metrics and evaluation/effect_selection.csv)
         mlflow.log_params({f"effect_model_{a}": m for a, m in model.uplift_.effect_model_.items()})
+        # issue 23: each incentive's effect scale (its evidence: effect_scale_value_ metrics
+        # and evaluation/effect_scales.csv); serving shows it in the ranking's reasons
+        scales = dict(getattr(model.uplift_, "scale_", {}))
+        mlflow.log_params({f"effect_scale_{a}": v for a, v in scales.items()})
         # issue 17: the new model's uplift against the latest randomized test's measurements
         log_experiment_calibration(ds, model, data.spec, as_of=data.as_of)
         log.info("scoring every partner's options as of %s for serving", data.as_of.date())
@@ -149,7 +153,11 @@ def train_recommender(
             features,
             forecaster,
             as_of=data.as_of,
-            info={"run_id": run.info.run_id, "as_of": str(data.as_of.date())},
+            info={
+                "run_id": run.info.run_id,
+                "as_of": str(data.as_of.date()),
+                "effect_scales": scales,
+            },
         )
         decision = recommender_gate(metrics)
         log.info("logging the recommender to MLflow")
