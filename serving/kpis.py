@@ -145,9 +145,8 @@ class KpiSource:
         now = time.monotonic()
         with self._lock:
             cached = self._tables.get(key)
-            if cached is not None:
-                self._tables.move_to_end(key)
             if cached is not None and now - cached[0] < max(self.settings.reload_seconds, 1.0):
+                self._tables.move_to_end(key)
                 return as_of, cached[1]
             calendar = QuarterCalendar(self.settings.fy_start_month)
             quarter_start = pd.Timestamp(calendar.quarter_start(as_of))
