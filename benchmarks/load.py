@@ -58,13 +58,64 @@ def _drop_last_booking(data: Path) -> None:
     os.replace(tmp, path)
 
 
-def _events(url: str, key: str, data: Path, duration: float, said: list[str]) -> None:
+def _events(
+    url: str, key: str, data: Path, duration: float, said: list[str], marks: list[float]
+) -> None:
     time.sleep(duration / 3)
+    marks.append(time.monotonic())
     answer = httpx.post(f"{url}/reload", headers={"Authorization": f"Bearer {key}"}, timeout=60)
     said.append(f"POST /reload at {duration / 3:.0f} s: HTTP {answer.status_code}")
     time.sleep(duration / 3)
+    marks.append(time.monotonic())
     _drop_last_booking(data)
     said.append(f"dataset changed at {2 * duration / 3:.0f} s (last booking removed)")
+
+
+def _probe(url: str, key: str, partner: str, stop: threading.Event) -> list[tuple[float, float]]:
+    """One more client, apart from locust's: a single-partner forecast every 50 ms, each
+    with its start time, so slow answers can be placed against the reload, the dataset
+    change, or neither (a quiet window)."""
+    timeline: list[tuple[float, float]] = []
+    body = {"partner_ids": [partner], "horizon": 4}
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        while not stop.is_set():
+            start = time.monotonic()
+            try:
+                client.post(f"{url}/forecast", json=body).raise_for_status()
+            except httpx.HTTPError:
+                timeline.append((start, float("inf")))
+            else:
+                timeline.append((start, 1000 * (time.monotonic() - start)))
+            stop.wait(0.05)
+    return timeline
+
+
+def _windows(
+    timeline: list[tuple[float, float]], begin: float, marks: list[float], after: float = 30.0
+) -> str:
+    """The probe's p50/p99/max in quiet windows and in the ``after`` seconds following each
+    event, and the slowest answers with their time since the start."""
+
+    def stats(ms: list[float]) -> str:
+        if not ms:
+            return "| 0 | | | |"
+        q = sorted(ms)
+        at = lambda p: q[min(len(q) - 1, int(p * len(q)))]  # noqa: E731
+        return f"| {len(q):,} | {at(0.5):.0f} | {at(0.99):.0f} | {q[-1]:.0f} |"
+
+    names = ["after POST /reload", "after the dataset change"]
+    rows = ["| probe window | answers | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
+    busy = [(m, m + after) for m in marks]
+    quiet = [ms for t, ms in timeline if not any(a <= t < b for a, b in busy)]
+    rows.append(f"| quiet (outside the {after:.0f} s after each event) " + stats(quiet))
+    for name, (a, b) in zip(names, busy, strict=False):
+        rows.append(f"| {name} ({after:.0f} s) " + stats([ms for t, ms in timeline if a <= t < b]))
+    slow = sorted(timeline, key=lambda tm: -tm[1])[:8]
+    rows.append("")
+    rows.append("slowest probe answers (s since start: ms): " + ", ".join(
+        f"{t - begin:.1f}: {ms:.0f}" for t, ms in sorted(slow)
+    ))  # fmt: skip
+    return "\n".join(rows)
 
 
 def _table(stats: Path) -> tuple[str, int]:
@@ -113,10 +164,21 @@ def main() -> int:
         for path, body in WARM_UP:
             httpx.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {key}"},
                        timeout=120)  # fmt: skip
+        marks: list[float] = []
         events = threading.Thread(
-            target=_events, args=(url, key, data, args.duration, said), daemon=True
+            target=_events, args=(url, key, data, args.duration, said, marks), daemon=True
         )
+        stop = threading.Event()
+        probe_result: list[list[tuple[float, float]]] = []
+        probe = threading.Thread(
+            target=lambda: probe_result.append(
+                _probe(url, key, env["PARTNERCAST_LOAD_PARTNERS"].split(",")[0], stop)
+            ),
+            daemon=True,
+        )
+        begin = time.monotonic()
         events.start()
+        probe.start()
         subprocess.run(
             [
                 str(BIN / "locust"), "-f", str(ROOT / "benchmarks" / "locustfile.py"),
@@ -127,12 +189,16 @@ def main() -> int:
             env=env, check=False, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         events.join(timeout=5)
+        stop.set()
+        probe.join(timeout=35)
     finally:
         server.terminate()
         server.wait(timeout=60)
     table, failures = _table(work / "load_stats.csv")
     print(f"{args.users} users, {args.duration:.0f} s, 2 cores; " + "; ".join(said) + "\n")
     print(table)
+    if probe_result:
+        print("\n" + _windows(probe_result[0], begin, marks))
     if failures:
         print((work / "load_failures.csv").read_text(encoding="utf-8"), file=sys.stderr)
     shutil.rmtree(work, ignore_errors=True)

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from features.names import FORECASTER_MODEL
 from features.reporting import display_url
-from serving import answers
+from serving import answers, heap
 from serving.answers import ApiError
 from serving.champions import Champion, Champions, Loaded, ModelUnavailable
 from serving.identity import (
@@ -189,6 +189,8 @@ def _warm_in_background(champions: list[Champion]) -> None:
             answers.warm(champions)
         except Exception:  # a request computes what it needs itself
             log.exception("warming the answers of the new champions failed")
+        names = ", ".join(f"{c.name} v{c.version}" for c in champions)
+        heap.settle(f"loading and warming {names}")
 
     threading.Thread(target=run, name="warm-answers", daemon=True).start()
 

@@ -26,6 +26,7 @@ from features.data import BadInput, DataContractError, Dataset, load_dataset, ta
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.reporting import channel_kpis, ledger_forecasts, quota_odds
 from features.reporting.changes import CAUSES, ledger_changes
+from serving import heap
 from serving.answers import ApiError
 from serving.champions import Loaded
 from serving.schemas import (
@@ -122,6 +123,7 @@ class KpiSource:
                 self._tables.clear()
                 self._answers.clear()
                 log.info("KPI dataset loaded from %s", folder)
+                heap.settle(f"loading the KPI dataset {folder}")
             return self._dataset
 
     def table(self, loaded: Loaded, as_of: pd.Timestamp | None, group_by: str | None) -> Any:

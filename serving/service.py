@@ -14,7 +14,7 @@ from typing import get_type_hints
 
 import bentoml
 
-from serving import answers
+from serving import answers, traffic
 from serving.app import PlannerApp
 from serving.experiments import (
     ExperimentSource,
@@ -47,6 +47,7 @@ from serving.schemas import (
 from serving.settings import ServingSettings
 from serving.what_if import WhatIfRequest, WhatIfResponse, WhatIfSource
 
+traffic.install()  # BentoML's request timeout, its timers cancelled (serving.traffic)
 state = ServiceState()  # filled in by PartnerCast.__init__ in each worker
 pages = PlannerApp(state)  # the planners' web app, mounted at /app
 
