@@ -5,7 +5,9 @@ registry, never imports :mod:`training`.
 - ``schemas``: request and answer bodies, validated before any model runs (4xx);
 - ``answers``: each endpoint's one library call; ``http``: middleware (auth, the error
   shape, body limits) and extra routes; ``champions`` and ``forecast_table``: the loaded
-  champions and their refresh; ``kpis``: ``POST /kpis`` from the dataset folder;
+  champions and their refresh; ``kpis``: ``POST /kpis`` from the dataset folder, read
+  by ``dataset_child`` in a child process; ``heap`` and ``traffic``: no garbage-collector
+  pauses on the request path;
   ``what_if``: ``POST /what-if``, an incentive plan's expected change of the forecasts;
 - ``ledger_writer``: records answered forecasts off the request path; ``settings``: the
   service's settings; ``run``: ``partnercast serve``; ``bento``: ``make bento``.

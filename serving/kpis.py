@@ -12,6 +12,7 @@ then show up after that); requests for some partners are answered from it.
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 from collections import OrderedDict
@@ -22,13 +23,14 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import QuarterCalendar
-from features.data import BadInput, DataContractError, Dataset, load_dataset, table_files
+from features.data import BadInput, Dataset, table_files
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.reporting import channel_kpis, ledger_forecasts, quota_odds
 from features.reporting.changes import CAUSES, ledger_changes
 from serving import heap
 from serving.answers import ApiError
 from serving.champions import Loaded
+from serving.dataset_child import InvalidDataset, load_apart
 from serving.schemas import (
     AttainmentRequest,
     AttainmentResponse,
@@ -115,10 +117,13 @@ class KpiSource:
         with self._lock:
             if self._dataset is None or self._dataset[0] != signature:
                 try:
-                    ds = load_dataset(folder)
-                except DataContractError as exc:
-                    report = exc.report.format()[:MAX_REPORTED_PROBLEMS]
+                    ds = load_apart(folder)  # seconds of pandas: not in this process
+                except InvalidDataset as exc:
+                    report = str(exc)[:MAX_REPORTED_PROBLEMS]
                     raise ApiError(503, f"the KPI dataset {folder} is invalid: {report}") from exc
+                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                    log.exception("reading the KPI dataset failed")
+                    raise ApiError(503, f"the KPI dataset {folder} could not be read") from exc
                 self._dataset = (signature, ds)
                 self._tables.clear()
                 self._answers.clear()

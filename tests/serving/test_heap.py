@@ -17,8 +17,9 @@ class Node:
 
 
 @pytest.fixture(autouse=True)
-def _unfrozen() -> Iterator[None]:
+def _unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     gc.unfreeze()
+    monkeypatch.setattr(heap, "_frozen_after_full", 0)  # as in a fresh server
     yield
     gc.unfreeze()
 
@@ -32,14 +33,17 @@ def test_settle_collects_garbage_then_freezes_what_survives() -> None:
     assert not any(o is kept for o in gc.get_objects())  # frozen: out of every generation
 
 
-def test_the_next_settle_releases_what_the_last_one_froze() -> None:
-    """A champion or dataset replaced after a settle is collected by the next one,
-    not kept frozen for ever."""
+def test_a_frozen_cycle_is_released_once_the_frozen_count_has_grown_by_half() -> None:
+    """A champion or dataset replaced after a settle is freed by a later one: not by the
+    next (it looks only at what is not frozen, to keep the pause short) but by the first
+    after the frozen objects have grown by half, which looks at everything."""
     old = Node()
     released = weakref.ref(old)
-    heap.settle("the first load")
-    del old  # the cycle keeps it alive; frozen, no collection would look at it
-    gc.collect()
+    first = heap.settle("the first load")
+    del old  # only its own cycle keeps it alive now, and it is frozen
+    heap.settle("a second load, nothing new")
     assert released() is not None
-    heap.settle("the second load")
+    grown = [[i] for i in range(int(first * heap.FULL_AFTER_GROWTH))]  # lists: tracked
+    heap.settle("a load that grew the heap by half")
     assert released() is None
+    assert gc.get_freeze_count() >= len(grown)
