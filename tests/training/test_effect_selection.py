@@ -35,11 +35,6 @@ SMALL = {
     "segment_columns": ("segment",),
     "signal_columns": ("revenue_mean_4q", "noise"),
 }
-# Issue 17's tests of the randomized rows, on the relative scale their worlds are made on.
-# With the default choice of scale (issue 23) the confounded world below, whose effects are
-# all relative, gets promo on `mix` and third on `absolute` (session 8, unresolved): its
-# levels are then on other units and these comparisons mean nothing.
-RELATIVE = {**SMALL, "effect_scales": ("relative",)}
 
 
 def planted_frame(
@@ -214,10 +209,10 @@ def test_randomized_rows_correct_a_confounded_history():
     effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
     frame = confounded_frame(effects)
     names = sorted(effects)
-    history = UpliftModel(**RELATIVE, random_state=1).fit(
+    history = UpliftModel(**SMALL, random_state=1).fit(
         frame.assign(randomized=False), feature_columns=FEATURES
     )
-    model = UpliftModel(**RELATIVE, random_state=1).fit(frame, feature_columns=FEATURES)
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     # the history alone overstates every effect (the shock drove both)
     assert all(history.effect_constant_[n] > effects[n] + 0.04 for n in names)
     assert history.randomized_ == {}
@@ -407,9 +402,9 @@ def test_history_side_leaves_out_the_randomized_rows():
     effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
     frame = confounded_frame(effects)
     names = sorted(effects)
-    both = UpliftModel(**RELATIVE, random_state=1, independent_history=False)
+    both = UpliftModel(**SMALL, random_state=1, independent_history=False)
     both.fit(frame, feature_columns=FEATURES)
-    alone = UpliftModel(**RELATIVE, random_state=1).fit(frame, feature_columns=FEATURES)
+    alone = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     assert alone.independent_history
     # the same rows, the same nuisances, the same randomized comparison
     assert both.randomized_ == alone.randomized_
@@ -474,12 +469,13 @@ def test_policy_selection_by_crossfitted_value_catches_the_winners_curse():
     assert model.posterior_level_["promo"] == pytest.approx(0.2) and (oof == 0.2).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 23, open: on this all-relative confounded world the default choice of "
-    "scale puts promo on `mix` and third on `absolute` (session 8)",
-)
 def test_an_all_relative_world_keeps_the_relative_scale():
+    # no costs: every incentive goes to every row on every scale, so its own decisions say
+    # nothing of its scale; before session 9 the competition among the three put promo on
+    # `mix` and third on `absolute` here (whichever scale's noisy level led in each fold)
     frame = confounded_frame({"promo": 0.10, "other": 0.0, "third": 0.05})
     model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     assert set(model.scale_alpha_.values()) == {0.0}
+    assert model.scale_selection_["promo"].set_index("scale")["rows_given"].min() > 0
+    legacy = UpliftModel(**SMALL, random_state=1, scale_own_gate=False)
+    assert set(legacy.fit(frame, feature_columns=FEATURES).scale_alpha_.values()) != {0.0}

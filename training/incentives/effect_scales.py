@@ -102,6 +102,7 @@ def select_scales(
     n_se: float = 1.0,
     max_combinations: int = 729,
     capped: bool = True,
+    own_gate: bool = True,
 ) -> tuple[list[int], dict[int, pd.DataFrame]]:
     """The scale of every incentive's effect, by cross-fitted DR policy value.
 
@@ -134,6 +135,10 @@ def select_scales(
     first = names.index("relative") if "relative" in names else 0
     value_weight = np.minimum(1.0, reference / base) if capped else np.ones(n)
 
+    def clustered(values: np.ndarray) -> float:
+        by_partner = np.bincount(groups, weights=values)
+        return float(by_partner.std() * np.sqrt(len(by_partner)))
+
     def gains(pick: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         net = held_out_net(pick)
         best = np.argmax(net, axis=1)
@@ -143,13 +148,29 @@ def select_scales(
         out[rows] = (phi[rows, best[rows]] - cost[rows, best[rows]]) * value_weight[rows]
         return out, np.where(give, best, -1)
 
-    def clustered(values: np.ndarray) -> float:
-        by_partner = np.bincount(groups, weights=values)
-        return float(by_partner.std() * np.sqrt(len(by_partner)))
-
-    combos = list(itertools.product(range(len(names)), repeat=k))
+    # an incentive leaves the relative scale only if, on its own decisions against `none`
+    # (given where its own predicted net is positive, whatever the others), some other scale
+    # beats the relative one by ``n_se`` standard errors of the paired difference: where
+    # every scale gives it to the same rows (no costs, or a level too small to clear them)
+    # the data say nothing of its scale, and the competition among the incentives alone
+    # would pick a scale by which incentive's noisy level happens to lead
+    free = [True] * k
+    if own_gate:
+        own = [held_out_net(tuple([i] * k)) for i in range(len(names))]
+        for j in range(k):
+            val = []
+            for i in range(len(names)):
+                net = own[i][:, j]
+                val.append(np.where(net > 0, (phi[:, j] - cost[:, j]) * value_weight, 0.0))
+            free[j] = any(
+                (val[i] - val[first]).sum() > n_se * clustered(val[i] - val[first])
+                for i in range(len(names))
+                if i != first
+            )
+    options = [range(len(names)) if free[j] else [first] for j in range(k)]
+    combos = list(itertools.product(*options))
     if len(combos) > max_combinations:  # many incentives: one scale for all at a time
-        combos = [tuple([i] * k) for i in range(len(names))]
+        combos = [tuple(i if free[j] else first for j in range(k)) for i in range(len(names))]
     scored = {c: gains(c) for c in combos}
     values = {c: float(g[0].sum()) for c, g in scored.items()}
     top = max(combos, key=lambda c: values[c])

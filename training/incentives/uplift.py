@@ -194,6 +194,7 @@ class UpliftModel(BaseEstimator):
         selection_se: float = 1.0,
         effect_scales: Sequence[str] = ("relative", "mix", "absolute"),
         scale_se: float = 1.0,
+        scale_own_gate: bool = True,
         scale_value_quantile: float | None = 0.5,
         presence_columns: Sequence[str] = PRESENCE_COLUMNS,
         effect_trees: int = 50,
@@ -235,6 +236,7 @@ class UpliftModel(BaseEstimator):
         self.selection_se = selection_se
         self.effect_scales = effect_scales
         self.scale_se = scale_se
+        self.scale_own_gate = scale_own_gate
         self.scale_value_quantile = scale_value_quantile
         self.presence_columns = presence_columns
         self.effect_trees = effect_trees
@@ -517,6 +519,7 @@ class UpliftModel(BaseEstimator):
                 self.groups_,
                 names=names,
                 n_se=self.scale_se,
+                own_gate=self.scale_own_gate,
             )
             for j, arm in enumerate(kept):
                 table = tables[j].assign(
