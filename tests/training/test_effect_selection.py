@@ -479,3 +479,31 @@ def test_an_all_relative_world_keeps_the_relative_scale():
     assert model.scale_selection_["promo"].set_index("scale")["rows_given"].min() > 0
     legacy = UpliftModel(**SMALL, random_state=1, scale_own_gate=False)
     assert set(legacy.fit(frame, feature_columns=FEATURES).scale_alpha_.values()) != {0.0}
+
+
+def test_outcome_clip_floors_negative_expected_revenue_at_zero(monkeypatch):
+    """Session 9, option: the out-of-fold outcome model predicted down to -0.5 M for dormant
+    partners of the activation world; ``outcome_clip`` floors expected revenue at 0 before
+    the AIPW pseudo-outcomes are formed."""
+    frame = planted_frame({"promo": (0.1, 0.1)}, n_partners=200, seed=3)
+    crossfit = UpliftModel._crossfit_nuisances
+
+    def with_negatives(self, X, t, y):
+        e, mu = crossfit(self, X, t, y)
+        mu[:10, 0] = -1e6  # ten rows' expected revenue without an incentive
+        return e, mu
+
+    monkeypatch.setattr(UpliftModel, "_crossfit_nuisances", with_negatives)
+    raw = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    clipped = UpliftModel(**SMALL, random_state=1, outcome_clip=True)
+    clipped.fit(frame, feature_columns=FEATURES)
+    assert (raw.outcome_oof_["none"].to_numpy()[:10] == -1e6).all()
+    mu = clipped.outcome_oof_.to_numpy()
+    assert (mu[:10, 0] == 0).all() and (mu >= 0).all()
+    assert clipped.outcome_clipped_share_ == pytest.approx(10 / mu.size)
+    # a row without an incentive: phi = mu_promo - mu_none - (y - mu_none) / e_none
+    row = int(np.flatnonzero(clipped.treatment_[:10] == 0)[0])
+    e_none = clipped.propensity_oof_["none"].to_numpy()[row]
+    y = frame["revenue"].to_numpy()[row]
+    expected = mu[row, 1] - y / e_none
+    assert clipped.pseudo_outcome_["promo"].to_numpy()[row] == pytest.approx(expected)
