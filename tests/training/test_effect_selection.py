@@ -500,7 +500,8 @@ def test_outcome_clip_floors_negative_expected_revenue_at_zero(monkeypatch):
     assert (raw.outcome_oof_["none"].to_numpy()[:10] == -1e6).all()
     mu = clipped.outcome_oof_.to_numpy()
     assert (mu[:10, 0] == 0).all() and (mu >= 0).all()
-    assert clipped.outcome_clipped_share_ == pytest.approx(10 / mu.size)
+    assert clipped.outcome_negative_share_ == pytest.approx(10 / mu.size)
+    assert raw.outcome_negative_share_ == pytest.approx(10 / mu.size)
     # a row without an incentive: phi = mu_promo - mu_none - (y - mu_none) / e_none
     row = int(np.flatnonzero(clipped.treatment_[:10] == 0)[0])
     e_none = clipped.propensity_oof_["none"].to_numpy()[row]

@@ -320,6 +320,7 @@ class UpliftModel(BaseEstimator):
         self.groups_ = pd.factorize(groups)[0]
 
         e, mu = self._crossfit_nuisances(X, t, y)
+        self.outcome_negative_share_ = float((mu < 0).mean())  # before any clip
         if self.outcome_clip:
             # a partner's expected quarter is not negative (1 % of the activation world's
             # quarters book net credits, none of its partners expects to); the outcome model
@@ -327,7 +328,6 @@ class UpliftModel(BaseEstimator):
             # of that world's rows, 40 % of its dormant ones, whose mean revenue was +7,600:
             # their AIPW residuals (y - mu) / e then swamped every incentive's average.
             # Any outcome model leaves the pseudo-outcomes unbiased; a better one, less noisy
-            self.outcome_clipped_share_ = float((mu < 0).mean())
             mu = np.maximum(mu, 0.0)
         self.base_floor_ = float(
             np.quantile(mu[:, 0][mu[:, 0] > 0], self.base_floor_quantile)
