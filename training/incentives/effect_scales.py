@@ -31,7 +31,11 @@ combination of scales choose each held-out row's option among all incentives, an
 rows' AIPW pseudo-outcomes minus cost score it. The best combination wins, or, within one
 partner-clustered standard error of the paired difference from it, the one with the most
 relative scales, then the most pure ones (an incentive that does nothing, or data that
-cannot tell, keep the scale every world before issue 23 was measured on).
+cannot tell, keep the scale every world before issue 23 was measured on). Session 9: an
+incentive may leave the relative scale at all only where another scale beats it on its own
+decisions against ``none`` by one standard error (``own_gate``): where every scale gives it
+to the same rows (no costs), the competition alone picked scales by which incentive's noisy
+level led (issue 17's all-relative test world: promo on ``mix``, third on ``absolute``).
 
 Each incentive's points in that comparison are its posterior on each scale with the other
 incentives on the relative one, so its scale moves only its own decisions, not the others'
@@ -119,7 +123,10 @@ def select_scales(
     had only those), then the most pure ones (relative or absolute: a mix is two effects
     in one, kept where the data show it), then the highest value. An incentive that no
     scale gives to anyone keeps the relative scale: its scale would move the others only
-    through the shared prior's spread, not through a decision of its own. ``capped``: a row's net
+    through the shared prior's spread, not through a decision of its own. ``own_gate``: only
+    combinations whose incentives each beat the relative scale on their own decisions
+    against ``none`` (given where their own predicted net is positive) by ``n_se``
+    standard errors, or stay relative, are scored. ``capped``: a row's net
     counts with ``min(1, reference / base)``, in money up to the reference amount's size
     and relative to its size beyond: in money
     alone the quarterly noise of the few largest partners (pseudo-outcomes of millions)
