@@ -162,3 +162,35 @@ def test_select_scales_keeps_relative_unless_another_scale_clearly_pays() -> Non
         names=("relative", "mix", "absolute"),
     )
     assert chosen == [0]
+
+
+def test_select_scales_ignores_a_scale_that_only_reorders_the_competition() -> None:
+    """Two free incentives (no costs) given to every row on every scale: on their own
+    decisions against `none` every scale is the same, so the data say nothing of their scale,
+    even where a non-relative scale moves the better incentive ahead on half the rows (the
+    competition alone would take it: +40 on 200 rows, se about 1.4)."""
+    rng = np.random.default_rng(1)
+    n = 400
+    base = np.full(n, 1_000.0)
+    groups = np.arange(n)
+    cost = np.zeros((n, 2))
+    phi = np.column_stack([rng.normal(50.0, 1.0, n), rng.normal(10.0, 1.0, n)])
+    half = np.arange(n) < n // 2
+
+    def held_out_net(pick: tuple[int, ...]) -> np.ndarray:
+        # on the relative scale incentive 1 leads everywhere; incentive 0 on `absolute`
+        # leads on the first half; every incentive's own net is positive on every row
+        first = np.where(half, 30.0, 5.0) if pick[0] == 2 else np.full(n, 5.0)
+        return np.column_stack([first, np.full(n, 20.0)])
+
+    names = ("relative", "mix", "absolute")
+    chosen, _ = select_scales(held_out_net, phi, base, 1_000.0, cost, groups, names=names)
+    assert chosen == [0, 0]
+    # without the gate the competition picks `absolute` for incentive 0 (+40 x 200 rows)
+    chosen, tables = select_scales(
+        held_out_net, phi, base, 1_000.0, cost, groups, names=names, own_gate=False
+    )
+    assert chosen == [2, 0]
+    table = tables[0].set_index("scale")
+    gain = table.loc["absolute", "crossfit_dr_value"] - table.loc["relative", "crossfit_dr_value"]
+    assert gain == pytest.approx(phi[half, 0].sum() - phi[half, 1].sum())

@@ -35,11 +35,6 @@ SMALL = {
     "segment_columns": ("segment",),
     "signal_columns": ("revenue_mean_4q", "noise"),
 }
-# Issue 17's tests of the randomized rows, on the relative scale their worlds are made on.
-# With the default choice of scale (issue 23) the confounded world below, whose effects are
-# all relative, gets promo on `mix` and third on `absolute` (session 8, unresolved): its
-# levels are then on other units and these comparisons mean nothing.
-RELATIVE = {**SMALL, "effect_scales": ("relative",)}
 
 
 def planted_frame(
@@ -214,10 +209,10 @@ def test_randomized_rows_correct_a_confounded_history():
     effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
     frame = confounded_frame(effects)
     names = sorted(effects)
-    history = UpliftModel(**RELATIVE, random_state=1).fit(
+    history = UpliftModel(**SMALL, random_state=1).fit(
         frame.assign(randomized=False), feature_columns=FEATURES
     )
-    model = UpliftModel(**RELATIVE, random_state=1).fit(frame, feature_columns=FEATURES)
+    model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     # the history alone overstates every effect (the shock drove both)
     assert all(history.effect_constant_[n] > effects[n] + 0.04 for n in names)
     assert history.randomized_ == {}
@@ -407,9 +402,9 @@ def test_history_side_leaves_out_the_randomized_rows():
     effects = {"promo": 0.10, "other": 0.0, "third": 0.05}
     frame = confounded_frame(effects)
     names = sorted(effects)
-    both = UpliftModel(**RELATIVE, random_state=1, independent_history=False)
+    both = UpliftModel(**SMALL, random_state=1, independent_history=False)
     both.fit(frame, feature_columns=FEATURES)
-    alone = UpliftModel(**RELATIVE, random_state=1).fit(frame, feature_columns=FEATURES)
+    alone = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     assert alone.independent_history
     # the same rows, the same nuisances, the same randomized comparison
     assert both.randomized_ == alone.randomized_
@@ -474,12 +469,42 @@ def test_policy_selection_by_crossfitted_value_catches_the_winners_curse():
     assert model.posterior_level_["promo"] == pytest.approx(0.2) and (oof == 0.2).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 23, open: on this all-relative confounded world the default choice of "
-    "scale puts promo on `mix` and third on `absolute` (session 8)",
-)
 def test_an_all_relative_world_keeps_the_relative_scale():
+    # no costs: every incentive goes to every row on every scale, so its own decisions say
+    # nothing of its scale; before session 9 the competition among the three put promo on
+    # `mix` and third on `absolute` here (whichever scale's noisy level led in each fold)
     frame = confounded_frame({"promo": 0.10, "other": 0.0, "third": 0.05})
     model = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
     assert set(model.scale_alpha_.values()) == {0.0}
+    assert model.scale_selection_["promo"].set_index("scale")["rows_given"].min() > 0
+    legacy = UpliftModel(**SMALL, random_state=1, scale_own_gate=False)
+    assert set(legacy.fit(frame, feature_columns=FEATURES).scale_alpha_.values()) != {0.0}
+
+
+def test_outcome_clip_floors_negative_expected_revenue_at_zero(monkeypatch):
+    """Session 9, option: the out-of-fold outcome model predicted down to -0.5 M for dormant
+    partners of the activation world; ``outcome_clip`` floors expected revenue at 0 before
+    the AIPW pseudo-outcomes are formed."""
+    frame = planted_frame({"promo": (0.1, 0.1)}, n_partners=200, seed=3)
+    crossfit = UpliftModel._crossfit_nuisances
+
+    def with_negatives(self, X, t, y):
+        e, mu = crossfit(self, X, t, y)
+        mu[:10, 0] = -1e6  # ten rows' expected revenue without an incentive
+        return e, mu
+
+    monkeypatch.setattr(UpliftModel, "_crossfit_nuisances", with_negatives)
+    raw = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)
+    clipped = UpliftModel(**SMALL, random_state=1, outcome_clip=True)
+    clipped.fit(frame, feature_columns=FEATURES)
+    assert (raw.outcome_oof_["none"].to_numpy()[:10] == -1e6).all()
+    mu = clipped.outcome_oof_.to_numpy()
+    assert (mu[:10, 0] == 0).all() and (mu >= 0).all()
+    assert clipped.outcome_negative_share_ == pytest.approx(10 / mu.size)
+    assert raw.outcome_negative_share_ == pytest.approx(10 / mu.size)
+    # a row without an incentive: phi = mu_promo - mu_none - (y - mu_none) / e_none
+    row = int(np.flatnonzero(clipped.treatment_[:10] == 0)[0])
+    e_none = clipped.propensity_oof_["none"].to_numpy()[row]
+    y = frame["revenue"].to_numpy()[row]
+    expected = mu[row, 1] - y / e_none
+    assert clipped.pseudo_outcome_["promo"].to_numpy()[row] == pytest.approx(expected)

@@ -31,7 +31,11 @@ combination of scales choose each held-out row's option among all incentives, an
 rows' AIPW pseudo-outcomes minus cost score it. The best combination wins, or, within one
 partner-clustered standard error of the paired difference from it, the one with the most
 relative scales, then the most pure ones (an incentive that does nothing, or data that
-cannot tell, keep the scale every world before issue 23 was measured on).
+cannot tell, keep the scale every world before issue 23 was measured on). Session 9: an
+incentive may leave the relative scale at all only where another scale beats it on its own
+decisions against ``none`` by one standard error (``own_gate``): where every scale gives it
+to the same rows (no costs), the competition alone picked scales by which incentive's noisy
+level led (issue 17's all-relative test world: promo on ``mix``, third on ``absolute``).
 
 Each incentive's points in that comparison are its posterior on each scale with the other
 incentives on the relative one, so its scale moves only its own decisions, not the others'
@@ -102,6 +106,7 @@ def select_scales(
     n_se: float = 1.0,
     max_combinations: int = 729,
     capped: bool = True,
+    own_gate: bool = True,
 ) -> tuple[list[int], dict[int, pd.DataFrame]]:
     """The scale of every incentive's effect, by cross-fitted DR policy value.
 
@@ -118,7 +123,10 @@ def select_scales(
     had only those), then the most pure ones (relative or absolute: a mix is two effects
     in one, kept where the data show it), then the highest value. An incentive that no
     scale gives to anyone keeps the relative scale: its scale would move the others only
-    through the shared prior's spread, not through a decision of its own. ``capped``: a row's net
+    through the shared prior's spread, not through a decision of its own. ``own_gate``: only
+    combinations whose incentives each beat the relative scale on their own decisions
+    against ``none`` (given where their own predicted net is positive) by ``n_se``
+    standard errors, or stay relative, are scored. ``capped``: a row's net
     counts with ``min(1, reference / base)``, in money up to the reference amount's size
     and relative to its size beyond: in money
     alone the quarterly noise of the few largest partners (pseudo-outcomes of millions)
@@ -134,6 +142,10 @@ def select_scales(
     first = names.index("relative") if "relative" in names else 0
     value_weight = np.minimum(1.0, reference / base) if capped else np.ones(n)
 
+    def clustered(values: np.ndarray) -> float:
+        by_partner = np.bincount(groups, weights=values)
+        return float(by_partner.std() * np.sqrt(len(by_partner)))
+
     def gains(pick: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         net = held_out_net(pick)
         best = np.argmax(net, axis=1)
@@ -143,13 +155,29 @@ def select_scales(
         out[rows] = (phi[rows, best[rows]] - cost[rows, best[rows]]) * value_weight[rows]
         return out, np.where(give, best, -1)
 
-    def clustered(values: np.ndarray) -> float:
-        by_partner = np.bincount(groups, weights=values)
-        return float(by_partner.std() * np.sqrt(len(by_partner)))
-
-    combos = list(itertools.product(range(len(names)), repeat=k))
+    # an incentive leaves the relative scale only if, on its own decisions against `none`
+    # (given where its own predicted net is positive, whatever the others), some other scale
+    # beats the relative one by ``n_se`` standard errors of the paired difference: where
+    # every scale gives it to the same rows (no costs, or a level too small to clear them)
+    # the data say nothing of its scale, and the competition among the incentives alone
+    # would pick a scale by which incentive's noisy level happens to lead
+    free = [True] * k
+    if own_gate:
+        own = [held_out_net(tuple([i] * k)) for i in range(len(names))]
+        for j in range(k):
+            val = []
+            for i in range(len(names)):
+                net = own[i][:, j]
+                val.append(np.where(net > 0, (phi[:, j] - cost[:, j]) * value_weight, 0.0))
+            free[j] = any(
+                (val[i] - val[first]).sum() > n_se * clustered(val[i] - val[first])
+                for i in range(len(names))
+                if i != first
+            )
+    options = [range(len(names)) if free[j] else [first] for j in range(k)]
+    combos = list(itertools.product(*options))
     if len(combos) > max_combinations:  # many incentives: one scale for all at a time
-        combos = [tuple([i] * k) for i in range(len(names))]
+        combos = [tuple(i if free[j] else first for j in range(k)) for i in range(len(names))]
     scored = {c: gains(c) for c in combos}
     values = {c: float(g[0].sum()) for c, g in scored.items()}
     top = max(combos, key=lambda c: values[c])

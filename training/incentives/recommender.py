@@ -197,6 +197,8 @@ class IncentiveRecommender(BaseEstimator):
             (per_row["model"] - per_row["most_common"]).std(ddof=1) / np.sqrt(n)
         )
         metrics["propensity_clipped_share"] = float(up.overlap_["clipped_share_treated"])
+        # out-of-fold expected revenues below 0 (floored at 0 with ``outcome_clip``)
+        metrics["outcome_negative_share"] = float(getattr(up, "outcome_negative_share_", 0.0))
         slope, slope_se = up.calibration_
         if np.isfinite(slope):
             # how far the randomized rows confirm the effect models' heterogeneity
