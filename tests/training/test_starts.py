@@ -198,3 +198,38 @@ def test_a_horizon_the_training_rows_lack_starts_from_the_seasonal_plan():
         n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
     ).fit(X.drop(columns="seasonal_plan"), y, time=time, horizon=horizon)
     assert plain.starts_ == {1: "plan", 2: "plan"}
+
+
+def test_a_short_history_keeps_at_most_half_of_the_trees_move_beyond_the_next_quarter(
+    monkeypatch,
+) -> None:
+    # revenue is twice the start at horizon 2 and the start at horizon 1; a feature says
+    # which. The trees learn the doubling and the calibration slice keeps all of it at
+    # horizon 2 with eight target quarters; with six (a short history) horizon 2 keeps at
+    # most 0.5 of it; horizon 1 (the start is right there) is not capped
+    level, _, horizon, time, noise = _levels()
+    y = level * np.where(horizon == 2, 2.0, 1.0)
+    X = pd.DataFrame({"horizon": horizon, "plan": level, "noise": noise})
+
+    def fit(t: np.ndarray) -> QuantileForecaster:
+        return QuantileForecaster(
+            n_estimators=60,
+            min_child_samples=10,
+            offset_column="plan",
+            blend_offset=True,
+            calibration_slices=1,
+            random_state=1,
+        ).fit(X, y, time=t, horizon=horizon)
+
+    longer = fit(np.repeat(np.arange(8), len(y) // 8 + 1)[: len(y)])
+    assert longer.bundle_.blend[2] == 1.0
+    short = fit(time)
+    assert short.bundle_.blend[2] == 0.5
+    monkeypatch.setattr("training.forecast.quantile_model.SHORT_HISTORY_KEEP", 1.0)
+    uncapped = fit(time)  # the same six quarters without the cap: all of it at horizon 2
+    assert uncapped.bundle_.blend[2] == 1.0
+    assert short.bundle_.blend[1] == uncapped.bundle_.blend[1]  # horizon 1 as the slice chose
+    # horizon 2's P50 is then about the start times e^(0.5 * ln 2) = 1.41, not 2
+    p50 = short.predict_quantiles(X, horizon=horizon)["p50"].to_numpy()
+    h2 = horizon == 2
+    assert np.median(p50[h2] / level[h2]) == pytest.approx(np.sqrt(2.0), rel=0.05)
