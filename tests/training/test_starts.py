@@ -205,7 +205,7 @@ def test_a_short_history_keeps_at_most_half_of_the_trees_move_beyond_the_next_qu
 ) -> None:
     # revenue is twice the start at horizon 2 and the start at horizon 1; a feature says
     # which. The trees learn the doubling and the calibration slice keeps all of it at
-    # horizon 2 with eight target quarters; with six (a short history) horizon 2 keeps at
+    # horizon 2 with four target quarters; with three (less than a year) horizon 2 keeps at
     # most 0.5 of it; horizon 1 (the start is right there) is not capped
     level, _, horizon, time, noise = _levels()
     y = level * np.where(horizon == 2, 2.0, 1.0)
@@ -221,12 +221,13 @@ def test_a_short_history_keeps_at_most_half_of_the_trees_move_beyond_the_next_qu
             random_state=1,
         ).fit(X, y, time=t, horizon=horizon)
 
-    longer = fit(np.repeat(np.arange(8), len(y) // 8 + 1)[: len(y)])
+    longer = fit(np.repeat(np.arange(4), len(y) // 4))
     assert longer.bundle_.blend[2] == 1.0
-    short = fit(time)
-    assert short.bundle_.blend[2] == 0.5
+    three = np.repeat(np.arange(3), len(y) // 3)
+    short = fit(three)
+    assert short.history_quarters_ == 3 and short.bundle_.blend[2] == 0.5
     monkeypatch.setattr("training.forecast.quantile_model.SHORT_HISTORY_KEEP", 1.0)
-    uncapped = fit(time)  # the same six quarters without the cap: all of it at horizon 2
+    uncapped = fit(three)  # the same three quarters without the cap: all of it at horizon 2
     assert uncapped.bundle_.blend[2] == 1.0
     assert short.bundle_.blend[1] == uncapped.bundle_.blend[1]  # horizon 1 as the slice chose
     # horizon 2's P50 is then about the start times e^(0.5 * ln 2) = 1.41, not 2
