@@ -138,15 +138,17 @@ def run_ours(data_dir: Path, folds: int, seed: int, fy_start_month: int, exchang
     from training.incentives import IncentiveCostModel, UpliftModel
 
     ds = load_dataset(data_dir)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(fy_start_month))
     features_seconds = time.perf_counter() - began
+    features_cpu = time.process_time() - began_cpu
     log.info("our forecaster: rolling-origin backtest, %d folds", folds)
     began = time.perf_counter()
     result = backtest_forecaster(data, ForecastConfig(folds=folds, seed=seed))
     out: dict = {"as_of": data.as_of, "backtest": result, "times": {}}
     # features + fit + predict, as the peers' times (mlforecast builds its lags in fit)
     out["times"][OURS] = features_seconds + result.model_seconds
+    out["times"]["ours_cpu"] = features_cpu + result.model_cpu_seconds  # the load moves it less
     out["times"]["backtest"] = time.perf_counter() - began
     rows = result.predictions[KEYS].assign(partner_id=lambda f: f["partner_id"].astype(str))
     rows.to_parquet(exchange / "forecast_rows.parquet", index=False)
@@ -288,7 +290,9 @@ def forecast_section(ours: dict, exchange: Path) -> tuple[list[str], list[str], 
         f"fit+predict: summed over the {n_folds} folds; ours is the feature frame (built once "
         "for every fold) plus each fold's feature screen, three quantile boosters with "
         "conformal calibration and the test-fold prediction (the whole backtest, with the "
-        f"baselines and the ridge reference next to it: {ours['times']['backtest']:.1f}s); "
+        f"baselines and the ridge reference next to it: {ours['times']['backtest']:.1f}s; "
+        f"ours in CPU time, which the machine's load moves less: "
+        f"{ours['times']['ours_cpu']:.1f}s); "
         f"statsforecast's one-off warm-up ({info['statsforecast_jit_warm_up_seconds']:.1f}s) "
         "is not in its time"
     )

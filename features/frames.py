@@ -228,6 +228,10 @@ def _with_horizons(
             rows=row,
         )
         per_horizon.update({name: v.astype(FEATURE_DTYPE) for name, v in aligned.items()})
+        # the trended plan with the target quarter's season (a start for short histories)
+        per_horizon["seasonal_trend_plan"] = (aligned["trend_run_rate_plan"] * season).astype(
+            FEATURE_DTYPE
+        )
     keys = pd.DataFrame(
         {
             "partner_id": frame["partner_id"].array.take(row),

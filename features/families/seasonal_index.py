@@ -26,8 +26,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-SEASONAL_FEATURES: tuple[str, ...] = ("seasonal_index_target_q", "seasonal_plan")
-"""Per-horizon columns: the index, and the sales-ops estimate times it (a seasonal start)."""
+SEASONAL_FEATURES: tuple[str, ...] = (
+    "seasonal_index_target_q",
+    "seasonal_plan",
+    "seasonal_trend_plan",
+)
+"""Per-horizon columns: the index, the sales-ops estimate times it, and the trended run-rate
+plan (``features.families.target_quarter``) times it: seasonal starts, never tree features."""
 PRIOR_PARTNERS = 30.0  # mature partners for half the raw index's weight
 GROUP_COLUMN = "region"
 INDEX_BOUNDS = (0.2, 5.0)  # a pooled season beyond 5x either way is a data problem

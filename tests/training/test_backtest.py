@@ -33,3 +33,6 @@ def test_reference_models_get_rows_and_ratios(small_world, fast_config) -> None:
     assert (p["ratio_p10"] <= p["ratio_p50"]).all() and (p["ratio_p50"] <= p["ratio_p90"]).all()
     assert result.best_baseline() != "ratio"  # a reference is not a baseline
     assert 0 < result.metric(MODEL, "wape") < 2
+    # the forecaster's own time, in wall and CPU seconds (make bench's CPU column)
+    assert result.model_seconds > 0 and result.model_cpu_seconds > 0
+    assert result.model_cpu_seconds < 10 * result.model_seconds  # one thread, not a total

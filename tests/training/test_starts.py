@@ -107,12 +107,66 @@ def test_with_two_candidates_each_horizon_takes_the_best_of_the_three():
     assert starts == {1: "trend", 2: "season", 3: "plan"}
 
 
-def test_default_candidates_include_the_seasonal_plan_and_neither_is_a_tree_feature():
+def test_default_candidates_include_the_seasonal_plans_and_none_is_a_tree_feature():
     from training.forecast.config import DEFAULT_PARAMS, ForecastConfig
 
-    assert DEFAULT_PARAMS["offset_candidates"] == ("trend_run_rate_plan", "seasonal_plan")
+    starts = ("trend_run_rate_plan", "seasonal_plan", "seasonal_trend_plan")
+    assert DEFAULT_PARAMS["offset_candidates"] == starts
     model = ForecastConfig().estimator()
-    assert model._start_only() == ["trend_run_rate_plan", "seasonal_plan"]
+    assert model._start_only() == list(starts)
+
+
+def test_a_short_history_starts_from_the_seasonal_trended_plan_instead_of_the_trended_one():
+    # y is the level (10% noise). The trended plan is the level (WAPE ~0.08), the seasonal
+    # trended plan 1.1 x it (~0.12), the seasonal plan 0.6 x (0.40), the default 0.5 x (0.50).
+    # Six target quarters (a short history, < 8): the season-blind trended plan is no
+    # candidate, so horizons 1-2 start from the seasonal trended plan, and so do horizons 3-4
+    # (no training rows). Eight target quarters: the trended plan at 1-2, the seasonal plan
+    # at 3-4 (as before), and the seasonal trended plan is no candidate
+    level, y, horizon, time, noise = _levels()
+    X = pd.DataFrame(
+        {
+            "horizon": horizon,
+            "plan": level * 0.5,
+            "trend_run_rate_plan": level,
+            "seasonal_plan": level * 0.6,
+            "seasonal_trend_plan": level * 1.1,
+            "noise": noise,
+        }
+    )
+    candidates = ("trend_run_rate_plan", "seasonal_plan", "seasonal_trend_plan")
+
+    def fit(t: np.ndarray) -> QuantileForecaster:
+        return QuantileForecaster(
+            n_estimators=30, offset_column="plan", offset_candidates=candidates, random_state=1
+        ).fit(X, y, time=t, horizon=horizon)
+
+    short = fit(time)
+    assert short.history_quarters_ == 6
+    assert short.starts_ == {k: "seasonal_trend_plan" for k in (1, 2, 3, 4)}
+    assert set(candidates).isdisjoint(short.features_used_)
+    # a horizon-4 row starts at 1.1 x its level
+    start = np.sinh(short.bundle_.offset(X.iloc[[0]].assign(horizon=4))) * short.scale
+    np.testing.assert_allclose(start, [1.1 * level[0]], rtol=1e-6)
+    longer = fit(np.repeat(np.arange(8), len(y) // 8 + 1)[: len(y)])
+    assert longer.history_quarters_ == 8
+    assert longer.starts_ == {
+        1: "trend_run_rate_plan",
+        2: "trend_run_rate_plan",
+        3: "seasonal_plan",
+        4: "seasonal_plan",
+    }
+
+
+def test_the_seasonal_trended_plan_is_the_trended_plan_times_the_season(small_world) -> None:
+    from features.calendar import QuarterCalendar
+    from training.forecast import prepare_training_data
+
+    frame = prepare_training_data(small_world, as_of=None, calendar=QuarterCalendar()).frame
+    expected = frame["trend_run_rate_plan"] * frame["seasonal_index_target_q"]
+    np.testing.assert_allclose(frame["seasonal_trend_plan"], expected, rtol=1e-6)
+    # the small world has a season: the two plans differ somewhere
+    assert (frame["seasonal_index_target_q"] != 1.0).any()
 
 
 def test_a_horizon_the_training_rows_lack_starts_from_the_seasonal_plan():
@@ -144,3 +198,39 @@ def test_a_horizon_the_training_rows_lack_starts_from_the_seasonal_plan():
         n_estimators=30, offset_column="plan", offset_candidates=("trend",), random_state=1
     ).fit(X.drop(columns="seasonal_plan"), y, time=time, horizon=horizon)
     assert plain.starts_ == {1: "plan", 2: "plan"}
+
+
+def test_a_short_history_keeps_at_most_half_of_the_trees_move_beyond_the_next_quarter(
+    monkeypatch,
+) -> None:
+    # revenue is twice the start at horizon 2 and the start at horizon 1; a feature says
+    # which. The trees learn the doubling and the calibration slice keeps all of it at
+    # horizon 2 with four target quarters; with three (less than a year) horizon 2 keeps at
+    # most 0.5 of it; horizon 1 (the start is right there) is not capped
+    level, _, horizon, time, noise = _levels()
+    y = level * np.where(horizon == 2, 2.0, 1.0)
+    X = pd.DataFrame({"horizon": horizon, "plan": level, "noise": noise})
+
+    def fit(t: np.ndarray) -> QuantileForecaster:
+        return QuantileForecaster(
+            n_estimators=60,
+            min_child_samples=10,
+            offset_column="plan",
+            blend_offset=True,
+            calibration_slices=1,
+            random_state=1,
+        ).fit(X, y, time=t, horizon=horizon)
+
+    longer = fit(np.repeat(np.arange(4), len(y) // 4))
+    assert longer.bundle_.blend[2] == 1.0
+    three = np.repeat(np.arange(3), len(y) // 3)
+    short = fit(three)
+    assert short.history_quarters_ == 3 and short.bundle_.blend[2] == 0.5
+    monkeypatch.setattr("training.forecast.quantile_model.SHORT_HISTORY_KEEP", 1.0)
+    uncapped = fit(three)  # the same three quarters without the cap: all of it at horizon 2
+    assert uncapped.bundle_.blend[2] == 1.0
+    assert short.bundle_.blend[1] == uncapped.bundle_.blend[1]  # horizon 1 as the slice chose
+    # horizon 2's P50 is then about the start times e^(0.5 * ln 2) = 1.41, not 2
+    p50 = short.predict_quantiles(X, horizon=horizon)["p50"].to_numpy()
+    h2 = horizon == 2
+    assert np.median(p50[h2] / level[h2]) == pytest.approx(np.sqrt(2.0), rel=0.05)
