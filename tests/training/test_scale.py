@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.training.test_uplift import FEATURES, SMALL, confounded_frame
+from training.forecast.quantile_model import QuantileForecaster
 from training.incentives.effect_models import SegmentEffect, segment_design
 from training.incentives.uplift import UpliftModel, partner_folds
 from training.jobs.recommender_run import growth_outlook
@@ -110,3 +112,24 @@ def test_nuisance_models_train_on_whole_partners_within_the_budget() -> None:
     )
     assert len(budgeted.oof_uplift_) == len(frame)
     assert np.isfinite(budgeted.oof_uplift_["promo"]).all()
+
+
+def test_forecaster_sample_keeps_the_money_and_weights_the_rest() -> None:
+    rng = np.random.default_rng(0)
+    n = 10_000
+    size = np.where(np.arange(n) < 500, 1e6 - np.arange(n), rng.gamma(1.0, 1000.0, n))  # 500 big
+    X = pd.DataFrame({"sales_ops_estimate": size, "horizon": 1})
+    y = size * rng.lognormal(0.0, 0.3, n)
+    model = QuantileForecaster(offset_column="sales_ops_estimate", sample_rows=2_000)
+    Xs, ys, _, hs, w = model._sampled(X, y, None, np.ones(n), None)
+    assert 1_800 < len(Xs) < 2_200
+    assert (Xs.index[:500] == np.arange(500)).all() and (w[:500] == 1.0).all()  # big: all
+    # the others at one over their rate: the weighted money matches the whole (within 2 %)
+    assert np.sum(w * ys) == pytest.approx(y.sum(), rel=0.02)
+    assert w.sum() == pytest.approx(n, rel=0.03)
+    again = model._sampled(X, y, None, np.ones(n), None)[0]
+    assert again.index.equals(Xs.index)  # seeded
+    fitted = QuantileForecaster(
+        offset_column="sales_ops_estimate", sample_rows=2_000, conformal=False, n_estimators=5
+    ).fit(X, y)
+    assert set(fitted.bundle_.boosters) == {0.1, 0.5, 0.9}
