@@ -3,14 +3,19 @@ every partner once per partner."""
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.training.test_train import store as training_store
 from tests.training.test_uplift import FEATURES, SMALL, confounded_frame
 from training.forecast.quantile_model import QuantileForecaster
 from training.incentives.effect_models import SegmentEffect, segment_design
 from training.incentives.uplift import UpliftModel, partner_folds
+from training.jobs import forecaster_run, pipeline, train_forecaster
 from training.jobs.recommender_run import growth_outlook
 
 
@@ -133,3 +138,40 @@ def test_forecaster_sample_keeps_the_money_and_weights_the_rest() -> None:
         offset_column="sales_ops_estimate", sample_rows=2_000, conformal=False, n_estimators=5
     ).fit(X, y)
     assert set(fitted.bundle_.boosters) == {0.1, 0.5, 0.9}
+
+
+store = training_store  # the MLflow store fixture of the training tests
+
+
+def test_settings_budgets_reach_the_models(
+    store, small_world, small_world_dir, fast_config, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(forecaster_run, "COVERAGE_RANGE", (0.0, 1.0))  # a small world
+    # the forecaster: 120 partners x 12 quarters leave ~900 rows after max_rows; 300 samples
+    settings = store.model_copy(update={"forecast_sample_rows": 300})
+    with caplog.at_level(logging.INFO, logger="training.forecast.quantile_model"):
+        train_forecaster(
+            small_world,
+            data_path=small_world_dir,
+            as_of=None,
+            settings=settings,
+            config=fast_config,
+        )
+    assert "money-stratified sample" in caplog.text
+    # the recommender: train_all hands the nuisance budget to the uplift model, 0 = none
+    seen = []
+    stub = SimpleNamespace(data=None, forecaster=None, experiment_id="0")
+    monkeypatch.setattr(pipeline, "train_forecaster", lambda *a, **k: stub)
+    monkeypatch.setattr(pipeline, "configure_tracking", lambda settings: None)
+    monkeypatch.setattr(pipeline, "record_not_trained", lambda *a: None)
+    monkeypatch.setattr(
+        pipeline, "train_recommender", lambda *a, **k: seen.append(k["params"]) or None
+    )
+    for value, expected in ((None, None), (0, {"uplift_params": {"nuisance_max_rows": None}})):
+        pipeline.train_all(
+            small_world,
+            data_path=small_world_dir,
+            as_of=None,
+            settings=store.model_copy(update={"nuisance_max_rows": value}),
+        )
+        assert seen[-1] == expected
