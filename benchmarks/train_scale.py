@@ -4,7 +4,8 @@ For each size it writes a demo world (``partnercast demo-data --partners N --qua
 not timed) and runs ``partnercast train`` on it in a fresh store, each in its own process,
 and prints wall time (total, the forecaster's part up to its champion, the recommender's
 after it, read from the log's own timestamps), peak memory (``ru_maxrss`` of the train
-process) and seconds per 1,000 partners, so "roughly flat cost per partner" can be read
+process), CPU seconds (user + system, steadier than wall time on a shared machine) and
+seconds per 1,000 partners, so "roughly flat cost per partner" can be read
 off the last column. The logs stay in the work folder (printed) for a closer look.
 
     .venv/bin/python benchmarks/train_scale.py [--sizes 2000 10000] [--quarters 12]
@@ -35,11 +36,14 @@ STEPS = (
     ("effects", re.compile(r"scoring every partner|policy selection")),
     ("evaluation", re.compile(r"scoring every partner")),
 )
-# the child reports its own peak memory: RUSAGE_CHILDREN of a wrapper that runs one command
+# the child reports its own peak memory and CPU seconds (user + system: unlike wall time they
+# hardly move with the shared machine's load): RUSAGE_CHILDREN of a wrapper that runs one
+# command
 WRAPPER = (
     "import resource, subprocess, sys; "
     "code = subprocess.call(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(use.ru_maxrss, use.ru_utime + use.ru_stime, file=sys.stderr); "
     "raise SystemExit(code)"
 )
 
@@ -86,7 +90,7 @@ def run_train(data: Path, store: Path, log: Path) -> dict[str, float]:
     lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     if done.returncode != 0:
         raise SystemExit(f"train exited {done.returncode}: see {log}")
-    peak_kib = int(lines[-1])
+    peak_kib, cpu = lines[-1].split()
     stamps = _stamps(log)
     recommender = next(
         (at for at, name, _ in stamps if name.startswith("training.incentives")), ended
@@ -95,7 +99,8 @@ def run_train(data: Path, store: Path, log: Path) -> dict[str, float]:
         "seconds": ended - started,
         "forecaster": recommender - started,
         "recommender": ended - recommender,
-        "peak_gib": peak_kib / 2**20,
+        "cpu": float(cpu),
+        "peak_gib": int(peak_kib) / 2**20,
         **recommender_steps(stamps, recommender, ended),
     }
 
@@ -143,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             f"| {partners:,} | {found['seconds']:.0f} | {found['forecaster']:.0f} | "
             f"{found['recommender']:.0f} | {steps} | {found['peak_gib']:.2f} | "
-            f"{found['seconds'] / partners * 1000:.1f} |"
+            f"{found['seconds'] / partners * 1000:.1f} | {found['cpu']:.0f} | "
+            f"{found['cpu'] / partners * 1000:.1f} |"
         )
         print(rows[-1], file=sys.stderr)
     load = os.getloadavg()
@@ -154,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             f"the end {load[0]:.1f}",
             "",
             "| partners | train s | forecaster s | recommender s | nuisances s | effect models s "
-            "| evaluation s | scoring + logging s | peak GiB | s per 1k partners |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| evaluation s | scoring + logging s | peak GiB | s per 1k partners | CPU s "
+            "| CPU s per 1k partners |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
         ]
     )

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     mdf_incentive: str = "mdf"  # the incentive name that is marketing development funds
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
+    # row budgets of training at scale (issue 20); unset: the models' defaults (200,000
+    # forecaster rows after its two-quarter floor, 100,000 nuisance rows per fit), 0: none
+    forecast_sample_rows: int | None = Field(default=None, ge=0)
+    nuisance_max_rows: int | None = Field(default=None, ge=0)
 
     @field_validator("tracking_uri", "ledger_url")
     @classmethod

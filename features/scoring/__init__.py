@@ -11,7 +11,7 @@
   loads by file path (not exported here, so this door never imports mlflow).
 """
 
-from features.scoring.aggregation import aggregate_forecasts
+from features.scoring.aggregation import aggregate_forecast_levels, aggregate_forecasts
 from features.scoring.feature_labels import describe_feature
 from features.scoring.forecaster import (
     GROUP_LEVELS,
@@ -46,6 +46,7 @@ __all__ = [
     "PartnerRecommender",
     "QuantileBundle",
     "UnknownPartnersError",
+    "aggregate_forecast_levels",
     "aggregate_forecasts",
     "describe_feature",
     "load_champion",

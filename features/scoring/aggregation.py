@@ -19,11 +19,13 @@ lives on the ground floor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from features.scoring.quantiles import forward_transform, inverse_transform
+from features.scoring.quantiles import forward_transform
 
 Z90 = float(ndtri(0.9))  # 1.2816: the standard normal's 90th percentile
 
@@ -94,41 +96,98 @@ def aggregate_forecasts(
     quarter_start, horizon, p10, p50, p90``; ``p50`` is the expected total, so
     groups that partition the partners add up to the total's ``p50``.
     """
+    return aggregate_forecast_levels(
+        forecasts,
+        {"": groups},
+        rho=rho,
+        transform=transform,
+        scale=scale,
+        n_samples=n_samples,
+        seed=seed,
+        chunk=chunk,
+    )[""]
+
+
+def aggregate_forecast_levels(
+    forecasts: pd.DataFrame,
+    levels: Mapping[str, pd.Series],
+    *,
+    rho: float | dict[int, float],
+    transform: str = "none",
+    scale: float = 1.0,
+    n_samples: int = 2000,
+    seed: int = 42,
+    chunk: int = 2048,
+) -> dict[str, pd.DataFrame]:
+    """:func:`aggregate_forecasts` for several groupings of the same partners at once.
+
+    The draws depend only on the forecasts and the seed, never on the groups,
+    so each level's result is exactly what :func:`aggregate_forecasts` returns
+    for it alone, while the samples (the cost: partners x ``n_samples`` normal
+    draws, split-normal values and ``sinh``) are made once for all levels.
+    Sums are added row by row in the order ``np.add.at`` adds them (the same
+    floating-point numbers, about ten times faster than ``np.add.at`` here).
+    """
+    partner_ids = forecasts["partner_id"].to_numpy()
+    group_of = {}
+    for level, groups in levels.items():
+        mapped = groups.reindex(partner_ids)
+        if mapped.isna().any():
+            missing = forecasts["partner_id"][mapped.isna().to_numpy()].unique()[:5]
+            raise ValueError(f"no group for partners {list(missing)}")
+        group_of[level] = mapped.to_numpy()
     rng = np.random.default_rng(seed)
-    group_of = groups.reindex(forecasts["partner_id"].to_numpy())
-    if group_of.isna().any():
-        missing = forecasts["partner_id"][group_of.isna().to_numpy()].unique()[:5]
-        raise ValueError(f"no group for partners {list(missing)}")
-    frame = forecasts.assign(_group=group_of.to_numpy())
-    out = []
-    for (quarter_start, horizon), rows in frame.groupby(["quarter_start", "horizon"], sort=True):
-        r = rho.get(int(horizon), 0.0) if isinstance(rho, dict) else rho
-        codes, names = pd.factorize(rows["_group"], sort=True)
-        common = rng.standard_normal(n_samples)
-        sums = np.zeros((len(names), n_samples))
-        q = forward_transform(rows[["p10", "p50", "p90"]].to_numpy(dtype=float), transform, scale)
-        for start in range(0, len(rows), chunk):
-            sl = slice(start, start + chunk)
-            idio = rng.standard_normal((len(q[sl]), n_samples))
-            z = np.sqrt(r) * common[None, :] + np.sqrt(1.0 - r) * idio
-            values = split_normal_values(q[sl, 0], q[sl, 1], q[sl, 2], z)
-            np.add.at(sums, codes[sl], inverse_transform(values, transform, scale))
-        p50 = sums.mean(axis=1)
-        out.append(
-            pd.DataFrame(
-                {
-                    "group": names.astype(str),
-                    "quarter_start": quarter_start,
-                    "horizon": int(horizon),
-                    "p10": np.minimum(np.quantile(sums, 0.1, axis=1), p50),
-                    "p50": p50,
-                    "p90": np.maximum(np.quantile(sums, 0.9, axis=1), p50),
-                }
-            )
-        )
-    result = (
-        pd.concat(out, ignore_index=True)
-        if out
-        else pd.DataFrame(columns=["group", "quarter_start", "horizon", "p10", "p50", "p90"])
+    q_all = forward_transform(
+        forecasts[["p10", "p50", "p90"]].to_numpy(dtype=float), transform, scale
     )
-    return result.sort_values(["group", "horizon"], ignore_index=True)
+    out: dict[str, list[pd.DataFrame]] = {level: [] for level in levels}
+    cells = forecasts.groupby(["quarter_start", "horizon"], sort=True).indices
+    for (quarter_start, horizon), positions in cells.items():
+        r = rho.get(int(horizon), 0.0) if isinstance(rho, dict) else rho
+        coded = {level: pd.factorize(g[positions], sort=True) for level, g in group_of.items()}
+        common = np.sqrt(r) * rng.standard_normal(n_samples)
+        sums = {level: np.zeros((len(names), n_samples)) for level, (_, names) in coded.items()}
+        rows_of = {level: list(totals) for level, totals in sums.items()}  # views into sums
+        q = q_all[positions]
+        for start in range(0, len(positions), chunk):
+            sl = slice(start, start + chunk)
+            values = rng.standard_normal((len(q[sl]), n_samples))
+            values *= np.sqrt(1.0 - r)
+            values += common[None, :]
+            _split_normal_inplace(q[sl, 0], q[sl, 1], q[sl, 2], values)
+            if transform == "asinh":
+                np.sinh(values, out=values)
+                values *= scale
+            for level, (codes, _) in coded.items():
+                rows = rows_of[level]
+                for code, row in zip(codes[sl].tolist(), values, strict=True):
+                    rows[code] += row  # np.add.at's order: the same sums, bit for bit
+        for level, (_, names) in coded.items():
+            totals = sums[level]
+            p50 = totals.mean(axis=1)
+            out[level].append(
+                pd.DataFrame(
+                    {
+                        "group": names.astype(str),
+                        "quarter_start": quarter_start,
+                        "horizon": int(horizon),
+                        "p10": np.minimum(np.quantile(totals, 0.1, axis=1), p50),
+                        "p50": p50,
+                        "p90": np.maximum(np.quantile(totals, 0.9, axis=1), p50),
+                    }
+                )
+            )
+    return {
+        level: (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["group", "quarter_start", "horizon", "p10", "p50", "p90"])
+        ).sort_values(["group", "horizon"], ignore_index=True)
+        for level, frames in out.items()
+    }
+
+
+def _split_normal_inplace(p10: np.ndarray, p50: np.ndarray, p90: np.ndarray, z: np.ndarray) -> None:
+    """:func:`split_normal_values` written into ``z`` (the same operations, fewer temporaries)."""
+    z *= np.where(z < 0, ((p50 - p10) / Z90)[:, None], ((p90 - p50) / Z90)[:, None])
+    z += p50[:, None]

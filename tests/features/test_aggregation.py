@@ -8,6 +8,7 @@ import pytest
 
 from features.scoring.aggregation import (
     Z90,
+    aggregate_forecast_levels,
     aggregate_forecasts,
     estimate_rho,
     split_normal_scores,
@@ -118,3 +119,72 @@ def test_skewed_partners_sampled_in_asinh_space_centre_the_total_above_the_media
     assert total["p50"] == pytest.approx(draws.sum(axis=0).mean(), rel=0.1)  # MC, heavy tail
     assert total["p50"] > 200 * 1000.0 * 2  # the sum of medians would be 200,000
     assert total["p10"] < total["p50"] < total["p90"]
+
+
+def _aggregate_with_add_at(
+    forecasts: pd.DataFrame, groups: pd.Series, *, rho: dict[int, float], chunk: int
+) -> pd.DataFrame:
+    """The session-8 implementation (``np.add.at`` into the sums), kept as the reference."""
+    rng = np.random.default_rng(42)
+    frame = forecasts.assign(_group=groups.reindex(forecasts["partner_id"].to_numpy()).to_numpy())
+    out = []
+    for (quarter_start, horizon), rows in frame.groupby(["quarter_start", "horizon"], sort=True):
+        r = rho.get(int(horizon), 0.0)
+        codes, names = pd.factorize(rows["_group"], sort=True)
+        common = rng.standard_normal(2000)
+        sums = np.zeros((len(names), 2000))
+        q = np.arcsinh(rows[["p10", "p50", "p90"]].to_numpy(dtype=float) / 1000.0)
+        for start in range(0, len(rows), chunk):
+            sl = slice(start, start + chunk)
+            idio = rng.standard_normal((len(q[sl]), 2000))
+            z = np.sqrt(r) * common[None, :] + np.sqrt(1.0 - r) * idio
+            values = split_normal_values(q[sl, 0], q[sl, 1], q[sl, 2], z)
+            np.add.at(sums, codes[sl], np.sinh(values) * 1000.0)
+        p50 = sums.mean(axis=1)
+        out.append(
+            pd.DataFrame(
+                {
+                    "group": names.astype(str),
+                    "quarter_start": quarter_start,
+                    "horizon": int(horizon),
+                    "p10": np.minimum(np.quantile(sums, 0.1, axis=1), p50),
+                    "p50": p50,
+                    "p90": np.maximum(np.quantile(sums, 0.9, axis=1), p50),
+                }
+            )
+        )
+    return pd.concat(out, ignore_index=True).sort_values(["group", "horizon"], ignore_index=True)
+
+
+def test_levels_give_the_add_at_sums_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    n = 60
+    p50 = rng.gamma(2.0, 5000.0, n)
+    f = (
+        pd.DataFrame(
+            {
+                "partner_id": np.repeat([f"P{i}" for i in range(n)], 2),
+                "quarter_start": np.tile(pd.to_datetime(["2026-01-01", "2026-04-01"]), n),
+                "horizon": np.tile([1, 2], n),
+                "p10": np.repeat(p50 * 0.5, 2),
+                "p50": np.repeat(p50, 2),
+                "p90": np.repeat(p50 * 1.8, 2),
+            }
+        )
+        .sample(frac=1.0, random_state=0)  # rows of a cell scattered, as from a backtest
+        .reset_index(drop=True)
+    )
+    ids = pd.Index([f"P{i}" for i in range(n)])
+    levels = {
+        "region": pd.Series(rng.choice(["east", "north", "west"], n), index=ids).astype("string"),
+        "total": pd.Series("total", index=ids),
+        "pairs": pd.Series(np.arange(n) // 2, index=ids),  # many groups of two
+    }
+    rho = {1: 0.2, 2: 0.5}
+    # chunks of 7 rows: sums carried across chunks, where the order of additions matters
+    out = aggregate_forecast_levels(f, levels, rho=rho, transform="asinh", scale=1000.0, chunk=7)
+    for level, groups in levels.items():
+        expected = _aggregate_with_add_at(f, groups, rho=rho, chunk=7)
+        pd.testing.assert_frame_equal(out[level], expected, check_exact=True)
+        alone = aggregate_forecasts(f, groups, rho=rho, transform="asinh", scale=1000.0, chunk=7)
+        pd.testing.assert_frame_equal(alone, expected, check_exact=True)

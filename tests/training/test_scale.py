@@ -3,11 +3,19 @@ every partner once per partner."""
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from tests.training.test_train import store as training_store
+from tests.training.test_uplift import FEATURES, SMALL, confounded_frame
+from training.forecast.quantile_model import QuantileForecaster
 from training.incentives.effect_models import SegmentEffect, segment_design
-from training.incentives.uplift import partner_folds
+from training.incentives.uplift import UpliftModel, partner_folds
+from training.jobs import forecaster_run, pipeline, train_forecaster
 from training.jobs.recommender_run import growth_outlook
 
 
@@ -88,3 +96,82 @@ def test_partner_folds_keep_partners_together_and_cover_every_row_once() -> None
     # the same seed gives the same folds (the cross-fitting is reproducible)
     again = partner_folds(groups, 5, random_state=3)
     assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
+
+
+def test_nuisance_models_train_on_whole_partners_within_the_budget() -> None:
+    frame = confounded_frame(n_partners=400, quarters=4)  # 1,600 rows; folds train on ~1,070
+    model = UpliftModel(**SMALL, random_state=1, nuisance_max_rows=500)
+    model.groups_ = pd.factorize(frame["partner_id"])[0]
+    rows = np.arange(len(frame))
+    kept = model._nuisance_rows(rows)
+    partners = frame["partner_id"].to_numpy()
+    assert 400 < len(kept) < 600  # about the budget
+    taken = set(partners[kept])
+    assert len(kept) == frame["partner_id"].isin(taken).sum()  # every row of a taken partner
+    np.testing.assert_array_equal(model._nuisance_rows(rows), kept)  # seeded
+    np.testing.assert_array_equal(model._nuisance_rows(rows[:400]), rows[:400])  # under it
+    # the fit still scores every row out of fold (what the budget costs in accuracy is
+    # measured on large worlds: docs/operator.md; on 500 rows it is a lot)
+    budgeted = UpliftModel(**SMALL, random_state=1, nuisance_max_rows=500).fit(
+        frame, feature_columns=FEATURES
+    )
+    assert len(budgeted.oof_uplift_) == len(frame)
+    assert np.isfinite(budgeted.oof_uplift_["promo"]).all()
+
+
+def test_forecaster_sample_keeps_the_money_and_weights_the_rest() -> None:
+    rng = np.random.default_rng(0)
+    n = 10_000
+    size = np.where(np.arange(n) < 500, 1e6 - np.arange(n), rng.gamma(1.0, 1000.0, n))  # 500 big
+    X = pd.DataFrame({"sales_ops_estimate": size, "horizon": 1})
+    y = size * rng.lognormal(0.0, 0.3, n)
+    model = QuantileForecaster(offset_column="sales_ops_estimate", sample_rows=2_000)
+    Xs, ys, _, hs, w = model._sampled(X, y, None, np.ones(n), None)
+    assert 1_800 < len(Xs) < 2_200
+    assert (Xs.index[:500] == np.arange(500)).all() and (w[:500] == 1.0).all()  # big: all
+    # the others at one over their rate: the weighted money matches the whole (within 2 %)
+    assert np.sum(w * ys) == pytest.approx(y.sum(), rel=0.02)
+    assert w.sum() == pytest.approx(n, rel=0.03)
+    again = model._sampled(X, y, None, np.ones(n), None)[0]
+    assert again.index.equals(Xs.index)  # seeded
+    fitted = QuantileForecaster(
+        offset_column="sales_ops_estimate", sample_rows=2_000, conformal=False, n_estimators=5
+    ).fit(X, y)
+    assert set(fitted.bundle_.boosters) == {0.1, 0.5, 0.9}
+
+
+store = training_store  # the MLflow store fixture of the training tests
+
+
+def test_settings_budgets_reach_the_models(
+    store, small_world, small_world_dir, fast_config, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(forecaster_run, "COVERAGE_RANGE", (0.0, 1.0))  # a small world
+    # the forecaster: 120 partners x 12 quarters leave ~900 rows after max_rows; 300 samples
+    settings = store.model_copy(update={"forecast_sample_rows": 300})
+    with caplog.at_level(logging.INFO, logger="training.forecast.quantile_model"):
+        train_forecaster(
+            small_world,
+            data_path=small_world_dir,
+            as_of=None,
+            settings=settings,
+            config=fast_config,
+        )
+    assert "money-stratified sample" in caplog.text
+    # the recommender: train_all hands the nuisance budget to the uplift model, 0 = none
+    seen = []
+    stub = SimpleNamespace(data=None, forecaster=None, experiment_id="0")
+    monkeypatch.setattr(pipeline, "train_forecaster", lambda *a, **k: stub)
+    monkeypatch.setattr(pipeline, "configure_tracking", lambda settings: None)
+    monkeypatch.setattr(pipeline, "record_not_trained", lambda *a: None)
+    monkeypatch.setattr(
+        pipeline, "train_recommender", lambda *a, **k: seen.append(k["params"]) or None
+    )
+    for value, expected in ((None, None), (0, {"uplift_params": {"nuisance_max_rows": None}})):
+        pipeline.train_all(
+            small_world,
+            data_path=small_world_dir,
+            as_of=None,
+            settings=store.model_copy(update={"nuisance_max_rows": value}),
+        )
+        assert seen[-1] == expected

@@ -27,7 +27,11 @@ import pandas as pd
 from features import metrics
 from features.calendar import QuarterCalendar
 from features.families import sales_ops_estimate
-from features.scoring.aggregation import aggregate_forecasts, estimate_rho, split_normal_scores
+from features.scoring.aggregation import (
+    aggregate_forecast_levels,
+    estimate_rho,
+    split_normal_scores,
+)
 from features.scoring.quantiles import forward_transform, inverse_transform
 from features.spec import FeatureSpec
 from training.forecast.baselines import BASELINES, baseline_forecasts
@@ -340,24 +344,27 @@ def group_backtest(
     """
     preds = result.predictions
     attrs = frame.drop_duplicates("partner_id").set_index("partner_id")
-    rows = []
-    for level in ("region", "tier", "partner_type", "total"):
-        groups = (
+    level_groups = {
+        level: (
             pd.Series("total", index=attrs.index)
             if level == "total"
             else attrs[level].astype("string").fillna("unknown")
         )
-        parts = []
-        for _, g in preds.groupby("as_of"):
-            forecasts = g.rename(columns={f"{MODEL}_{c}": c for c in ("p10", "p50", "p90")})
-            agg = aggregate_forecasts(
-                forecasts[["partner_id", "quarter_start", "horizon", "p10", "p50", "p90"]],
-                groups,
-                rho=result.rho,
-                transform=transform,
-                scale=scale,
-                seed=seed,
-            )
+        for level in ("region", "tier", "partner_type", "total")
+    }
+    parts: dict[str, list[pd.DataFrame]] = {level: [] for level in level_groups}
+    for _, g in preds.groupby("as_of"):
+        forecasts = g.rename(columns={f"{MODEL}_{c}": c for c in ("p10", "p50", "p90")})
+        # one set of draws for all four levels (the same numbers as one call per level)
+        aggs = aggregate_forecast_levels(
+            forecasts[["partner_id", "quarter_start", "horizon", "p10", "p50", "p90"]],
+            level_groups,
+            rho=result.rho,
+            transform=transform,
+            scale=scale,
+            seed=seed,
+        )
+        for level, groups in level_groups.items():
             actual = (
                 g.assign(group=groups.reindex(g["partner_id"]).to_numpy())
                 .groupby(["group", "horizon"])["actual"]
@@ -365,8 +372,10 @@ def group_backtest(
                 .rename("actual")
                 .reset_index()
             )
-            parts.append(agg.merge(actual, on=["group", "horizon"]))
-        joined = pd.concat(parts, ignore_index=True)
+            parts[level].append(aggs[level].merge(actual, on=["group", "horizon"]))
+    rows = []
+    for level in level_groups:
+        joined = pd.concat(parts[level], ignore_index=True)
         rows += [
             {
                 "level": level,

@@ -98,6 +98,9 @@ from training.incentives.effect_scales import (
 log = logging.getLogger(__name__)
 
 SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
+NUISANCE_MAX_ROWS = 100_000
+"""Rows the propensity and outcome models train on at most, per fit (issue 20): above it a
+seeded sample of whole partners (the 10,000-partner demo world's folds stay under it)."""
 RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
 PRESENCE_COLUMNS: tuple[str, ...] = (
     "revenue_mean_4q",
@@ -220,6 +223,7 @@ class UpliftModel(BaseEstimator):
         randomized_selection_se: float = 1.0,
         interval_z: float = 1.2816,
         n_estimators: int = 100,
+        nuisance_max_rows: int | None = NUISANCE_MAX_ROWS,
         min_treated: int = 20,
         min_randomized: int = 30,
         random_state: int = 42,
@@ -263,6 +267,7 @@ class UpliftModel(BaseEstimator):
         self.randomized_selection_se = randomized_selection_se
         self.interval_z = interval_z
         self.n_estimators = n_estimators
+        self.nuisance_max_rows = nuisance_max_rows
         self.min_treated = min_treated
         self.min_randomized = min_randomized
         self.random_state = random_state
@@ -335,8 +340,9 @@ class UpliftModel(BaseEstimator):
             else self.scale_floor
         )
         self.base_calibration_ = self._base_calibration(frame, t, y, mu)
-        self.propensity_ = self._fit_propensity(X, t)
-        self.outcome_ = self._fit_outcome(X, t, y)
+        budget = self._nuisance_rows(np.arange(len(X)))
+        self.propensity_ = self._fit_propensity(X.iloc[budget], t[budget])
+        self.outcome_ = self._fit_outcome(X.iloc[budget], t[budget], y[budget])
         clipped = e < self.propensity_clip
         self.overlap_ = {
             f"clipped_rows_{arm}": int(clipped[:, k].sum()) for k, arm in enumerate(self.arms_)
@@ -1039,6 +1045,20 @@ class UpliftModel(BaseEstimator):
             out[:, k] = model.predict(design) * s0
         return out
 
+    def _nuisance_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (positions), or above ``nuisance_max_rows`` a seeded sample of whole
+        partners of about that many rows: the nuisance models' cost stops growing with the
+        channel (issue 20), while they still predict every row."""
+        budget = self.nuisance_max_rows
+        if not budget or len(rows) <= budget:
+            return rows
+        partners = np.unique(self.groups_[rows])
+        rng = np.random.default_rng(self.random_state)
+        kept = partners[rng.random(len(partners)) < budget / len(rows)]
+        out = rows[np.isin(self.groups_[rows], kept)]
+        log.info("nuisance models on %d of %d rows (partners sampled)", len(out), len(rows))
+        return out
+
     def _crossfit_nuisances(
         self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -1052,7 +1072,7 @@ class UpliftModel(BaseEstimator):
                 len(self.folds_),
                 len(X) - len(te),
             )
-            tr = np.setdiff1d(np.arange(len(X)), te)
+            tr = self._nuisance_rows(np.setdiff1d(np.arange(len(X)), te))
             prop = self._fit_propensity(X.iloc[tr], t[tr])
             proba = prop.predict_proba(X.iloc[te])
             e[np.ix_(te, prop.classes_.astype(np.int64))] = proba

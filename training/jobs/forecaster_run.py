@@ -202,6 +202,10 @@ def train_forecaster(
     client = configure_tracking(settings)
     experiment_id = ensure_experiment(client, EXPERIMENT, settings)
     config = config or tuned_config(client, settings.seed)
+    if settings.forecast_sample_rows is not None:  # the operator's row budget (issue 20)
+        config = replace(
+            config, params={**config.params, "sample_rows": settings.forecast_sample_rows or None}
+        )
     calendar = QuarterCalendar(settings.fy_start_month)
     data = prepare_training_data(ds, as_of=as_of, calendar=calendar)
     wanted = config.folds

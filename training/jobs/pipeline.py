@@ -78,6 +78,11 @@ def train_all(
             client=client,
             experiment_id=forecast.experiment_id,
             seed=settings.seed,
+            params=(
+                None
+                if settings.nuisance_max_rows is None  # the model's default budget
+                else {"uplift_params": {"nuisance_max_rows": settings.nuisance_max_rows or None}}
+            ),
         )
     except ShortHistory as exc:  # the forecaster stands; say why there is no recommender
         log.warning("the incentive recommender is not trained: %s", exc)
