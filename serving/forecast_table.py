@@ -91,9 +91,14 @@ class ForecastTable:
         return group_by in self._groups
 
     def warm(self) -> None:
-        """Sample every group level now (after a load, so no request waits for it)."""
-        for group_by in GROUP_LEVELS:
-            self._level(group_by)
+        """Sample every group level now (after a load, so no request waits for it): one
+        scoring and one set of joint draws for all levels not sampled yet."""
+        with self._lock:
+            missing = [g for g in GROUP_LEVELS if g not in self._groups]
+            if missing:
+                frames = self.forecaster.aggregate_levels(missing, MAX_HORIZON, num_threads=1)
+                for group_by, frame in frames.items():
+                    self._groups[group_by] = _group_rows(frame)
 
     def _level(self, group_by: str) -> list[tuple[str, Row]]:
         cached = self._groups.get(group_by)
@@ -102,7 +107,9 @@ class ForecastTable:
                 cached = self._groups.get(group_by)
                 if cached is None:
                     frame = self.forecaster.aggregate(group_by, MAX_HORIZON, num_threads=1)
-                    groups = frame["group"].astype(str).tolist()
-                    cached = list(zip(groups, quarter_rows(frame), strict=True))
-                    self._groups[group_by] = cached
+                    cached = self._groups[group_by] = _group_rows(frame)
         return cached
+
+
+def _group_rows(frame: pd.DataFrame) -> list[tuple[str, Row]]:
+    return list(zip(frame["group"].astype(str).tolist(), quarter_rows(frame), strict=True))

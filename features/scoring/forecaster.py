@@ -20,7 +20,7 @@ import pandas as pd
 
 from features.data.dataset import COLUMNS, Dataset, empty_frame
 from features.frames import build_scoring_frame
-from features.scoring.aggregation import aggregate_forecasts
+from features.scoring.aggregation import aggregate_forecast_levels
 from features.scoring.feature_labels import describe_feature
 from features.scoring.quantiles import QuantileBundle, inverse_transform
 from features.spec import FeatureSpec
@@ -158,18 +158,41 @@ class PartnerForecaster:
         ``rows`` are scoring rows (default: the snapshot as of the training date).
         ``num_threads`` goes to LightGBM (1 in the HTTP service: no OpenMP spin).
         """
-        if group_by not in GROUP_LEVELS:
-            raise ValueError(f"group_by must be one of {', '.join(GROUP_LEVELS)}, got {group_by!r}")
+        return self.aggregate_levels(
+            [group_by], horizon, rows=rows, n_samples=n_samples, seed=seed, num_threads=num_threads
+        )[group_by]
+
+    def aggregate_levels(
+        self,
+        group_bys: list[str],
+        horizon: int = MAX_HORIZON,
+        *,
+        rows: pd.DataFrame | None = None,
+        n_samples: int = 2000,
+        seed: int = 42,
+        num_threads: int = 0,
+    ) -> dict[str, pd.DataFrame]:
+        """:meth:`aggregate` of several levels, each exactly what it gives alone, with the
+        partners scored and their joint samples drawn once for all of them."""
+        unknown = [g for g in group_bys if g not in GROUP_LEVELS]
+        if unknown:
+            raise ValueError(
+                f"group_by must be one of {', '.join(GROUP_LEVELS)}, got {unknown[0]!r}"
+            )
         rows = self.snapshot_rows(None, horizon) if rows is None else rows
         forecasts = self.score(rows[rows["horizon"] <= horizon], num_threads=num_threads)
         first = rows.drop_duplicates("partner_id").set_index("partner_id")
-        if group_by == "total":
-            groups = pd.Series("total", index=first.index)
-        else:
-            groups = first[group_by].astype("string").fillna("unknown")
-        return aggregate_forecasts(
+        levels = {
+            g: (
+                pd.Series("total", index=first.index)
+                if g == "total"
+                else first[g].astype("string").fillna("unknown")
+            )
+            for g in group_bys
+        }
+        return aggregate_forecast_levels(
             forecasts,
-            groups,
+            levels,
             rho=self.rho,
             transform=self.bundle.transform,
             scale=self.bundle.scale,

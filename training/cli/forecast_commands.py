@@ -163,12 +163,10 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     rows = forecaster.scoring_rows(ds, as_of=as_of, horizon=args.horizon)
     forecasts = forecaster.score(rows)
     if args.aggregates is not None:
-        groups = [
-            forecaster.aggregate(level, args.horizon, rows=rows, seed=settings.seed).assign(
-                level=level
-            )
-            for level in GROUP_LEVELS
-        ]
+        levels = forecaster.aggregate_levels(
+            list(GROUP_LEVELS), args.horizon, rows=rows, seed=settings.seed
+        )
+        groups = [frame.assign(level=level) for level, frame in levels.items()]
         aggregates = pd.concat(groups, ignore_index=True)[
             ["level", "group", "quarter_start", "horizon", "p10", "p50", "p90"]
         ]
