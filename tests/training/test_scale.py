@@ -100,7 +100,7 @@ def test_partner_folds_keep_partners_together_and_cover_every_row_once() -> None
 
 def test_nuisance_models_train_on_whole_partners_within_the_budget() -> None:
     frame = confounded_frame(n_partners=400, quarters=4)  # 1,600 rows; folds train on ~1,070
-    model = UpliftModel(**SMALL, random_state=1, nuisance_max_rows=500)
+    model = UpliftModel(**SMALL, random_state=1, nuisance_max_rows=500, nuisance_min_partners=0)
     model.groups_ = pd.factorize(frame["partner_id"])[0]
     rows = np.arange(len(frame))
     kept = model._nuisance_rows(rows)
@@ -110,11 +110,17 @@ def test_nuisance_models_train_on_whole_partners_within_the_budget() -> None:
     assert len(kept) == frame["partner_id"].isin(taken).sum()  # every row of a taken partner
     np.testing.assert_array_equal(model._nuisance_rows(rows), kept)  # seeded
     np.testing.assert_array_equal(model._nuisance_rows(rows[:400]), rows[:400])  # under it
+    # a floor of partners wins over the rows: 300 of 400 partners (1,200 rows), not ~125
+    model.nuisance_min_partners = 300
+    floor = model._nuisance_rows(rows)
+    assert 250 < len(set(partners[floor])) < 350
+    model.nuisance_min_partners = 400  # as many as there are: no sample
+    np.testing.assert_array_equal(model._nuisance_rows(rows), rows)
     # the fit still scores every row out of fold (what the budget costs in accuracy is
     # measured on large worlds: docs/operator.md; on 500 rows it is a lot)
-    budgeted = UpliftModel(**SMALL, random_state=1, nuisance_max_rows=500).fit(
-        frame, feature_columns=FEATURES
-    )
+    budgeted = UpliftModel(
+        **SMALL, random_state=1, nuisance_max_rows=500, nuisance_min_partners=0
+    ).fit(frame, feature_columns=FEATURES)
     assert len(budgeted.oof_uplift_) == len(frame)
     assert np.isfinite(budgeted.oof_uplift_["promo"]).all()
 

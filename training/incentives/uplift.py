@@ -101,6 +101,10 @@ SCALE_COLUMNS: tuple[str, ...] = ("revenue_mean_4q", "revenue_lag_1")
 NUISANCE_MAX_ROWS = 100_000
 """Rows the propensity and outcome models train on at most, per fit (issue 20): above it a
 seeded sample of whole partners (the 10,000-partner demo world's folds stay under it)."""
+NUISANCE_MIN_PARTNERS = 10_000
+"""Partners a budgeted fit keeps at least, whatever the rows (a long history has many rows
+per partner): measured, 12,000 partners per fit kept the policy's DR value at 50,000
+partners, 2,900 lost nearly all of it at 10,000 (docs/operator.md, scale)."""
 RANDOMIZED_KAPPAS: tuple[float, ...] = (10.0, 3.0, 1.0, 0.3, 0.1)
 PRESENCE_COLUMNS: tuple[str, ...] = (
     "revenue_mean_4q",
@@ -224,6 +228,7 @@ class UpliftModel(BaseEstimator):
         interval_z: float = 1.2816,
         n_estimators: int = 100,
         nuisance_max_rows: int | None = NUISANCE_MAX_ROWS,
+        nuisance_min_partners: int = NUISANCE_MIN_PARTNERS,
         min_treated: int = 20,
         min_randomized: int = 30,
         random_state: int = 42,
@@ -268,6 +273,7 @@ class UpliftModel(BaseEstimator):
         self.interval_z = interval_z
         self.n_estimators = n_estimators
         self.nuisance_max_rows = nuisance_max_rows
+        self.nuisance_min_partners = nuisance_min_partners
         self.min_treated = min_treated
         self.min_randomized = min_randomized
         self.random_state = random_state
@@ -1047,14 +1053,18 @@ class UpliftModel(BaseEstimator):
 
     def _nuisance_rows(self, rows: np.ndarray) -> np.ndarray:
         """``rows`` (positions), or above ``nuisance_max_rows`` a seeded sample of whole
-        partners of about that many rows: the nuisance models' cost stops growing with the
-        channel (issue 20), while they still predict every row."""
+        partners of about that many rows, and of at least ``nuisance_min_partners``: the
+        nuisance models' cost stops growing with the channel (issue 20), while they still
+        predict every row."""
         budget = self.nuisance_max_rows
         if not budget or len(rows) <= budget:
             return rows
         partners = np.unique(self.groups_[rows])
+        share = max(budget / len(rows), self.nuisance_min_partners / len(partners))
+        if share >= 1.0:
+            return rows
         rng = np.random.default_rng(self.random_state)
-        kept = partners[rng.random(len(partners)) < budget / len(rows)]
+        kept = partners[rng.random(len(partners)) < share]
         out = rows[np.isin(self.groups_[rows], kept)]
         log.info("nuisance models on %d of %d rows (partners sampled)", len(out), len(rows))
         return out
