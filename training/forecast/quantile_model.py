@@ -43,10 +43,10 @@ quarter (a program with three quarters of bookings)."""
 SCREEN_ROWS = 0.5  # share of rows the feature screen fits on
 SCREEN_TREES = 20
 SEASONAL_START = "seasonal_plan"
+"""The start of a horizon the training rows lack (when it is a candidate)."""
 SAMPLE_ROWS = 200_000
 """Training rows per fit at most after ``max_rows`` (issue 20), a money-stratified sample
 (:meth:`QuantileForecaster._sampled`): the 50,000-partner world's 325,000 rows and more."""
-"""The start of a horizon the training rows lack (when it is a candidate)."""
 TREND_START = "trend_run_rate_plan"
 SEASONAL_TREND_START = "seasonal_trend_plan"
 """The trended plan times the region's pooled season: with a short history (fewer than
