@@ -42,6 +42,7 @@ def _schemathesis(url: str, args: argparse.Namespace, headers: dict[str, str]) -
         "--checks", "all", "--exclude-checks", ",".join(excluded),
         "--max-examples", str(args.max_examples), "--seed", str(args.seed),
         "--workers", "2", "--no-color",
+        "--request-timeout", "60",  # the service's own timeout: latency is make load's
     ]  # fmt: skip
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]

@@ -80,6 +80,9 @@ def fuzz(
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
         "--max-examples", str(max_examples), "--seed", "7", "--generation-deterministic",
         "--workers", "1", "--no-color",
+        # the service's own timeout (504 after 60 s): on a loaded machine an answer may take
+        # longer than schemathesis' 10 s default, which is not a failure of the document
+        "--request-timeout", "60",
     ]  # fmt: skip
     if phases:
         args += ["--phases", phases]
