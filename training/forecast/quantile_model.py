@@ -54,8 +54,9 @@ the blend may pull horizons 2+ towards, chosen with the share on the calibration
 (``training.forecast.blend``). The start is a plan (a mean-like level) and the blend keeps
 only part of the trees' move there, so the P50s of the large partners sat near their means,
 above the medians WAPE pays for (seasonal world of seed 7, fold 1, horizon 2, the tenth of
-partners with the largest plans: P50s summing to 42 M against 31 M booked, 33 M expected). Seasonal worlds of seeds 42/7, mean over LightGBM seeds 42/7/11/13:
-0.6563/0.6599 -> 0.6470/0.6456 (every seed better); horizon 1, long histories unchanged."""
+partners with the largest plans: P50s summing to 42 M against 31 M booked, 33 M expected).
+Seasonal worlds of seeds 42/7, mean over LightGBM seeds 42/7/11/13: 0.6563/0.6599 ->
+0.6470/0.6456 (every seed better); horizon 1, long histories, young and activation unchanged."""
 SEASONAL_TREND_START = "seasonal_trend_plan"
 """The trended plan times the region's pooled season: with a short history (fewer than
 :data:`SHORT_HISTORY_QUARTERS` target quarters) it replaces the season-blind trended plan as a
