@@ -54,6 +54,11 @@ class QuantileBundle:
     # the training rows, ``training.forecast.starts``); a horizon without one uses the nearest
     # one's (the larger on a tie); needs the ``horizon`` column in X
     offset_by_horizon: dict[int, str] = field(default_factory=dict)
+    # per horizon, the multiple of the start the ``blend`` pulls towards (the anchor; chosen
+    # with the blend share on the calibration slice, ``training.forecast.blend``): where
+    # revenue is lumpy the median partner-quarter books less than its plan. A horizon
+    # without one uses the nearest one's (the larger on a tie); none: 1
+    anchor_scale: dict[int, float] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -100,7 +105,20 @@ class QuantileBundle:
         if blend and self.blend:
             keep = self._blend_share(horizon, len(X))
             z -= ((1.0 - keep) * z[:, self.quantiles.index(self.median)])[:, None]
+            z += ((1.0 - keep) * self._anchor_shift(start, horizon))[:, None]
         return np.sort(z + start[:, None], axis=1)
+
+    def _anchor_shift(self, start: np.ndarray, horizon) -> np.ndarray:
+        """Model-space distance from each row's start to its anchor (``anchor_scale`` times
+        the start, in money); 0 without anchor scales."""
+        if not self.anchor_scale:
+            return np.zeros(len(start))
+        known = np.array(sorted(self.anchor_scale, reverse=True))
+        groups = np.zeros(len(start), dtype=int) if horizon is None else np.asarray(horizon)
+        nearest = np.argmin(np.abs(groups.astype(int)[:, None] - known[None, :]), axis=1)
+        factor = np.array([self.anchor_scale[int(h)] for h in known], dtype=float)[nearest]
+        money = inverse_transform(start, self.transform, self.scale)
+        return forward_transform(factor * money, self.transform, self.scale) - start
 
     def _spread_rows(self, horizon, n: int) -> np.ndarray:
         """(n, 3) offsets (P10, 0, P90) of each row's horizon; the widest for unknown ones."""
@@ -154,10 +172,13 @@ class QuantileBundle:
         values = self.boosters[self.median].predict(
             X[list(self.feature_names)], pred_contrib=True, num_threads=num_threads
         )
+        start = self.offset(X)
         if self.blend:  # the trees' part is scaled by the horizon's blend
             horizon = X["horizon"].to_numpy() if "horizon" in X else None
-            values *= self._blend_share(horizon, len(X))[:, None]
-        values[:, -1] += self.offset(X)
+            keep = self._blend_share(horizon, len(X))
+            values *= keep[:, None]
+            start = start + (1.0 - keep) * self._anchor_shift(start, horizon)
+        values[:, -1] += start
         return pd.DataFrame(values, columns=[*self.feature_names, "bias"], index=X.index)
 
     def save(self, folder: Path) -> Path:
@@ -178,6 +199,7 @@ class QuantileBundle:
             "blend": {str(k): v for k, v in self.blend.items()},
             "spreads": {str(k): list(v) for k, v in self.spreads.items()},
             "offset_by_horizon": {str(k): v for k, v in self.offset_by_horizon.items()},
+            "anchor_scale": {str(k): v for k, v in self.anchor_scale.items()},
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
@@ -204,4 +226,5 @@ class QuantileBundle:
             offset_by_horizon={
                 int(k): str(v) for k, v in meta.get("offset_by_horizon", {}).items()
             },
+            anchor_scale={int(k): float(v) for k, v in meta.get("anchor_scale", {}).items()},
         )
