@@ -99,3 +99,29 @@ def test_auto_keeps_the_outcome_model_with_the_quieter_pseudo_outcomes(monkeypat
 def test_an_unknown_outcome_objective_is_refused():
     with pytest.raises(ValueError, match="outcome_objective"):
         fitted("gamma", sparse_frame(n_partners=100))
+
+
+def test_fallback_takes_the_log_link_row_where_least_squares_goes_below_zero(monkeypatch):
+    """``fallback``: least squares everywhere it predicts a possible quarter; on a row where
+    any option's least-squares prediction is below 0, every option from the Tweedie model
+    (so the option's difference comes from one model)."""
+    frame = sparse_frame(n_partners=200)
+    crossfit = UpliftModel._crossfit_nuisances
+
+    def planted(self, X, t, y):
+        e, _ = crossfit(self, X, t, y)
+        n = len(y)
+        l2 = np.tile([10_000.0, 12_000.0], (n, 1))
+        l2[:30, 1] = -5_000.0  # 30 rows: the promo's prediction below 0
+        l2[30:40, 0] = -1.0  # 10 rows: none's, barely
+        return e, {"l2": l2, "tweedie": np.tile([3_000.0, 8_000.0], (n, 1))}
+
+    monkeypatch.setattr(UpliftModel, "_crossfit_nuisances", planted)
+    model = fitted("fallback", frame)
+    assert model.outcome_objective_ == "fallback"
+    assert model.outcome_fallback_share_ == pytest.approx(40 / len(frame))
+    mu = model.outcome_oof_.to_numpy()
+    assert (mu[:40] == [3_000.0, 8_000.0]).all() and (mu[40:] == [10_000.0, 12_000.0]).all()
+    assert set(model.outcome_selection_) == {"l2", "tweedie", "fallback"}
+    # the final model is the least-squares one (the base it predicts is floored anyway)
+    assert model.outcome_.get_params()["objective"] is None

@@ -10,10 +10,12 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
   revenue *relative to a size proxy* (``Y / s0`` weighted by ``s0``, ``s0`` = the largest of
   ``scale_columns`` and a floor). Quarterly revenue is heavy-tailed, and a relative target with
   size weights fits the multiplicative structure of revenue far better than raw squared error.
-  Its loss is ``outcome_objective``: by default (session 10) a Tweedie log-link, whose expected
-  revenue is never below 0 (least squares, ``l2``, predicted down to -0.5 M out of fold for
-  dormant partners of the activation world and sank every incentive's pseudo-outcomes there);
-  ``auto`` fits both and keeps the one whose pseudo-outcomes are the less noisy;
+  Its loss is ``outcome_objective``: least squares (``l2``, the default) can predict below 0
+  (down to -0.5 M out of fold for dormant partners of the activation world, which sank every
+  incentive's pseudo-outcomes there); session 10's options: ``tweedie`` (a log-link, never
+  below 0), ``fallback`` (least squares, the Tweedie model's row where least squares is below
+  0) and ``auto`` (the one of ``l2``/``tweedie`` whose pseudo-outcomes are the less noisy).
+  Measured on the suite, none is the default: docs/recommender.md, "Session 10";
 - **effect** per incentive: the AIPW pseudo-outcome ``phi_k = mu_k - mu_0 + 1[T=k](Y - mu_k)
   / e_k - 1[T=none](Y - mu_0) / e_none``, divided by the partner's expected revenue without an
   incentive ``s = max(mu_0, floor)`` and weighted by ``s`` (capped at its
@@ -135,6 +137,7 @@ def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incen
 
 OUTCOME_OBJECTIVES = ("l2", "tweedie", "poisson")
 AUTO_OUTCOME_OBJECTIVES = ("l2", "tweedie")
+FALLBACK = "fallback"  # least squares, a Tweedie log-link on rows it predicts below 0
 
 
 def lgbm_params(random_state: int, n_jobs: int, **overrides: object) -> dict[str, object]:
@@ -218,7 +221,7 @@ class UpliftModel(BaseEstimator):
         effect_min_weight_share: float = 0.05,
         weight_cap_quantile: float | None = 0.99,
         outcome_clip: bool = False,
-        outcome_objective: str = "tweedie",
+        outcome_objective: str = "l2",
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
         effect_prior_scale: float | None = 0.05,
@@ -1056,6 +1059,9 @@ class UpliftModel(BaseEstimator):
         non-negative log-link (``tweedie``, ``poisson``: fitted on revenue floored at 0, the
         1 % of quarters booking net credits counted as 0)."""
         objective = objective or self.outcome_objective_
+        if objective == FALLBACK:
+            # the final model predicts the base, floored at ``base_floor_`` anyway
+            objective = "l2"
         s0 = self._proxy(X)
         params = lgbm_params(self.random_state, self.n_jobs, n_estimators=self.n_estimators)
         label = y / s0
@@ -1083,6 +1089,13 @@ class UpliftModel(BaseEstimator):
         ec = np.clip(e, self.propensity_clip, None)
         s0 = self._proxy(X)
         rows = np.arange(len(y))
+        if self.outcome_objective == FALLBACK:
+            # least squares where it predicts a possible quarter, the log-link's whole row
+            # (every option, so an option's difference comes from one model) where any of
+            # its options is below 0
+            below = (mus["l2"] < 0).any(axis=1)
+            self.outcome_fallback_share_ = float(below.mean())
+            mus = {**mus, FALLBACK: np.where(below[:, None], mus["tweedie"], mus["l2"])}
         self.outcome_selection_: dict[str, dict[str, float]] = {}
         for o, mu in mus.items():
             variance = 0.0
@@ -1094,19 +1107,21 @@ class UpliftModel(BaseEstimator):
                 "pseudo_outcome_variance": float(variance),
                 "outcome_loss": float(np.mean((y - mu[rows, t]) ** 2 / s0)),
             }
-        self.outcome_objective_ = min(
-            mus, key=lambda o: self.outcome_selection_[o]["pseudo_outcome_variance"]
+        self.outcome_objective_ = (
+            FALLBACK
+            if self.outcome_objective == FALLBACK
+            else min(mus, key=lambda o: self.outcome_selection_[o]["pseudo_outcome_variance"])
         )
         if len(mus) > 1:
             log.info("outcome model %s of %s", self.outcome_objective_, self.outcome_selection_)
         return mus[self.outcome_objective_]
 
     def _outcome_objectives(self) -> list[str]:
-        if self.outcome_objective == "auto":
+        if self.outcome_objective in ("auto", FALLBACK):
             return list(AUTO_OUTCOME_OBJECTIVES)
         if self.outcome_objective not in OUTCOME_OBJECTIVES:
             raise ValueError(
-                f"outcome_objective must be 'auto' or one of {OUTCOME_OBJECTIVES}, "
+                f"outcome_objective must be 'auto', {FALLBACK!r} or one of {OUTCOME_OBJECTIVES}, "
                 f"not {self.outcome_objective!r}"
             )
         return [self.outcome_objective]
