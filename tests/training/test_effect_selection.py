@@ -489,9 +489,10 @@ def test_outcome_clip_floors_negative_expected_revenue_at_zero(monkeypatch):
     crossfit = UpliftModel._crossfit_nuisances
 
     def with_negatives(self, X, t, y):
-        e, mu = crossfit(self, X, t, y)
-        mu[:10, 0] = -1e6  # ten rows' expected revenue without an incentive
-        return e, mu
+        e, mus = crossfit(self, X, t, y)
+        for mu in mus.values():
+            mu[:10, 0] = -1e6  # ten rows' expected revenue without an incentive
+        return e, mus
 
     monkeypatch.setattr(UpliftModel, "_crossfit_nuisances", with_negatives)
     raw = UpliftModel(**SMALL, random_state=1).fit(frame, feature_columns=FEATURES)

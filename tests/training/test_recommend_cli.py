@@ -206,6 +206,9 @@ def test_the_recommender_run_logs_its_calibration_against_the_latest_test(
     champion = load_champion(RECOMMENDER_MODEL, f"sqlite:///{store / 'mlflow.db'}")
     run = mlflow.MlflowClient(f"sqlite:///{store / 'mlflow.db'}").get_run(champion.run_id)
     assert run.data.params["experiment_quarter"] == "2023-10-01"  # the last complete quarter
+    # session 10: the outcome model's objective (least squares by default) and its evidence
+    assert run.data.params["outcome_objective"] == "l2"
+    assert run.data.metrics["outcome_pseudo_variance_l2"] > 0
     incentives = pd.read_csv(small_world_dir / "incentives.csv")
     tested = incentives[
         incentives["randomized"]

@@ -168,6 +168,9 @@ def test_recommender_end_to_end_budget_determinism_and_metrics(tiny_world):
     assert (scales.groupby("incentive")["chosen"].sum() == 1).all()
     assert all(f"effect_scale_value_{i}_absolute" in metrics for i in model.incentives_)
     assert {"heldout_reported_net", "heldout_dr_net", "heldout_net_calibration"} <= set(metrics)
+    # session 10: the outcome model's evidence for the objective it fitted (least squares)
+    assert model.uplift_.outcome_objective_ == "l2"
+    assert metrics["outcome_pseudo_variance_l2"] > 0 and metrics["outcome_loss_l2"] > 0
     # the DR value of a policy fixed in advance: nothing given is 0 exactly; "everyone gets
     # the most common incentive" (an effect so large it always pays) is the evaluation's
     # baseline of that name, summed over the training rows

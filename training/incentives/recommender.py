@@ -160,6 +160,9 @@ class IncentiveRecommender(BaseEstimator):
         cross-fitted DR value of the model's policy and of "everyone gets the most common
         incentive", summed over the training rows) and ``policy_gated`` (1 when the model's
         policy lost to ``none`` out of fold and says none for all).
+        Session 10: ``outcome_pseudo_variance_<objective>`` and ``outcome_loss_<objective>``
+        (the outcome model's evidence, per objective fitted; the chosen one is the run's
+        ``outcome_objective`` param).
         Issue 23: ``effect_scale_value_<i>_<scale>`` and ``_se_<i>_<scale>`` (each effect
         scale's cross-fitted DR policy value and the standard error of its difference from
         the relative scale; the chosen scale is in the ``effect_scales`` frame and the run's
@@ -199,6 +202,11 @@ class IncentiveRecommender(BaseEstimator):
         metrics["propensity_clipped_share"] = float(up.overlap_["clipped_share_treated"])
         # out-of-fold expected revenues below 0 (floored at 0 with ``outcome_clip``)
         metrics["outcome_negative_share"] = float(getattr(up, "outcome_negative_share_", 0.0))
+        # session 10: the outcome objective's evidence (the pseudo-outcomes' clustered
+        # variance, summed over incentives, that ``auto`` chooses by; out-of-fold loss)
+        for objective, row in getattr(up, "outcome_selection_", {}).items():
+            metrics[f"outcome_pseudo_variance_{objective}"] = row["pseudo_outcome_variance"]
+            metrics[f"outcome_loss_{objective}"] = row["outcome_loss"]
         slope, slope_se = up.calibration_
         if np.isfinite(slope):
             # how far the randomized rows confirm the effect models' heterogeneity

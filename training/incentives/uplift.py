@@ -9,7 +9,13 @@ cross-fitted over K folds of partners (no row's nuisance comes from a model that
 - **outcome** ``mu_k(x)``: one regressor with the option as a categorical feature, fitted on
   revenue *relative to a size proxy* (``Y / s0`` weighted by ``s0``, ``s0`` = the largest of
   ``scale_columns`` and a floor). Quarterly revenue is heavy-tailed, and a relative target with
-  size weights fits the multiplicative structure of revenue far better than raw squared error;
+  size weights fits the multiplicative structure of revenue far better than raw squared error.
+  Its loss is ``outcome_objective``: least squares (``l2``, the default) can predict below 0
+  (down to -0.5 M out of fold for dormant partners of the activation world, which sank every
+  incentive's pseudo-outcomes there); session 10's options: ``tweedie`` (a log-link, never
+  below 0), ``fallback`` (least squares, the Tweedie model's row where least squares is below
+  0) and ``auto`` (the one of ``l2``/``tweedie`` whose pseudo-outcomes are the less noisy).
+  Measured on the suite, none is the default: docs/recommender.md, "Session 10";
 - **effect** per incentive: the AIPW pseudo-outcome ``phi_k = mu_k - mu_0 + 1[T=k](Y - mu_k)
   / e_k - 1[T=none](Y - mu_0) / e_none``, divided by the partner's expected revenue without an
   incentive ``s = max(mu_0, floor)`` and weighted by ``s`` (capped at its
@@ -129,6 +135,11 @@ def check_incentive_frame(frame: pd.DataFrame, *, treatment_column: str = "incen
         )
 
 
+OUTCOME_OBJECTIVES = ("l2", "tweedie", "poisson")
+AUTO_OUTCOME_OBJECTIVES = ("l2", "tweedie")
+FALLBACK = "fallback"  # least squares, a Tweedie log-link on rows it predicts below 0
+
+
 def lgbm_params(random_state: int, n_jobs: int, **overrides: object) -> dict[str, object]:
     """Shared LightGBM settings: small, regularised, deterministic."""
     params: dict[str, object] = {
@@ -210,6 +221,7 @@ class UpliftModel(BaseEstimator):
         effect_min_weight_share: float = 0.05,
         weight_cap_quantile: float | None = 0.99,
         outcome_clip: bool = False,
+        outcome_objective: str = "l2",
         effect_learning_rate: float = 0.05,
         shrink: str = "function",
         effect_prior_scale: float | None = 0.05,
@@ -255,6 +267,7 @@ class UpliftModel(BaseEstimator):
         self.effect_min_weight_share = effect_min_weight_share
         self.weight_cap_quantile = weight_cap_quantile
         self.outcome_clip = outcome_clip
+        self.outcome_objective = outcome_objective
         self.effect_learning_rate = effect_learning_rate
         self.shrink = shrink
         self.effect_prior_scale = effect_prior_scale
@@ -330,7 +343,8 @@ class UpliftModel(BaseEstimator):
         self.folds_ = partner_folds(groups, self.n_folds, self.random_state)
         self.groups_ = pd.factorize(groups)[0]
 
-        e, mu = self._crossfit_nuisances(X, t, y)
+        e, mus = self._crossfit_nuisances(X, t, y)
+        mu = self._choose_outcome(mus, X, e, t, y)
         self.outcome_negative_share_ = float((mu < 0).mean())  # before any clip
         if self.outcome_clip:
             # a partner's expected quarter is not negative (1 % of the activation world's
@@ -1037,10 +1051,80 @@ class UpliftModel(BaseEstimator):
             return np.ones(len(X))
         return size_proxy(X, self.scale_columns, self.scale_floor)
 
-    def _fit_outcome(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> lgb.LGBMRegressor:
+    def _fit_outcome(
+        self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray, objective: str | None = None
+    ) -> lgb.LGBMRegressor:
+        """Expected revenue / size proxy, weighted by the proxy. ``objective`` (default the
+        chosen ``outcome_objective_``): ``l2`` (least squares: can predict below 0) or a
+        non-negative log-link (``tweedie``, ``poisson``: fitted on revenue floored at 0, the
+        1 % of quarters booking net credits counted as 0)."""
+        objective = objective or self.outcome_objective_
+        if objective == FALLBACK:
+            # the final model predicts the base, floored at ``base_floor_`` anyway
+            objective = "l2"
         s0 = self._proxy(X)
         params = lgbm_params(self.random_state, self.n_jobs, n_estimators=self.n_estimators)
-        return lgb.LGBMRegressor(**params).fit(self._outcome_design(X, t), y / s0, sample_weight=s0)
+        label = y / s0
+        if objective != "l2":
+            params["objective"] = objective
+            label = np.maximum(label, 0.0)
+        return lgb.LGBMRegressor(**params).fit(self._outcome_design(X, t), label, sample_weight=s0)
+
+    def _choose_outcome(
+        self,
+        mus: dict[str, np.ndarray],
+        X: pd.DataFrame,
+        e: np.ndarray,
+        t: np.ndarray,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """The out-of-fold outcome predictions of the objective whose AIPW pseudo-outcomes
+        are least noisy: the sum over incentives of the partner-clustered variance of their
+        mean (money). With the same propensities every candidate's pseudo-outcomes estimate
+        the same effects; the one with the smallest variance is the more efficient estimator
+        (a least-squares fit that predicts a dormant partner's quarter at -0.5 M adds its
+        error, divided by a small propensity, to every incentive's average: issue 23). Sets
+        ``outcome_objective_`` and ``outcome_selection_`` (objective: that variance, and its
+        out-of-fold squared error per unit of size proxy, for the record)."""
+        ec = np.clip(e, self.propensity_clip, None)
+        s0 = self._proxy(X)
+        rows = np.arange(len(y))
+        if self.outcome_objective == FALLBACK:
+            # least squares where it predicts a possible quarter, the log-link's whole row
+            # (every option, so an option's difference comes from one model) where any of
+            # its options is below 0
+            below = (mus["l2"] < 0).any(axis=1)
+            self.outcome_fallback_share_ = float(below.mean())
+            mus = {**mus, FALLBACK: np.where(below[:, None], mus["tweedie"], mus["l2"])}
+        self.outcome_selection_: dict[str, dict[str, float]] = {}
+        for o, mu in mus.items():
+            variance = 0.0
+            for k in range(1, len(self.arms_)):
+                phi = mu[:, k] - mu[:, 0] + (t == k) * (y - mu[:, k]) / ec[:, k]
+                phi = phi - (t == 0) * (y - mu[:, 0]) / ec[:, 0]
+                variance += clustered_mean(phi, np.ones(len(y)), self.groups_)[1] ** 2
+            self.outcome_selection_[o] = {
+                "pseudo_outcome_variance": float(variance),
+                "outcome_loss": float(np.mean((y - mu[rows, t]) ** 2 / s0)),
+            }
+        self.outcome_objective_ = (
+            FALLBACK
+            if self.outcome_objective == FALLBACK
+            else min(mus, key=lambda o: self.outcome_selection_[o]["pseudo_outcome_variance"])
+        )
+        if len(mus) > 1:
+            log.info("outcome model %s of %s", self.outcome_objective_, self.outcome_selection_)
+        return mus[self.outcome_objective_]
+
+    def _outcome_objectives(self) -> list[str]:
+        if self.outcome_objective in ("auto", FALLBACK):
+            return list(AUTO_OUTCOME_OBJECTIVES)
+        if self.outcome_objective not in OUTCOME_OBJECTIVES:
+            raise ValueError(
+                f"outcome_objective must be 'auto', {FALLBACK!r} or one of {OUTCOME_OBJECTIVES}, "
+                f"not {self.outcome_objective!r}"
+            )
+        return [self.outcome_objective]
 
     def _outcomes(self, model: lgb.LGBMRegressor, X: pd.DataFrame) -> np.ndarray:
         """(rows, arms) expected revenue under every option."""
@@ -1071,9 +1155,12 @@ class UpliftModel(BaseEstimator):
 
     def _crossfit_nuisances(
         self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Out-of-fold propensities (rows, arms) and, per outcome objective tried, the
+        expected revenue under every option (rows, arms)."""
+        objectives = self._outcome_objectives()
         e = np.zeros((len(X), len(self.arms_)))
-        mu = np.zeros((len(X), len(self.arms_)))
+        mus = {o: np.zeros((len(X), len(self.arms_))) for o in objectives}
         for fold, te in enumerate(self.folds_, start=1):
             # the longest step of the recommender's training (issue 20): say where it is
             log.info(
@@ -1086,8 +1173,10 @@ class UpliftModel(BaseEstimator):
             prop = self._fit_propensity(X.iloc[tr], t[tr])
             proba = prop.predict_proba(X.iloc[te])
             e[np.ix_(te, prop.classes_.astype(np.int64))] = proba
-            mu[te] = self._outcomes(self._fit_outcome(X.iloc[tr], t[tr], y[tr]), X.iloc[te])
-        return e, mu
+            for o, mu in mus.items():
+                model = self._fit_outcome(X.iloc[tr], t[tr], y[tr], objective=o)
+                mu[te] = self._outcomes(model, X.iloc[te])
+        return e, mus
 
     # -- prediction ---------------------------------------------------------------------
     def predict_base(self, X: pd.DataFrame) -> np.ndarray:

@@ -144,6 +144,8 @@ def train_recommender(
         # and evaluation/effect_scales.csv); serving shows it in the ranking's reasons
         scales = dict(getattr(model.uplift_, "scale_", {}))
         mlflow.log_params({f"effect_scale_{a}": v for a, v in scales.items()})
+        # session 10: the outcome model's loss (least squares unless set otherwise)
+        mlflow.log_param("outcome_objective", getattr(model.uplift_, "outcome_objective_", "l2"))
         # issue 17: the new model's uplift against the latest randomized test's measurements
         log_experiment_calibration(ds, model, data.spec, as_of=data.as_of)
         log.info("scoring every partner's options as of %s for serving", data.as_of.date())
