@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 LOCAL = "local"
 DEFAULT_LOCAL_WORKERS = 2
+LOCAL_PROCESSES = True
+"""LocalCluster workers are processes (numpy and pandas hold the GIL much of the time); the
+tests use threads, which start in milliseconds instead of seconds."""
 INSTALL_HINT = "uv sync --extra dask"
 PARTNER_TABLES: tuple[str, ...] = (
     "partners",
@@ -77,7 +80,8 @@ def parse_dask(text: str) -> str:
     return text
 
 
-def _require_dask() -> Any:
+def require_dask() -> Any:
+    """The ``distributed`` module, or :class:`DaskUnavailable` naming the install command."""
     try:
         import distributed
     except ImportError:
@@ -88,11 +92,11 @@ def _require_dask() -> Any:
 
 
 @contextlib.contextmanager
-def dask_client(address: str, *, processes: bool = True) -> Iterator[Any]:
+def dask_client(address: str, *, processes: bool | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: on a new LocalCluster for ``local[:N]`` (N workers of one
     thread, default :data:`DEFAULT_LOCAL_WORKERS`), else connected to the scheduler at
     ``address``. The LocalCluster is closed on exit."""
-    distributed = _require_dask()
+    distributed = require_dask()
     address = parse_dask(address)
     if address == LOCAL or address.startswith(LOCAL + ":"):
         workers = int(address.partition(":")[2] or DEFAULT_LOCAL_WORKERS)
@@ -100,7 +104,7 @@ def dask_client(address: str, *, processes: bool = True) -> Iterator[Any]:
             distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
-                processes=processes,
+                processes=LOCAL_PROCESSES if processes is None else processes,
                 dashboard_address=None,
             ) as cluster,
             distributed.Client(cluster) as client,
@@ -174,12 +178,29 @@ def _min_day(values: Sequence[np.datetime64 | None]) -> np.datetime64 | None:
 # -- the frames ------------------------------------------------------------------------------
 class DaskFrames:
     """The feature frames of ``features.frames``, built per partition of partners on a Dask
-    ``client``; the partitions are scattered once and reused for every frame."""
+    ``client``; the partitions of ``ds`` are scattered once and reused for every frame. The
+    methods take the builders' arguments, ``ds`` first (it must be the dataset given here),
+    so a caller can pass a method where it would pass the builder."""
 
     def __init__(self, client: Any, ds: Dataset, parts: int | None = None) -> None:
         self.client = client
+        self.source = ds
         self.parts = parts or default_parts(client)
         self.partitions = scatter_partitions(client, ds, self.parts)
+        log.info("dask: %d partners in %d partitions", len(ds.partners), len(self.partitions))
+
+    def tags(self) -> dict[str, str]:
+        """MLflow tags saying the run's frames were built on Dask, and how."""
+        workers = len(self.client.scheduler_info().get("workers", {}))
+        return {
+            "features.engine": "dask",
+            "dask.workers": str(workers),
+            "dask.partitions": str(self.parts),
+        }
+
+    def _check(self, ds: Dataset) -> None:
+        if ds is not self.source:
+            raise ValueError("DaskFrames builds the frames of the dataset it was given")
 
     def _gather(self, futures: list[Any]) -> pd.DataFrame:
         frames = self.client.gather(futures)
@@ -218,23 +239,38 @@ class DaskFrames:
         return self._gather(rows)
 
     def forecast_frame(
-        self, *, spec: FeatureSpec, horizons: int, data_end: pd.Timestamp
+        self, ds: Dataset, *, spec: FeatureSpec, horizons: int, data_end: pd.Timestamp
     ) -> pd.DataFrame:
         """``build_forecast_frame(ds, spec=spec, horizons=horizons, data_end=data_end)``."""
+        self._check(ds)
         cutoffs, _ = self._cutoffs(spec, data_end)
         return self._horizon_frames(
             spec, cutoffs, _forecast_rows, horizons=horizons, data_end=pd.Timestamp(data_end)
         )
 
     def scoring_frame(
-        self, *, spec: FeatureSpec, as_of: pd.Timestamp, horizon: int
+        self, ds: Dataset, *, as_of: pd.Timestamp, spec: FeatureSpec, horizon: int
     ) -> pd.DataFrame:
         """``build_scoring_frame(ds, as_of=as_of, spec=spec, horizon=horizon)``."""
+        self._check(ds)
         cutoffs = np.array([np.datetime64(pd.Timestamp(as_of).date(), "D")])
         return self._horizon_frames(spec, cutoffs, _scoring_rows, horizon=horizon)
 
-    def recommender_frame(self, *, spec: FeatureSpec, data_end: pd.Timestamp) -> pd.DataFrame:
+    def features(self, ds: Dataset, *, as_of: pd.Timestamp, spec: FeatureSpec) -> pd.DataFrame:
+        """``build_features(ds, as_of=as_of, spec=spec)``: one row per partner."""
+        self._check(ds)
+        cutoffs = np.array([np.datetime64(pd.Timestamp(as_of).date(), "D")])
+        pooled = PooledSums(win_totals=self._win_totals(spec, cutoffs))
+        rows = self.client.map(
+            partner_frame, self.partitions, spec=spec, cutoffs=cutoffs, pooled=pooled
+        )
+        return self._gather(rows)
+
+    def recommender_frame(
+        self, ds: Dataset, *, spec: FeatureSpec, data_end: pd.Timestamp
+    ) -> pd.DataFrame:
         """``build_recommender_frame(ds, spec=spec, data_end=data_end)``."""
+        self._check(ds)
         cutoffs, _ = self._cutoffs(spec, data_end)
         pooled = PooledSums(win_totals=self._win_totals(spec, cutoffs))
         rows = self.client.map(

@@ -14,6 +14,7 @@ import pytest
 from features.calendar import QuarterCalendar
 from features.data import load_dataset
 from features.frames import (
+    build_features,
     build_forecast_frame,
     build_recommender_frame,
     build_scoring_frame,
@@ -60,7 +61,7 @@ def _same(dask_frame: pd.DataFrame, single: pd.DataFrame) -> None:
 def test_forecast_frame_equals_single_process(world, frames) -> None:
     ds, spec, as_of = world
     single = build_forecast_frame(ds, spec=spec, horizons=4, data_end=as_of)
-    on_dask = frames.forecast_frame(spec=spec, horizons=4, data_end=as_of)
+    on_dask = frames.forecast_frame(ds, spec=spec, horizons=4, data_end=as_of)
     _same(on_dask, single)
     # the pooled features are not the partitions' own: one partition alone gives others
     part = partition_dataset(ds, partition_ids(ds, 3)[0])
@@ -73,13 +74,14 @@ def test_forecast_frame_equals_single_process(world, frames) -> None:
 def test_scoring_and_recommender_frames_equal_single_process(world, frames) -> None:
     ds, spec, as_of = world
     _same(
-        frames.scoring_frame(spec=spec, as_of=as_of, horizon=4),
+        frames.scoring_frame(ds, as_of=as_of, spec=spec, horizon=4),
         build_scoring_frame(ds, as_of=as_of, spec=spec, horizon=4),
     )
     _same(
-        frames.recommender_frame(spec=spec, data_end=as_of),
+        frames.recommender_frame(ds, spec=spec, data_end=as_of),
         build_recommender_frame(ds, spec=spec, data_end=as_of),
     )
+    _same(frames.features(ds, as_of=as_of, spec=spec), build_features(ds, as_of=as_of, spec=spec))
 
 
 @pytest.mark.parametrize("text", ["local", "local:3", "tcp://10.0.0.1:8786"])
