@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import pandas as pd
 import pytest
@@ -27,24 +28,52 @@ pytest.importorskip("distributed")
 
 import features.distributed as distributed  # noqa: E402
 from features.distributed import DaskFrames, dask_client  # noqa: E402
+from training.forecast.quantile_model import BOOSTER_TRAINER  # noqa: E402
+from training.jobs.dask_training import boosters_on  # noqa: E402
 
 
-def test_dask_backtest_matches_single_process(small_world, fast_config) -> None:
-    """Worker processes, as ``--dask local:2`` starts them: the tasks travel pickled."""
-    cal = QuarterCalendar()
-    single = prepare_training_data(small_world, as_of=None, calendar=cal)
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes, as ``--dask local:2`` starts them: the tasks travel pickled, and
+    ``lightgbm.dask`` needs a process per worker."""
     with dask_client("local:2", processes=True) as client:
-        frames = DaskFrames(client, small_world)
-        data = prepare_training_data(
-            small_world, as_of=None, calendar=cal, build_frame=frames.forecast_frame
-        )
-    pd.testing.assert_frame_equal(data.frame, single.frame, rtol=1e-6)
-    expected = backtest_forecaster(single, fast_config)
-    on_dask = backtest_forecaster(data, fast_config)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def single(small_world, fast_config):
+    data = prepare_training_data(small_world, as_of=None, calendar=QuarterCalendar())
+    return data, backtest_forecaster(data, fast_config)
+
+
+def _close(result, expected) -> None:
     for metric in ("wape", "coverage_80"):
-        assert on_dask.metric(MODEL, metric) == pytest.approx(
+        assert result.metric(MODEL, metric) == pytest.approx(
             expected.metric(MODEL, metric), abs=0.01
         )
+
+
+def test_dask_training_frame_equals_single_process(cluster, small_world, single) -> None:
+    """The same frame, so the same backtest (WAPE, coverage) and the same fits."""
+    data, _ = single
+    frames = DaskFrames(cluster, small_world)
+    on_dask = prepare_training_data(
+        small_world, as_of=None, calendar=QuarterCalendar(), build_frame=frames.forecast_frame
+    )
+    pd.testing.assert_frame_equal(on_dask.frame, data.frame, rtol=1e-6)
+    pd.testing.assert_frame_equal(on_dask.panel, data.panel)
+
+
+def test_lightgbm_dask_boosters_backtest_like_single_process(cluster, fast_config, single):
+    """On one worker ``lightgbm.dask`` trains the very boosters ``lightgbm.train`` does, so
+    the conformal intervals are the same too (on two, data-parallel trees differ a little:
+    ``benchmarks/dask_scale.py`` measures it)."""
+    data, expected = single
+    with boosters_on(cluster, workers=1):
+        result = backtest_forecaster(data, fast_config)
+    _close(result, expected)
+    assert result.metric(MODEL, "wape") == pytest.approx(expected.metric(MODEL, "wape"))
+    assert BOOSTER_TRAINER.get() is lgb.train  # put back
 
 
 @pytest.fixture(scope="module")

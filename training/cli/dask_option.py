@@ -1,8 +1,10 @@
 """``--dask SCHEDULER | local[:N]`` for train, backtest, forecast and recommend.
 
 Without the flag nothing changes. With it the command's feature frames are built per
-partition of partners on a Dask cluster (``features.distributed``); without the optional
-extra installed the command stops before reading data, exit 2, naming the install command.
+partition of partners on a Dask cluster (``features.distributed``) and the forecaster's
+quantile boosters train with ``lightgbm.dask`` (``training.jobs.dask_training``); without
+the optional extra installed the command stops before reading data, exit 2, naming the
+install command.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ def check_dask(args: argparse.Namespace) -> None:
 
 @contextlib.contextmanager
 def dask_frames(args: argparse.Namespace, ds: Dataset) -> Iterator[DaskFrames | None]:
-    """The Dask frame builders over ``ds`` while the command runs; None without ``--dask``."""
+    """The Dask frame builders over ``ds`` while the command runs, the forecaster's quantile
+    boosters on ``lightgbm.dask`` meanwhile; None without ``--dask``."""
     if getattr(args, "dask", None) is None:
         yield None
         return
     from features.distributed import dask_client
+    from training.jobs.dask_training import boosters_on
 
-    with dask_client(args.dask) as client:
+    with dask_client(args.dask) as client, boosters_on(client):
         yield DaskFrames(client, ds)
