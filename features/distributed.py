@@ -34,7 +34,7 @@ from features.data import BadInput, Dataset
 from features.families.panel import sorted_partner_ids
 from features.families.pipeline_signals import segment_win_totals
 from features.families.seasonal_index import seasonal_sums
-from features.families.windows import CutoffGrid, to_days
+from features.families.windows import to_days
 from features.frames import (
     PooledSums,
     build_forecast_frame,
@@ -43,6 +43,7 @@ from features.frames import (
     first_booking_day,
     last_complete_quarter,
     partner_frame,
+    partner_grid,
     training_cutoffs,
 )
 from features.spec import FeatureSpec
@@ -153,13 +154,7 @@ def _first_day(ds: Dataset) -> tuple[np.datetime64 | None, np.datetime64 | None]
 
 
 def _win_totals(ds: Dataset, spec: FeatureSpec, cutoffs: np.ndarray) -> pd.DataFrame:
-    ids = sorted_partner_ids(ds)
-    joined = to_days(ds.partners.set_index("partner_id")["joined_on"].reindex(ids))
-    code = np.repeat(np.arange(len(ids)), len(cutoffs))
-    as_of = np.tile(cutoffs, len(ids))
-    keep = joined[code] <= as_of
-    grid = CutoffGrid.build(spec.calendar, ids, code[keep], as_of[keep])
-    return segment_win_totals(ds, grid)
+    return segment_win_totals(ds, partner_grid(ds, spec.calendar, cutoffs))
 
 
 def _add_up(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -183,6 +183,11 @@ def _grid_frame(
     return pd.concat([keys, features], axis=1)
 
 
+def partner_grid(ds: Dataset, calendar: QuarterCalendar, cutoffs: np.ndarray) -> CutoffGrid:
+    """Rows (partner, cutoff) for partners joined on or before each cutoff."""
+    return _grid_for(ds, calendar, np.asarray(cutoffs, dtype="datetime64[D]"))[0]
+
+
 def partner_frame(
     ds: Dataset,
     *,
@@ -192,8 +197,7 @@ def partner_frame(
 ) -> pd.DataFrame:
     """Keys and the spec's partner features for (partner, cutoff) rows, partners joined on or
     before each cutoff: what the forecast and scoring frames start from (``partner_rows``)."""
-    grid, _ = _grid_for(ds, spec.calendar, np.asarray(cutoffs, dtype="datetime64[D]"))
-    return _grid_frame(ds, grid, spec, pooled)
+    return _grid_frame(ds, partner_grid(ds, spec.calendar, cutoffs), spec, pooled)
 
 
 def build_features(ds: Dataset, *, as_of: pd.Timestamp | str, spec: FeatureSpec) -> pd.DataFrame:

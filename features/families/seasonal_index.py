@@ -44,14 +44,23 @@ def _lags(frame: Mapping[str, np.ndarray], first: int, last: int) -> np.ndarray:
     )
 
 
-def _group_keys(frame: Mapping[str, np.ndarray]) -> pd.MultiIndex:
-    """Each row's group: (as_of, region), region ``""`` when the frame has none."""
-    as_of = pd.Index(np.asarray(frame["as_of"]).astype("datetime64[ns]"), name="as_of")
+def _groups(frame: Mapping[str, np.ndarray]) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Each row's group code and the groups, (as_of, region); region ``""`` when the frame
+    has none."""
+    as_of_code, as_of = pd.factorize(np.asarray(frame["as_of"]).astype("datetime64[ns]"))
     if GROUP_COLUMN in frame:
-        region = np.asarray(frame[GROUP_COLUMN], dtype=object)
+        region_code, region = pd.factorize(
+            pd.Series(np.asarray(frame[GROUP_COLUMN], dtype=object)), use_na_sentinel=False
+        )
+        region = np.asarray(region, dtype=object)
     else:
-        region = np.full(len(as_of), "", dtype=object)
-    return pd.MultiIndex.from_arrays([as_of, region], names=["as_of", GROUP_COLUMN])
+        region_code, region = np.zeros(len(as_of_code), dtype=np.int64), np.array([""], object)
+    code, combined = pd.factorize(as_of_code.astype(np.int64) * len(region) + region_code)
+    labels = pd.MultiIndex.from_arrays(
+        [pd.DatetimeIndex(as_of)[combined // len(region)], region[combined % len(region)]],
+        names=["as_of", GROUP_COLUMN],
+    )
+    return code, labels
 
 
 SUM_COLUMNS: tuple[str, ...] = (
@@ -80,22 +89,17 @@ def _row_sums(frame: Mapping[str, np.ndarray]) -> np.ndarray:
     )
 
 
+def _sums(frame: Mapping[str, np.ndarray], code: np.ndarray, n_groups: int) -> np.ndarray:
+    terms = _row_sums(frame)
+    return np.column_stack(
+        [np.bincount(code, weights=terms[:, j], minlength=n_groups) for j in range(terms.shape[1])]
+    )
+
+
 def seasonal_sums(frame: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """The sums of :data:`SUM_COLUMNS` per (as_of, region) group of the rows of ``frame``."""
-    keys = _group_keys(frame)
-    if len(keys) == 0:
-        return pd.DataFrame(columns=list(SUM_COLUMNS), index=keys, dtype=np.float64)
-    code, groups = pd.factorize(keys)
-    terms = _row_sums(frame)
-    sums = np.column_stack(
-        [
-            np.bincount(code, weights=terms[:, j], minlength=len(groups))
-            for j in range(terms.shape[1])
-        ]
-    )
-    return pd.DataFrame(
-        sums, index=pd.MultiIndex.from_tuples(groups, names=keys.names), columns=list(SUM_COLUMNS)
-    )
+    code, groups = _groups(frame)
+    return pd.DataFrame(_sums(frame, code, len(groups)), index=groups, columns=list(SUM_COLUMNS))
 
 
 def _index_from_sums(sums: np.ndarray) -> np.ndarray:
@@ -128,10 +132,12 @@ def seasonal_indexes(
     when ``frame`` holds only some; by default the rows of ``frame`` are all the partners."""
     if len(frame["as_of"]) == 0:
         return np.ones((0, 4))
+    code, groups = _groups(frame)
     if pooled is None:
-        pooled = seasonal_sums(frame)
-    sums = pooled.reindex(_group_keys(frame)).to_numpy(dtype=np.float64)
-    return _index_from_sums(sums)
+        sums = _sums(frame, code, len(groups))
+    else:
+        sums = pooled.reindex(groups).to_numpy(dtype=np.float64)
+    return _index_from_sums(sums)[code]
 
 
 def target_quarter_index(indexes: np.ndarray, horizon: np.ndarray, rows: np.ndarray) -> np.ndarray:
