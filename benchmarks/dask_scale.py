@@ -122,15 +122,16 @@ def _child(args: list[str]) -> dict:
 
 
 def _table(frames: list[dict], acc: dict | None, workers: int) -> str:
-    lines = [
-        f"# --dask against one process (LocalCluster of {workers} worker processes)",
-        "",
-        "Forecaster training data (spec, forecast frame, panel), after loading the dataset:",
-        "",
-        "| mode | partners | frame rows | load s | build s | caller CPU s | caller peak GiB "
-        "| workers' peak GiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    lines = [f"# --dask against one process (LocalCluster of {workers} worker processes)"]
+    if frames:
+        lines += [
+            "",
+            "Forecaster training data (spec, forecast frame, panel), after loading the dataset:",
+            "",
+            "| mode | partners | frame rows | load s | build s | caller CPU s | caller peak GiB "
+            "| workers' peak GiB |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
     for f in frames:
         workers_gib = ", ".join(f"{g:.2f}" for g in f["workers_gib"]) or "-"
         lines.append(
