@@ -92,22 +92,19 @@ def accuracy(data: Path, workers: int) -> dict:
     ds = load_dataset(data)
     prepared = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar())
     config = ForecastConfig()
-    out = {"partners": len(ds.partners), "rows": len(prepared.frame)}
-    t = time.time()
-    single = backtest_forecaster(prepared, config, with_baselines=False)
-    out["single"] = {
-        "wape": single.metric(MODEL, "wape"),
-        "coverage_80": single.metric(MODEL, "coverage_80"),
-        "s": time.time() - t,
-    }
-    with dask_client(f"local:{workers}") as client, boosters_on(client):
+
+    def timed() -> dict:
         t = time.time()
-        on_dask = backtest_forecaster(prepared, config, with_baselines=False)
-        out["dask"] = {
-            "wape": on_dask.metric(MODEL, "wape"),
-            "coverage_80": on_dask.metric(MODEL, "coverage_80"),
+        result = backtest_forecaster(prepared, config, with_baselines=False)
+        return {
+            "wape": result.metric(MODEL, "wape"),
+            "coverage_80": result.metric(MODEL, "coverage_80"),
             "s": time.time() - t,
         }
+
+    out = {"partners": len(ds.partners), "rows": len(prepared.frame), "single": timed()}
+    with dask_client(f"local:{workers}") as client, boosters_on(client):
+        out["dask"] = timed()
     return out
 
 
@@ -148,9 +145,7 @@ def _table(frames: list[dict], acc: dict | None, workers: int) -> str:
         ]
         for name, label in (("single", "lightgbm.train"), ("dask", "lightgbm.dask")):
             r = acc[name]
-            lines.append(
-                f"| {label} | {r['wape']:.4f} | {r['coverage_80']:.3f} | {r['s']:.0f} |"
-            )
+            lines.append(f"| {label} | {r['wape']:.4f} | {r['coverage_80']:.3f} | {r['s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
