@@ -158,10 +158,10 @@ def _win_totals(ds: Dataset, spec: FeatureSpec, cutoffs: np.ndarray) -> pd.DataF
 
 
 def _add_up(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame()
-    whole = pd.concat(frames)
+    """The partitions' sums added up per key (the index); empty, with the columns, if all are."""
+    whole = pd.concat(list(frames))
+    if whole.empty:
+        return whole
     return whole.groupby(level=list(range(whole.index.nlevels)), sort=True).sum()
 
 

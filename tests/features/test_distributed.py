@@ -46,10 +46,14 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def frames(world):
-    ds, _, _ = world
+def client():
     with dask_client("local:2", processes=False) as client:
-        yield DaskFrames(client, ds, parts=3)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def frames(world, client):
+    return DaskFrames(client, world[0], parts=3)
 
 
 def _same(dask_frame: pd.DataFrame, single: pd.DataFrame) -> None:
@@ -82,6 +86,18 @@ def test_scoring_and_recommender_frames_equal_single_process(world, frames) -> N
         build_recommender_frame(ds, spec=spec, data_end=as_of),
     )
     _same(frames.features(ds, as_of=as_of, spec=spec), build_features(ds, as_of=as_of, spec=spec))
+
+
+def test_one_partner_per_partition(world, client) -> None:
+    """Partitions with no row at early cutoffs (partners who joined late), or none at all."""
+    whole, spec, as_of = world
+    ds = partition_dataset(whole, partition_ids(whole, 1)[0][:16])
+    frames = DaskFrames(client, ds, parts=16)
+    assert len(frames.partitions) == 16
+    _same(
+        frames.forecast_frame(ds, spec=spec, horizons=4, data_end=as_of),
+        build_forecast_frame(ds, spec=spec, horizons=4, data_end=as_of),
+    )
 
 
 @pytest.mark.parametrize("text", ["local", "local:3", "tcp://10.0.0.1:8786"])
