@@ -142,6 +142,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     check_dask(args)
     ds = load_dataset(args.data)
     calendar = QuarterCalendar(settings.fy_start_month)
+    config = ForecastConfig(horizon=args.horizon, folds=args.folds, seed=settings.seed)
     with dask_frames(args, ds) as frames:
         data = prepare_training_data(
             ds,
@@ -149,8 +150,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             calendar=calendar,
             **({} if frames is None else {"build_frame": frames.forecast_frame}),
         )
-    config = ForecastConfig(horizon=args.horizon, folds=args.folds, seed=settings.seed)
-    result = backtest_forecaster(data, config)
+        result = backtest_forecaster(data, config)
     table = result.metrics[["model", "horizon", "metric", "value"]]
     write_csv_atomically(table, args.out)
     summary = table[

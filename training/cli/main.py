@@ -102,9 +102,10 @@ def _dask_flag(p: argparse.ArgumentParser) -> None:
         type=_dask,
         default=None,
         metavar="SCHEDULER",
-        help="build the feature frames per partition of partners on Dask: a scheduler "
-        "address, or local[:N] for a LocalCluster of N workers (default 2); needs the "
-        "optional extra (uv sync --extra dask); README, 'Beyond one machine'",
+        help="build the feature frames per partition of partners on Dask, and train the "
+        "forecaster's quantile boosters with lightgbm.dask: a scheduler address, or "
+        "local[:N] for a LocalCluster of N workers (default 2); needs the optional extra "
+        "(uv sync --extra dask); README, 'Beyond one machine'",
     )
 
 
