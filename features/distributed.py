@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -92,6 +94,13 @@ def require_dask() -> Any:
     return distributed
 
 
+def _stdout_to_stderr() -> None:
+    """In a LocalCluster's worker process: what its libraries print (LightGBM's C++ library
+    prints from the worker's threads) goes to stderr, not to the command's stdout."""
+    sys.stdout.flush()
+    os.dup2(2, 1)
+
+
 @contextlib.contextmanager
 def dask_client(address: str, *, processes: bool | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: on a new LocalCluster for ``local[:N]`` (N workers of one
@@ -101,15 +110,18 @@ def dask_client(address: str, *, processes: bool | None = None) -> Iterator[Any]
     address = parse_dask(address)
     if address == LOCAL or address.startswith(LOCAL + ":"):
         workers = int(address.partition(":")[2] or DEFAULT_LOCAL_WORKERS)
+        processes = LOCAL_PROCESSES if processes is None else processes
         with (
             distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
-                processes=LOCAL_PROCESSES if processes is None else processes,
+                processes=processes,
                 dashboard_address=None,
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
+            if processes:  # the workers inherited the command's stdout
+                client.run(_stdout_to_stderr)
             log.info("dask: LocalCluster of %d worker(s)", workers)
             yield client
         return

@@ -83,10 +83,21 @@ def dask_trainer(client: Any, workers: int | None = None) -> Any:
     return train
 
 
+def quiet_lightgbm() -> None:
+    """LightGBM's messages (its C++ library's network set-up and ``lightgbm.dask``'s own)
+    through Python logging at WARNING and up, on stderr: by default they print to stdout,
+    which carries only results (CLI_CONTRACT.md)."""
+    logger = logging.getLogger("lightgbm")
+    logger.setLevel(logging.WARNING)
+    lgb.register_logger(logger)
+
+
 @contextlib.contextmanager
 def boosters_on(client: Any, workers: int | None = None) -> Iterator[None]:
     """While active, the forecaster's quantile boosters train with ``lightgbm.dask`` on
     ``workers`` of the client's workers (default: all)."""
+    quiet_lightgbm()
+    client.run(quiet_lightgbm)  # in every worker process too
     token = BOOSTER_TRAINER.set(dask_trainer(client, workers))
     log.info(
         "dask: quantile boosters with lightgbm.dask on %d worker(s)",
