@@ -61,7 +61,8 @@ chromium: ## install Debian's chromium and chromium-driver for the app's browser
 screenshots: venv $(if $(DATA),,$(DEMO)/partners.csv) ## the planner app's pages at 1366x768 in build/screenshots/, and their timings (needs Chromium)
 	$(RUN) python benchmarks/app_pages.py $(if $(DATA),--data $(DATA),)
 
-test: venv ## the whole test suite
+test: venv ## the whole test suite (with the optional Dask extra, so the --dask tests run)
+	@$(UV) sync --locked --quiet --extra dask
 	$(RUN) pytest -n auto --dist loadgroup
 
 lint: venv ## ruff lint and format check, and the layer contracts (import-linter)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,21 @@ log = logging.getLogger(__name__)
 FEATURE_DTYPE = np.float32  # LightGBM bins float32 anyway; halves the memory of wide frames
 KEYS = ("partner_id", "as_of")
 NO_INCENTIVE = "none"
+
+
+@dataclass(frozen=True)
+class PooledSums:
+    """The cross-partner sums of all partners, for frames built on a partition of them
+    (``features.distributed``): ``win_totals`` (segment win rates,
+    ``features.families.pipeline_signals.segment_win_totals``) and ``seasonal`` (the regional
+    seasonal index, ``features.families.seasonal_index.seasonal_sums``). None: the frame's own
+    partners are all the partners (the single-process path)."""
+
+    win_totals: pd.DataFrame | None = None
+    seasonal: pd.DataFrame | None = None
+
+
+NOT_POOLED = PooledSums()
 
 
 def _day(value: pd.Timestamp | str | np.datetime64) -> np.datetime64:
@@ -89,7 +105,9 @@ def fit_feature_spec(
     return spec
 
 
-def _partner_features(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.DataFrame:
+def _partner_features(
+    ds: Dataset, grid: CutoffGrid, spec: FeatureSpec, pooled: PooledSums = NOT_POOLED
+) -> pd.DataFrame:
     """Every per-partner feature family for the grid rows, unordered."""
     cal = grid.calendar
     q_start = cal.start_days(grid.q0)
@@ -109,7 +127,12 @@ def _partner_features(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.Da
         ),
         calendar_cols,
         build_revenue_history(ds, grid),
-        build_pipeline_signals(ds, grid, win_rate_prior_strength=spec.win_rate_prior_strength),
+        build_pipeline_signals(
+            ds,
+            grid,
+            win_rate_prior_strength=spec.win_rate_prior_strength,
+            win_totals=pooled.win_totals,
+        ),
         build_engagement(
             ds,
             grid,
@@ -146,9 +169,11 @@ def _grid_for(
     return CutoffGrid.build(calendar, ids, code[keep], as_of[keep]), joined
 
 
-def _grid_frame(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.DataFrame:
+def _grid_frame(
+    ds: Dataset, grid: CutoffGrid, spec: FeatureSpec, pooled: PooledSums = NOT_POOLED
+) -> pd.DataFrame:
     """Keys plus the spec's per-partner features for the grid rows."""
-    features = _conform(_partner_features(ds, grid, spec), spec.partner_feature_columns)
+    features = _conform(_partner_features(ds, grid, spec, pooled), spec.partner_feature_columns)
     keys = pd.DataFrame(
         {
             "partner_id": pd.array(grid.partner_ids.to_numpy()[grid.code], dtype="string"),
@@ -156,6 +181,23 @@ def _grid_frame(ds: Dataset, grid: CutoffGrid, spec: FeatureSpec) -> pd.DataFram
         }
     )
     return pd.concat([keys, features], axis=1)
+
+
+def partner_grid(ds: Dataset, calendar: QuarterCalendar, cutoffs: np.ndarray) -> CutoffGrid:
+    """Rows (partner, cutoff) for partners joined on or before each cutoff."""
+    return _grid_for(ds, calendar, np.asarray(cutoffs, dtype="datetime64[D]"))[0]
+
+
+def partner_frame(
+    ds: Dataset,
+    *,
+    spec: FeatureSpec,
+    cutoffs: np.ndarray,
+    pooled: PooledSums = NOT_POOLED,
+) -> pd.DataFrame:
+    """Keys and the spec's partner features for (partner, cutoff) rows, partners joined on or
+    before each cutoff: what the forecast and scoring frames start from (``partner_rows``)."""
+    return _grid_frame(ds, partner_grid(ds, spec.calendar, cutoffs), spec, pooled)
 
 
 def build_features(ds: Dataset, *, as_of: pd.Timestamp | str, spec: FeatureSpec) -> pd.DataFrame:
@@ -170,14 +212,27 @@ def last_complete_quarter(calendar: QuarterCalendar, data_end: np.datetime64) ->
     return q if calendar.end_days(q) == data_end else q - 1
 
 
-def _training_cutoffs(ds: Dataset, calendar: QuarterCalendar, last_q: int) -> np.ndarray:
-    """Quarter ends from the first quarter with bookings to the one before ``last_q``."""
+def first_booking_day(ds: Dataset) -> np.datetime64 | None:
+    """The first booking's day, None without bookings."""
     dates = to_days(ds.bookings["booked_on"])
     dates = dates[~np.isnat(dates)]
-    if len(dates) == 0:
-        dates = to_days(ds.partners["joined_on"])
-    first_q = int(calendar.quarter_index_days(dates.min()))
+    return dates.min() if len(dates) else None
+
+
+def training_cutoffs(
+    calendar: QuarterCalendar, first_day: np.datetime64, last_q: int
+) -> np.ndarray:
+    """Quarter ends from the quarter of ``first_day`` to the one before ``last_q``."""
+    first_q = int(calendar.quarter_index_days(first_day))
     return calendar.end_days(np.arange(first_q, last_q))
+
+
+def _training_cutoffs(ds: Dataset, calendar: QuarterCalendar, last_q: int) -> np.ndarray:
+    """Quarter ends from the first quarter with bookings to the one before ``last_q``."""
+    first = first_booking_day(ds)
+    if first is None:
+        first = to_days(ds.partners["joined_on"]).min()
+    return training_cutoffs(calendar, first, last_q)
 
 
 def _with_horizons(
@@ -187,6 +242,7 @@ def _with_horizons(
     spec: FeatureSpec,
     horizons: int,
     last_q: int | None = None,
+    pooled: PooledSums = NOT_POOLED,
 ) -> pd.DataFrame:
     """Each grid row once per horizon 1..H with the per-horizon features.
 
@@ -208,7 +264,7 @@ def _with_horizons(
         pick = (5 - h) == lag
         last_year[pick] = frame[f"revenue_lag_{lag}"].to_numpy()[row[pick]]
     plan = sales_ops_estimate(frame, h, rows=row)
-    season = target_quarter_index(seasonal_indexes(frame), h, row)
+    season = target_quarter_index(seasonal_indexes(frame, pooled.seasonal), h, row)
     per_horizon = {
         "horizon": h.astype(np.int64),
         "target_fiscal_quarter": (target_q % 4 + 1).astype(FEATURE_DTYPE),
@@ -274,12 +330,16 @@ def build_forecast_frame(
     cutoffs: Iterable[pd.Timestamp | str] | None = None,
     horizons: int = 4,
     data_end: pd.Timestamp | str | None = None,
+    pooled: PooledSums = NOT_POOLED,
+    partner_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Training rows (partner, cutoff, horizon) with features as of the cutoff and ``target``.
 
     ``cutoffs`` default to every quarter end from the first quarter with bookings to the one
     before the last complete quarter; ``data_end`` (default: the dataset's last date) decides
     which quarters are complete. Rows whose target quarter is not complete are dropped.
+    ``pooled`` and ``partner_rows`` (:func:`partner_frame` of the same cutoffs) come from
+    ``features.distributed`` when ``ds`` holds a partition of the partners.
     """
     cal = spec.calendar
     last_q = last_complete_quarter(cal, _data_end(ds, data_end))
@@ -288,21 +348,35 @@ def build_forecast_frame(
     else:
         cut = np.unique(np.array([_day(c) for c in cutoffs], dtype="datetime64[D]"))
     grid, _ = _grid_for(ds, cal, cut)
-    frame = _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizons, last_q)
+    frame = _grid_frame(ds, grid, spec, pooled) if partner_rows is None else partner_rows
+    frame = _with_horizons(ds, grid, frame, spec, horizons, last_q, pooled)
     log.info("forecast frame: %d rows, %d cutoffs", len(frame), len(cut))
     return frame
 
 
 def build_scoring_frame(
-    ds: Dataset, *, as_of: pd.Timestamp | str, spec: FeatureSpec, horizon: int = 4
+    ds: Dataset,
+    *,
+    as_of: pd.Timestamp | str,
+    spec: FeatureSpec,
+    horizon: int = 4,
+    pooled: PooledSums = NOT_POOLED,
+    partner_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Rows (partner, horizon 1..H) for partners joined by ``as_of``; no ``target`` column."""
+    """Rows (partner, horizon 1..H) for partners joined by ``as_of``; no ``target`` column.
+    ``pooled`` and ``partner_rows``: as in :func:`build_forecast_frame`."""
     grid, _ = _grid_for(ds, spec.calendar, np.array([_day(as_of)]))
-    return _with_horizons(ds, grid, _grid_frame(ds, grid, spec), spec, horizon)
+    frame = _grid_frame(ds, grid, spec, pooled) if partner_rows is None else partner_rows
+    return _with_horizons(ds, grid, frame, spec, horizon, pooled=pooled)
 
 
 def build_recommender_frame(
-    ds: Dataset, *, spec: FeatureSpec, data_end: pd.Timestamp | str | None = None
+    ds: Dataset,
+    *,
+    spec: FeatureSpec,
+    data_end: pd.Timestamp | str | None = None,
+    cutoffs: np.ndarray | None = None,
+    pooled: PooledSums = NOT_POOLED,
 ) -> pd.DataFrame:
     """Rows (partner, quarter): features as of the previous quarter's end, the incentive
     started in the quarter (highest cost if several, ``none`` if none), ``n_incentives``,
@@ -310,11 +384,14 @@ def build_recommender_frame(
 
     Quarters run from the second quarter with bookings to the last complete one; partners
     appear from the quarter after the one they joined in (they need a cutoff to be featured).
+    ``cutoffs`` and ``pooled`` are those of all partners when ``ds`` holds only some of them.
     """
     cal = spec.calendar
     last_q = last_complete_quarter(cal, _data_end(ds, data_end))
-    grid, _ = _grid_for(ds, cal, _training_cutoffs(ds, cal, last_q))
-    frame = _grid_frame(ds, grid, spec)
+    if cutoffs is None:
+        cutoffs = _training_cutoffs(ds, cal, last_q)
+    grid, _ = _grid_for(ds, cal, cutoffs)
+    frame = _grid_frame(ds, grid, spec, pooled)
     quarter = grid.q0 + 1
     frame.insert(2, "quarter_start", cal.start_days(quarter).astype("datetime64[ns]"))
 

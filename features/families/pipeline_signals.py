@@ -90,32 +90,85 @@ def open_pipeline(ds: Dataset, grid: CutoffGrid) -> dict[str, np.ndarray]:
     return {"open_count": snapshot["open_count"], "open_amount": snapshot["open_amount"]}
 
 
-def _shrunk_win_rates(
-    ds: Dataset, grid: CutoffGrid, won: np.ndarray, closed: np.ndarray, strength: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(segment rate, partner rate shrunk towards it) per grid row."""
+def _segments(ds: Dataset, grid: CutoffGrid) -> pd.Series:
+    """Each partner's segment (partner_type x tier), in ``grid.partner_ids`` order."""
     partners = ds.partners.set_index("partner_id").reindex(grid.partner_ids)
-    segment = (
+    return (
         partners["partner_type"].astype("string").fillna("unknown")
         + "|"
         + partners["tier"].astype("string").fillna("unknown")
     )
-    seg_code = pd.factorize(segment)[0].astype(np.int64)[grid.code]
-    n_seg, n_pos = int(seg_code.max(initial=-1)) + 1, len(grid.as_of_values)
-    key = seg_code * n_pos + grid.as_of_pos
-    seg_won = np.bincount(key, weights=won, minlength=n_seg * n_pos)[key]
-    seg_closed = np.bincount(key, weights=closed, minlength=n_seg * n_pos)[key]
-    all_won = np.bincount(grid.as_of_pos, weights=won, minlength=n_pos)[grid.as_of_pos]
-    all_closed = np.bincount(grid.as_of_pos, weights=closed, minlength=n_pos)[grid.as_of_pos]
+
+
+def win_counts(ds: Dataset, grid: CutoffGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(won, closed) opportunities over the trailing :data:`WIN_RATE_QUARTERS` per grid row."""
+    opps = ds.opportunities
+    status = opps["status"].astype("string").str.lower()
+    won_flag = status.eq("won").fillna(False).to_numpy(dtype=bool)
+    lost_flag = status.eq("lost").fillna(False).to_numpy(dtype=bool)
+    closes = make_events(grid.partner_ids, opps, "closed_on", {"won": won_flag, "lost": lost_flag})
+    sums = window_sums(grid, closes, WIN_RATE_QUARTERS)
+    won = sums["won"].sum(axis=1)
+    return won, won + sums["lost"].sum(axis=1)
+
+
+def segment_win_totals(ds: Dataset, grid: CutoffGrid) -> pd.DataFrame:
+    """Won and closed opportunities (trailing 8 quarters) summed per (segment, as_of) over the
+    grid's partners: added up over partitions of partners they are the segment prior of all
+    partners (``features.distributed``)."""
+    won, closed = win_counts(ds, grid)
+    frame = pd.DataFrame(
+        {
+            "segment": _segments(ds, grid).to_numpy()[grid.code],
+            "as_of": grid.as_of.astype("datetime64[ns]"),
+            "won": won,
+            "closed": closed,
+        }
+    )
+    return frame.groupby(["segment", "as_of"], sort=True)[["won", "closed"]].sum()
+
+
+def _shrunk_win_rates(
+    ds: Dataset,
+    grid: CutoffGrid,
+    won: np.ndarray,
+    closed: np.ndarray,
+    strength: float,
+    totals: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(segment rate, partner rate shrunk towards it) per grid row; ``totals``
+    (:func:`segment_win_totals` of all partners) when the grid holds only some of them."""
+    segment = _segments(ds, grid)
+    if totals is not None:
+        keys = pd.MultiIndex.from_arrays(
+            [segment.to_numpy()[grid.code], grid.as_of.astype("datetime64[ns]")]
+        )
+        seg = totals.reindex(keys)
+        seg_won, seg_closed = seg["won"].to_numpy(), seg["closed"].to_numpy()
+        every = totals.groupby(level="as_of").sum().reindex(keys.get_level_values(1))
+        all_won, all_closed = every["won"].to_numpy(), every["closed"].to_numpy()
+    else:
+        seg_code = pd.factorize(segment)[0].astype(np.int64)[grid.code]
+        n_seg, n_pos = int(seg_code.max(initial=-1)) + 1, len(grid.as_of_values)
+        key = seg_code * n_pos + grid.as_of_pos
+        seg_won = np.bincount(key, weights=won, minlength=n_seg * n_pos)[key]
+        seg_closed = np.bincount(key, weights=closed, minlength=n_seg * n_pos)[key]
+        all_won = np.bincount(grid.as_of_pos, weights=won, minlength=n_pos)[grid.as_of_pos]
+        all_closed = np.bincount(grid.as_of_pos, weights=closed, minlength=n_pos)[grid.as_of_pos]
     overall = safe_div(all_won, all_closed)
     seg_rate = safe_div(seg_won + strength * overall, seg_closed + strength)
     return seg_rate, safe_div(won + strength * seg_rate, closed + strength)
 
 
 def build_pipeline_signals(
-    ds: Dataset, grid: CutoffGrid, *, win_rate_prior_strength: float
+    ds: Dataset,
+    grid: CutoffGrid,
+    *,
+    win_rate_prior_strength: float,
+    win_totals: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Pipeline features for every grid row (rows aligned with the grid)."""
+    """Pipeline features for every grid row (rows aligned with the grid); ``win_totals``:
+    :func:`segment_win_totals` of all partners when the grid holds only some of them."""
     opps = ds.opportunities
     status = opps["status"].astype("string").str.lower()
     won_flag = status.eq("won").fillna(False).to_numpy(dtype=bool)
@@ -149,7 +202,9 @@ def build_pipeline_signals(
 
     won_8q, closed_8q = won.sum(axis=1), won.sum(axis=1) + lost.sum(axis=1)
     cols["win_rate_8q"] = safe_div(won_8q, closed_8q)
-    seg_rate, shrunk = _shrunk_win_rates(ds, grid, won_8q, closed_8q, win_rate_prior_strength)
+    seg_rate, shrunk = _shrunk_win_rates(
+        ds, grid, won_8q, closed_8q, win_rate_prior_strength, win_totals
+    )
     cols["segment_win_rate_8q"] = seg_rate
     cols["win_rate_shrunk_8q"] = shrunk
     cols["open_amount_weighted"] = np.where(

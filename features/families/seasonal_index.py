@@ -44,52 +44,100 @@ def _lags(frame: Mapping[str, np.ndarray], first: int, last: int) -> np.ndarray:
     )
 
 
-def _group_codes(frame: Mapping[str, np.ndarray]) -> np.ndarray:
-    as_of = pd.factorize(np.asarray(frame["as_of"]))[0]
-    if GROUP_COLUMN not in frame:
-        return as_of
-    region = pd.factorize(pd.Series(np.asarray(frame[GROUP_COLUMN], dtype=object)))[0]
-    return pd.factorize(pd.MultiIndex.from_arrays([as_of, region]))[0]
+def _groups(frame: Mapping[str, np.ndarray]) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Each row's group code and the groups, (as_of, region); region ``""`` when the frame
+    has none."""
+    as_of_code, as_of = pd.factorize(np.asarray(frame["as_of"]).astype("datetime64[ns]"))
+    if GROUP_COLUMN in frame:
+        region_code, region = pd.factorize(
+            pd.Series(np.asarray(frame[GROUP_COLUMN], dtype=object)), use_na_sentinel=False
+        )
+        region = np.asarray(region, dtype=object)
+    else:
+        region_code, region = np.zeros(len(as_of_code), dtype=np.int64), np.array([""], object)
+    code, combined = pd.factorize(as_of_code.astype(np.int64) * len(region) + region_code)
+    labels = pd.MultiIndex.from_arrays(
+        [pd.DatetimeIndex(as_of)[combined // len(region)], region[combined % len(region)]],
+        names=["as_of", GROUP_COLUMN],
+    )
+    return code, labels
 
 
-def seasonal_indexes(frame: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per partner row (keys ``as_of``, optionally ``region``, and ``revenue_lag_1..8``), the
-    shrunk pooled index of the quarters one to four lags back: shape (rows, 4), column
-    ``L - 1`` for lag ``L``."""
-    recent = _lags(frame, 1, 4)
-    if len(recent) == 0:
-        return np.ones((0, 4))
-    older = _lags(frame, 5, 8)
+SUM_COLUMNS: tuple[str, ...] = (
+    *(f"s_{k}" for k in range(1, 5)),
+    "n",
+    *(f"s8_{k}" for k in range(1, 5)),
+    *(f"older_{k}" for k in range(5, 9)),
+)
+"""What :func:`seasonal_sums` adds up per group: everything the index is made of is a sum over
+the group's partners, so partitions of partners can each add theirs up
+(``features.distributed``) and the pooled sums give the same index."""
+
+
+def _row_sums(frame: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per row, the terms :data:`SUM_COLUMNS` adds up (zero where a row is not mature)."""
+    recent, older = _lags(frame, 1, 4), _lags(frame, 5, 8)
     mature = ~np.isnan(recent).any(axis=1)
     mature8 = mature & ~np.isnan(older).any(axis=1)
-    group = _group_codes(frame)
-    n_groups = int(group.max()) + 1
+    return np.column_stack(
+        [
+            np.where(mature[:, None], recent, 0.0),
+            mature.astype(np.float64),
+            np.where(mature8[:, None], recent, 0.0),
+            np.where(mature8[:, None], older, 0.0),
+        ]
+    )
 
-    def sums(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.column_stack(
-            [
-                np.bincount(group[rows], weights=values[rows, k], minlength=n_groups)
-                for k in range(values.shape[1])
-            ]
-        )
 
-    s = sums(recent, mature)
-    n = np.bincount(group[mature], minlength=n_groups).astype(np.float64)
+def _sums(frame: Mapping[str, np.ndarray], code: np.ndarray, n_groups: int) -> np.ndarray:
+    terms = _row_sums(frame)
+    return np.column_stack(
+        [np.bincount(code, weights=terms[:, j], minlength=n_groups) for j in range(terms.shape[1])]
+    )
+
+
+def seasonal_sums(frame: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The sums of :data:`SUM_COLUMNS` per (as_of, region) group of the rows of ``frame``."""
+    code, groups = _groups(frame)
+    return pd.DataFrame(_sums(frame, code, len(groups)), index=groups, columns=list(SUM_COLUMNS))
+
+
+def _index_from_sums(sums: np.ndarray) -> np.ndarray:
+    """The shrunk index, shape (groups, 4), from the groups' :data:`SUM_COLUMNS` sums."""
+    s, n = sums[:, 0:4], sums[:, 4]
+    s8, older_sums = sums[:, 5:9], sums[:, 9:13]
     mean = s.mean(axis=1, keepdims=True)
     # a quarter with no revenue at all in a group is one before the data began (an export
     # that starts later than the partners' sign-up reads as zero revenue): nothing is known
     known = (s > 0).all(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         raw = np.where(known & (mean > 0), s / mean, 1.0)
-        s8 = sums(recent, mature8)
-        older_sums = sums(older, mature8)
         year, year_before = s8.sum(axis=1), older_sums.sum(axis=1)
         known8 = (s8 > 0).all(axis=1) & (older_sums > 0).all(axis=1)
         growth = np.where(known8, year / year_before, 1.0) ** 0.25
     raw = raw / growth[:, None] ** (2.5 - np.arange(1, 5))[None, :]
     raw = np.clip(np.nan_to_num(raw, nan=1.0), *INDEX_BOUNDS)
     weight = (n / (n + PRIOR_PARTNERS))[:, None]
-    return (1.0 + weight * (raw - 1.0))[group]
+    return 1.0 + weight * (raw - 1.0)
+
+
+def seasonal_indexes(
+    frame: Mapping[str, np.ndarray], pooled: pd.DataFrame | None = None
+) -> np.ndarray:
+    """Per partner row (keys ``as_of``, optionally ``region``, and ``revenue_lag_1..8``), the
+    shrunk pooled index of the quarters one to four lags back: shape (rows, 4), column
+    ``L - 1`` for lag ``L``.
+
+    ``pooled``: :func:`seasonal_sums` over all partners (added up over partitions of them)
+    when ``frame`` holds only some; by default the rows of ``frame`` are all the partners."""
+    if len(frame["as_of"]) == 0:
+        return np.ones((0, 4))
+    code, groups = _groups(frame)
+    if pooled is None:
+        sums = _sums(frame, code, len(groups))
+    else:
+        sums = pooled.reindex(groups).to_numpy(dtype=np.float64)
+    return _index_from_sums(sums)[code]
 
 
 def target_quarter_index(indexes: np.ndarray, horizon: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.reporting import ForecastLedger, display_url, forecast_rows
 from features.scoring import GROUP_LEVELS, load_champion
 from features.settings import Settings
+from training.cli.dask_option import check_dask, dask_frames
 from training.forecast import (
     ALL_BASELINES,
     MODEL,
@@ -57,14 +58,17 @@ def _print_outcome(
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    check_dask(args)
     ds = load_dataset(args.data)
-    outcome = train_all(
-        ds,
-        data_path=args.data,
-        as_of=_as_of(args),
-        settings=settings,
-        backtest=not getattr(args, "no_backtest", False),
-    )
+    with dask_frames(args, ds) as frames:
+        outcome = train_all(
+            ds,
+            data_path=args.data,
+            as_of=_as_of(args),
+            settings=settings,
+            backtest=not getattr(args, "no_backtest", False),
+            frames=frames,
+        )
     forecast, rec = outcome.forecaster, outcome.recommender
     _print_outcome(
         "",
@@ -135,10 +139,18 @@ def backtest_ledger_rows(predictions: pd.DataFrame, run_id: str) -> pd.DataFrame
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    check_dask(args)
     ds = load_dataset(args.data)
-    data = prepare_training_data(ds, as_of=None, calendar=QuarterCalendar(settings.fy_start_month))
+    calendar = QuarterCalendar(settings.fy_start_month)
     config = ForecastConfig(horizon=args.horizon, folds=args.folds, seed=settings.seed)
-    result = backtest_forecaster(data, config)
+    with dask_frames(args, ds) as frames:
+        data = prepare_training_data(
+            ds,
+            as_of=None,
+            calendar=calendar,
+            **({} if frames is None else {"build_frame": frames.forecast_frame}),
+        )
+        result = backtest_forecaster(data, config)
     table = result.metrics[["model", "horizon", "metric", "value"]]
     write_csv_atomically(table, args.out)
     summary = table[
@@ -156,11 +168,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    check_dask(args)
     ds = load_dataset(args.data)
     champion = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri)
     forecaster = champion.model.forecaster
     as_of = ds.as_of(_as_of(args))
-    rows = forecaster.scoring_rows(ds, as_of=as_of, horizon=args.horizon)
+    with dask_frames(args, ds) as frames:
+        if frames is None:
+            rows = forecaster.scoring_rows(ds, as_of=as_of, horizon=args.horizon)
+        else:
+            rows = frames.scoring_frame(ds, as_of=as_of, spec=forecaster.spec, horizon=args.horizon)
     forecasts = forecaster.score(rows)
     if args.aggregates is not None:
         levels = forecaster.aggregate_levels(

@@ -16,21 +16,27 @@ import mlflow
 import mlflow.sklearn
 
 from features.data import BadInput, Dataset, load_dataset, write_csv_atomically
+from features.distributed import DaskFrames
 from features.frames import build_features
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.scoring import PartnerRecommender, load_champion
 from features.settings import Settings
 from features.spec import FeatureSpec
+from training.cli.dask_option import check_dask, dask_frames
 from training.jobs.recommender_run import ESTIMATOR, SPEC_ARTIFACT, score_partners
 
 log = logging.getLogger(__name__)
 
 
 def recommender_as_of(
-    ds: Dataset, args: argparse.Namespace, settings: Settings
+    ds: Dataset,
+    args: argparse.Namespace,
+    settings: Settings,
+    frames: DaskFrames | None = None,
 ) -> PartnerRecommender:
     """The champion recommender's scoring object as of ``args.as_of`` (default: the data's
-    last date); ``BadInput`` when the data has no incentives."""
+    last date); ``BadInput`` when the data has no incentives. ``frames`` (``--dask``) builds
+    the partner features per partition of partners."""
     if "incentives" not in ds.present or ds.incentives.empty:
         raise BadInput(
             f"{args.data}: the incentives table is missing or empty, and the recommender "
@@ -51,14 +57,16 @@ def recommender_as_of(
     uri = f"runs:/{champion.run_id}"
     spec = FeatureSpec.from_dict(mlflow.artifacts.load_dict(f"{uri}/{SPEC_ARTIFACT}"))
     model = mlflow.sklearn.load_model(f"{uri}/{ESTIMATOR}")
-    features = build_features(ds, as_of=as_of, spec=spec)
+    features = (build_features if frames is None else frames.features)(ds, as_of=as_of, spec=spec)
     forecaster = load_champion(FORECASTER_MODEL, settings.resolved_tracking_uri).model.forecaster
     return score_partners(model, features, forecaster, as_of=as_of)
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    check_dask(args)
     ds = load_dataset(args.data)
-    recommender = recommender_as_of(ds, args, settings)
+    with dask_frames(args, ds) as frames:
+        recommender = recommender_as_of(ds, args, settings, frames)
     out = recommender.recommend(None, budget=args.budget)
     write_csv_atomically(out, args.out)
     chosen = out[out["incentive"] != "none"]

@@ -86,6 +86,29 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, got {text!r}") from None
 
 
+def _dask(text: str) -> str:
+    from features.distributed import parse_dask
+
+    try:
+        return parse_dask(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _dask_flag(p: argparse.ArgumentParser) -> None:
+    """``--dask``: a contract extension on train, backtest, forecast and recommend."""
+    p.add_argument(
+        "--dask",
+        type=_dask,
+        default=None,
+        metavar="SCHEDULER",
+        help="build the feature frames per partition of partners on Dask, and train the "
+        "forecaster's quantile boosters with lightgbm.dask: a scheduler address, or "
+        "local[:N] for a LocalCluster of N workers (default 2); needs the optional extra "
+        "(uv sync --extra dask); README, 'Beyond one machine'",
+    )
+
+
 def _month(text: str) -> int:
     value = _positive_int(text)
     if value > 12:
@@ -341,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the forecaster without a rolling-origin backtest (for histories too short "
         "for one; promoted only over a champion that was not backtested either)",
     )
+    _dask_flag(p)
     p = command(
         "backtest",
         "rolling-origin backtest of the forecaster against baselines",
@@ -356,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also record every fold's forecasts in the forecast ledger (a replay that "
         "'partnercast accuracy' can score)",
     )
+    _dask_flag(p)
     p = command(
         "forecast",
         "quarterly revenue forecasts from the champion",
@@ -371,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not record the forecasts in the forecast ledger",
     )
+    _dask_flag(p)
     p = command(
         "recommend",
         "next-best incentive per partner for the next quarter",
@@ -380,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--budget", type=_non_negative_float, default=None)
     p.add_argument("--out", type=Path, required=True)
+    _dask_flag(p)
     p = command(
         "rank",
         "partners ranked by the value of investing in them next quarter",

@@ -17,7 +17,8 @@ is a feature). Why each piece:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 
 import lightgbm as lgb
@@ -61,6 +62,11 @@ SEASONAL_TREND_START = "seasonal_trend_plan"
 """The trended plan times the region's pooled season: with a short history (fewer than
 :data:`SHORT_HISTORY_QUARTERS` target quarters) it replaces the season-blind trended plan as a
 candidate, and starts a horizon the training rows lack."""
+BOOSTER_TRAINER: ContextVar[Callable[..., lgb.Booster]] = ContextVar(
+    "booster_trainer", default=lgb.train
+)
+"""What trains each quantile's booster: ``lightgbm.train`` (same arguments), or the Dask path's
+``lightgbm.dask`` trainer while ``training.jobs.dask_training.boosters_on`` is active."""
 SHORT_HISTORY_QUARTERS = 8
 """Target quarters below which the trees have not seen every quarter of the year twice, so
 they cannot learn the season from ``target_fiscal_quarter`` and the start has to carry it."""
@@ -211,7 +217,7 @@ class QuantileForecaster(RegressorMixin, BaseEstimator):
         valid_sets = [self._dataset(*valid, reference=train_set)] if stop else None
         models = {}
         for q in self.quantiles:
-            models[q] = lgb.train(
+            models[q] = BOOSTER_TRAINER.get()(
                 self._params(q),
                 train_set,
                 num_boost_round=(rounds or {}).get(q, self._trees(q)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -58,14 +59,19 @@ def check_history(ds: Dataset, *, as_of: pd.Timestamp, calendar: QuarterCalendar
 
 
 def prepare_training_data(
-    ds: Dataset, *, as_of: pd.Timestamp | None, calendar: QuarterCalendar
+    ds: Dataset,
+    *,
+    as_of: pd.Timestamp | None,
+    calendar: QuarterCalendar,
+    build_frame: Callable[..., pd.DataFrame] = build_forecast_frame,
 ) -> TrainingData:
     """Feature spec, forecast frame and revenue panel as of ``as_of`` (default: data's end),
-    after :func:`check_history`."""
+    after :func:`check_history`. ``build_frame``: ``features.frames.build_forecast_frame`` or
+    its Dask twin (``features.distributed.DaskFrames.forecast_frame``)."""
     as_of = ds.as_of(as_of)
     check_history(ds, as_of=as_of, calendar=calendar)
     spec = fit_feature_spec(ds, as_of=as_of, calendar=calendar)
-    frame = build_forecast_frame(ds, spec=spec, horizons=MAX_HORIZON, data_end=as_of)
+    frame = build_frame(ds, spec=spec, horizons=MAX_HORIZON, data_end=as_of)
     panel = build_revenue_panel(ds, as_of=as_of, calendar=calendar)
     if frame.empty:
         raise ShortHistory(

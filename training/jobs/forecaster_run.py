@@ -26,6 +26,7 @@ from mlflow.models import infer_signature
 import features.scoring.forecast_pyfunc as forecast_pyfunc
 from features.calendar import QuarterCalendar
 from features.data import Dataset
+from features.distributed import DaskFrames
 from features.names import FORECASTER_MODEL
 from features.scoring import PartnerForecaster
 from features.settings import Settings
@@ -194,11 +195,13 @@ def train_forecaster(
     settings: Settings,
     config: ForecastConfig | None = None,
     backtest: bool = True,
+    frames: DaskFrames | None = None,
 ) -> TrainOutcome:
     """Backtest, fit and log the forecaster; register it; promote it if the gate passes.
 
     Short histories get the folds they allow (:func:`usable_folds`, down to one). With none
-    (or ``backtest=False``) see :func:`_train_without_backtest`."""
+    (or ``backtest=False``) see :func:`_train_without_backtest`. ``frames`` (``--dask``)
+    builds the forecast frame per partition of partners on a Dask cluster."""
     client = configure_tracking(settings)
     experiment_id = ensure_experiment(client, EXPERIMENT, settings)
     config = config or tuned_config(client, settings.seed)
@@ -207,7 +210,12 @@ def train_forecaster(
             config, params={**config.params, "sample_rows": settings.forecast_sample_rows or None}
         )
     calendar = QuarterCalendar(settings.fy_start_month)
-    data = prepare_training_data(ds, as_of=as_of, calendar=calendar)
+    data = prepare_training_data(
+        ds,
+        as_of=as_of,
+        calendar=calendar,
+        **({} if frames is None else {"build_frame": frames.forecast_frame}),
+    )
     wanted = config.folds
     folds = usable_folds(data.frame, wanted) if backtest else 0
     if backtest and folds < wanted:
@@ -222,6 +230,8 @@ def train_forecaster(
     run_name = f"forecaster {data.as_of.date()}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({"backtest.folds_wanted": wanted, "backtest.folds_used": folds})
+        if frames is not None:
+            mlflow.set_tags(frames.tags())
         if folds == 0:
             return _train_without_backtest(
                 ds,

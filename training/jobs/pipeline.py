@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.data import Dataset, ShortHistory
+from features.distributed import DaskFrames
 from features.names import FORECASTER_MODEL, RECOMMENDER_MODEL
 from features.settings import Settings
 from training.forecast import ForecastConfig
@@ -47,10 +48,12 @@ def train_all(
     config: ForecastConfig | None = None,
     with_recommender: bool = True,
     backtest: bool = True,
+    frames: DaskFrames | None = None,
 ) -> TrainAllOutcome:
     """Train, log, register and gate the forecaster, then (unless told not to) the
     recommender; ``config`` overrides the forecaster's tuned or default settings;
-    ``backtest=False`` fits the forecaster without a backtest (``--no-backtest``)."""
+    ``backtest=False`` fits the forecaster without a backtest (``--no-backtest``); ``frames``
+    (``--dask``) builds the feature frames per partition of partners on a Dask cluster."""
     client = configure_tracking(settings)
     try:
         forecast = train_forecaster(
@@ -60,6 +63,7 @@ def train_all(
             settings=settings,
             config=config,
             backtest=backtest,
+            frames=frames,
         )
     except ShortHistory as exc:  # say why on the registry: forecast, recommend and serve tell
         record_not_trained(client, FORECASTER_MODEL, str(exc))
@@ -78,6 +82,7 @@ def train_all(
             client=client,
             experiment_id=forecast.experiment_id,
             seed=settings.seed,
+            frames=frames,
             params=(
                 None
                 if settings.nuisance_max_rows is None  # the model's default budget

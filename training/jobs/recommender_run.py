@@ -27,6 +27,7 @@ from mlflow.models import infer_signature
 
 import features.scoring.recommender_pyfunc as recommender_pyfunc
 from features.data import Dataset, incentive_grants
+from features.distributed import DaskFrames
 from features.frames import build_features, build_recommender_frame
 from features.names import RECOMMENDER_MODEL
 from features.scoring import FILTERS, PartnerForecaster, PartnerRecommender
@@ -113,17 +114,22 @@ def train_recommender(
     experiment_id: str,
     seed: int,
     params: dict | None = None,
+    frames: DaskFrames | None = None,
 ) -> RecommenderOutcome | None:
-    """Fit, evaluate, log, register and maybe promote; None when there are no incentives."""
+    """Fit, evaluate, log, register and maybe promote; None when there are no incentives.
+    ``frames`` (``--dask``) builds the recommender frame per partition of partners."""
     if "incentives" not in ds.present or incentive_grants(ds.incentives).empty:
         log.warning("no incentives granted: the incentive recommender is not trained")
         return None
-    frame = build_recommender_frame(ds, spec=data.spec, data_end=data.as_of)
+    build = build_recommender_frame if frames is None else frames.recommender_frame
+    frame = build(ds, spec=data.spec, data_end=data.as_of)
     check_incentive_frame(frame)
     columns = list(data.spec.partner_feature_columns)
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"recommender {data.as_of.date()}"
     ) as run:
+        if frames is not None:
+            mlflow.set_tags(frames.tags())
         mlflow.log_params(
             {
                 "as_of": str(data.as_of.date()),
