@@ -71,6 +71,11 @@ class DaskUnavailable(BadInput):
     """``--dask`` without the optional extra installed (exit 2)."""
 
 
+class SchedulerUnreachable(RuntimeError):
+    """``--dask ADDRESS`` where no scheduler answers (exit 1, one line: the cluster is the
+    operator's to start, the flag's value may be right)."""
+
+
 def parse_dask(text: str) -> str:
     """The ``--dask`` value: ``local``, ``local:N`` (N >= 1) or a scheduler address."""
     text = text.strip()
@@ -125,7 +130,14 @@ def dask_client(address: str, *, processes: bool | None = None) -> Iterator[Any]
             log.info("dask: LocalCluster of %d worker(s)", workers)
             yield client
         return
-    with distributed.Client(address) as client:
+    try:
+        client = distributed.Client(address)
+    except OSError as exc:  # refused, unknown host, or no answer within the connect timeout
+        raise SchedulerUnreachable(
+            f"--dask {address}: no Dask scheduler answered there ({exc}); start one "
+            "(`dask scheduler`) or use --dask local[:N]"
+        ) from None
+    with client:
         log.info("dask: connected to %s", address)
         yield client
 

@@ -144,3 +144,19 @@ def test_dask_without_the_extra_exits_2(
     assert "uv sync --extra dask" in captured.err
     assert captured.out == ""
     assert not out.exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_1(
+    small_world_dir, monkeypatch, tmp_path, capsys
+) -> None:
+    import dask
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.csv"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["backtest", "--data", str(small_world_dir), "--out", str(out), "--dask",
+                     "tcp://127.0.0.1:9"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "partnercast backtest: --dask tcp://127.0.0.1:9: no Dask scheduler answered" in err
+    assert "Traceback" not in err and not out.exists()

@@ -636,7 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("partnercast: interrupted", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:
+        from features.distributed import SchedulerUnreachable
         from training.jobs.tracking import StoreNotWritable, storage_failure
+
+        if isinstance(exc, SchedulerUnreachable):
+            print(f"partnercast {args.command}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
 
         reason = storage_failure(exc)
         if isinstance(exc, StoreNotWritable) or reason is not None:
