@@ -100,12 +100,19 @@ def _segments(ds: Dataset, grid: CutoffGrid) -> pd.Series:
     )
 
 
+def _won_lost(opps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which opportunities are won and which lost (status, any case)."""
+    status = opps["status"].astype("string").str.lower()
+    return (
+        status.eq("won").fillna(False).to_numpy(dtype=bool),
+        status.eq("lost").fillna(False).to_numpy(dtype=bool),
+    )
+
+
 def win_counts(ds: Dataset, grid: CutoffGrid) -> tuple[np.ndarray, np.ndarray]:
     """(won, closed) opportunities over the trailing :data:`WIN_RATE_QUARTERS` per grid row."""
     opps = ds.opportunities
-    status = opps["status"].astype("string").str.lower()
-    won_flag = status.eq("won").fillna(False).to_numpy(dtype=bool)
-    lost_flag = status.eq("lost").fillna(False).to_numpy(dtype=bool)
+    won_flag, lost_flag = _won_lost(opps)
     closes = make_events(grid.partner_ids, opps, "closed_on", {"won": won_flag, "lost": lost_flag})
     sums = window_sums(grid, closes, WIN_RATE_QUARTERS)
     won = sums["won"].sum(axis=1)
@@ -170,9 +177,7 @@ def build_pipeline_signals(
     """Pipeline features for every grid row (rows aligned with the grid); ``win_totals``:
     :func:`segment_win_totals` of all partners when the grid holds only some of them."""
     opps = ds.opportunities
-    status = opps["status"].astype("string").str.lower()
-    won_flag = status.eq("won").fillna(False).to_numpy(dtype=bool)
-    lost_flag = status.eq("lost").fillna(False).to_numpy(dtype=bool)
+    won_flag, lost_flag = _won_lost(opps)
     amount = opps["amount"].to_numpy(dtype=np.float64)
     cycle = (to_days(opps["closed_on"]) - to_days(opps["created_on"])).astype(np.float64)
 

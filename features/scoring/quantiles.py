@@ -33,6 +33,15 @@ def inverse_transform(z: np.ndarray, transform: str, scale: float) -> np.ndarray
     return np.sinh(z) * scale if transform == "asinh" else np.asarray(z, dtype=float)
 
 
+def _by_nearest_horizon(values: dict[int, float], horizon, n: int) -> np.ndarray:
+    """Each row's value of ``values`` (per horizon) at its horizon, or at the nearest one the
+    table has (ties go to the larger horizon); horizon None: every row at horizon 0."""
+    known = np.array(sorted(values, reverse=True))
+    groups = np.zeros(n, dtype=int) if horizon is None else np.asarray(horizon, dtype=int)
+    nearest = known[np.argmin(np.abs(groups[:, None] - known[None, :]), axis=1)]
+    return np.array([values[int(h)] for h in nearest], dtype=float)
+
+
 @dataclass(frozen=True)
 class QuantileBundle:
     """Boosters per quantile, the target transform and per-horizon conformal corrections."""
@@ -113,10 +122,7 @@ class QuantileBundle:
         the start, in money); 0 without anchor scales."""
         if not self.anchor_scale:
             return np.zeros(len(start))
-        known = np.array(sorted(self.anchor_scale, reverse=True))
-        groups = np.zeros(len(start), dtype=int) if horizon is None else np.asarray(horizon)
-        nearest = np.argmin(np.abs(groups.astype(int)[:, None] - known[None, :]), axis=1)
-        factor = np.array([self.anchor_scale[int(h)] for h in known], dtype=float)[nearest]
+        factor = _by_nearest_horizon(self.anchor_scale, horizon, len(start))
         money = inverse_transform(start, self.transform, self.scale)
         return forward_transform(factor * money, self.transform, self.scale) - start
 
@@ -135,10 +141,7 @@ class QuantileBundle:
     def _blend_share(self, horizon, n: int) -> np.ndarray:
         """Each row's blend share; a horizon the calibration slice did not have (the first
         folds of a short history see only the nearest horizons) takes the nearest one's."""
-        known = np.array(sorted(self.blend, reverse=True))  # ties go to the larger horizon
-        groups = np.zeros(n, dtype=int) if horizon is None else np.asarray(horizon, dtype=int)
-        nearest = known[np.argmin(np.abs(groups[:, None] - known[None, :]), axis=1)]
-        return np.array([self.blend[int(h)] for h in nearest], dtype=float)
+        return _by_nearest_horizon(self.blend, horizon, n)
 
     def predict_quantiles(
         self,
